@@ -1,0 +1,455 @@
+"""Static analysis of Jinja2 chat templates (GGUF ``tokenizer.chat_template``, ``tokenizer_config.json``).
+
+Loaders such as llama-cpp-python (CVE-2024-34359) and some transformers versions rendered chat
+templates in a non-sandboxed Jinja environment; a template that walks Python object internals
+(``''.__class__.__mro__[1].__subclasses__()``, ``cycler.__init__.__globals__.os.popen``) gets code
+execution at model-load / first-chat time. This module never renders or compiles the template: it
+tokenises the ``{{ }}`` / ``{% %}`` regions with its own small lexer and looks at identifiers,
+attribute names and (decoded, concatenated) string literals.
+
+Rules:
+
+* ``jinja.ssti.dunder`` (malicious, code-execution) - any identifier, attribute or string literal
+  naming a dunder (``__class__``, ``__globals__``…) or a name-mangled private attribute
+  (``_TemplateReference__context``), including dunders assembled from pieces
+  (``'__cla' ~ 'ss__'``, ``['_','_']|join``, ``dict(__cla=1)``, ``"\\x5f\\x5f"`` escapes).
+* ``jinja.ssti.internals`` (malicious, code-execution) - reaches Python internals by well-known
+  names: ``__import__``/``os.popen``/``subprocess``/``eval``/``request.application``/
+  ``config.__class__``/``mro``/``subclasses``/``globals``/``builtins``…
+* ``jinja.ssti.attr_filter`` (malicious if the argument is dynamic or dangerous, else suspicious) -
+  the ``attr`` filter is the standard way around ``.``/``[]`` blocklists; chat templates never
+  need it.
+* ``jinja.obfuscation`` (suspicious) - ``%c`` formatting, underscore-only string pieces, ``|string
+  |list`` character harvesting: building names character by character.
+* ``jinja.private_attr`` (suspicious) - access to a ``_private`` attribute.
+* ``jinja.syntax`` (suspicious) - unterminated blocks/strings: the template cannot be analysed fully.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .base import Category, Finding, ScanContext, Severity, Verdict
+from .fmtcommon import short
+
+MAX_TEMPLATE_CHARS = 1_000_000
+
+_DUNDER = re.compile(r"__[A-Za-z0-9_]*__|_[A-Za-z][A-Za-z0-9]*__[A-Za-z0-9_]+")
+# Names that have no business in a chat template (besides dunders).
+DANGEROUS_NAMES = {
+    "__import__",
+    "import_module",
+    "popen",
+    "system",
+    "subprocess",
+    "os",
+    "eval",
+    "exec",
+    "execfile",
+    "compile",
+    "builtins",
+    "globals",
+    "getattr",
+    "setattr",
+    "func_globals",
+    "mro",
+    "subclasses",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "gi_frame",
+    "cr_frame",
+    "tb_frame",
+    "co_code",
+    "application",
+    "_TemplateReference__context",
+    "_module",
+    "environment",
+    "check_output",
+    "spawn",
+    "socket",
+    "load_module",
+}
+# Attribute names dangerous only when reached as attributes (``x.os``), not as loop variables.
+_ATTR_ONLY = {"os", "system", "environment", "application", "spawn", "socket"}
+_CONFIG_GADGETS = {"items", "from_pyfile", "from_object", "from_envvar", "update"}
+# Python object-model dunders: a string literal naming one of these is an SSTI building block, while
+# other ``__x__`` strings (``"<__media__>"`` placeholders) are just text.
+PY_DUNDERS = {
+    "__" + n + "__"
+    for n in [
+        "class",
+        "mro",
+        "subclasses",
+        "globals",
+        "builtins",
+        "import",
+        "init",
+        "dict",
+        "base",
+        "bases",
+        "getattribute",
+        "getattr",
+        "getitem",
+        "code",
+        "func",
+        "self",
+        "module",
+        "loader",
+        "spec",
+        "reduce",
+        "reduce_ex",
+        "call",
+        "new",
+        "closure",
+        "defaults",
+        "kwdefaults",
+        "enter",
+        "exit",
+        "name",
+        "qualname",
+        "file",
+        "setattr",
+        "delattr",
+        "setitem",
+        "subclasshook",
+        "init_subclass",
+        "wrapped",
+        "traceback",
+        "frame",
+        "dir",
+        "objclass",
+        "func_globals",
+    ]
+}
+
+
+def _py_dunder(text: str) -> bool:
+    """True if ``text`` names a Python object-model dunder or a name-mangled private attribute."""
+    return any(m.group(0) in PY_DUNDERS or not m.group(0).startswith("__") for m in _DUNDER.finditer(text))
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<num>\d+(?:\.\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|//|==|!=|<=|>=|[~+\-*/%|.,:()\[\]{}=<>!])
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_BLOCK = re.compile(r"\{\{-?|\{%-?|\{#")
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|N\{[^}]*\}|.)", re.DOTALL)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"', "a": "\a"}
+
+
+@dataclass(frozen=True, slots=True)
+class Tok:
+    kind: str
+    text: str  # decoded value for strings
+    pos: int
+
+
+def _unescape(body: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        if esc[0] in "xuU":
+            return chr(int(esc[1:], 16)) if int(esc[1:], 16) <= 0x10FFFF else ""
+        if esc[0] in "01234567":
+            return chr(int(esc, 8))
+        if esc[0] == "N":
+            return "\ufffd"  # named escapes: unknown here, keep a marker
+        return _SIMPLE_ESCAPES.get(esc, esc)
+
+    return _ESCAPE.sub(sub, body)
+
+
+def _regions(template: str) -> tuple[list[tuple[int, str]], bool]:
+    """Code regions of a template (contents of ``{{ }}`` and ``{% %}``); ``False`` if unterminated."""
+    out: list[tuple[int, str]] = []
+    pos = 0
+    ok = True
+    while True:
+        m = _BLOCK.search(template, pos)
+        if not m:
+            break
+        opener = m.group(0)[:2]
+        closer = {"{{": "}}", "{%": "%}", "{#": "#}"}[opener]
+        start = m.end()
+        if opener == "{#":
+            end = template.find(closer, start)
+            if end < 0:
+                ok = False
+                break
+            pos = end + 2
+            continue
+        # find the closer outside string literals
+        i = start
+        end = -1
+        while i < len(template):
+            c = template[i]
+            if c in "'\"":
+                j = i + 1
+                while j < len(template) and template[j] != c:
+                    j += 2 if template[j] == "\\" else 1
+                i = j + 1
+                continue
+            if template.startswith(closer, i):
+                end = i
+                break
+            i += 1
+        if end < 0:
+            ok = False
+            out.append((start, template[start:]))
+            break
+        body = template[start:end]
+        if opener == "{%" and re.match(r"\s*-?\s*raw\b", body):
+            endraw = re.search(r"\{%-?\s*endraw\s*-?%\}", template[end:])
+            pos = end + (endraw.end() if endraw else len(template))
+            continue
+        out.append((start, body.rstrip("-")))
+        pos = end + 2
+    return out, ok
+
+
+def tokenize(code: str, base: int = 0) -> list[Tok]:
+    toks: list[Tok] = []
+    for m in _TOKEN.finditer(code):
+        kind = m.lastgroup or "other"
+        if kind == "ws":
+            continue
+        text = m.group(0)
+        if kind == "str":
+            text = _unescape(text[1:-1])
+        toks.append(Tok(kind, text, base + m.start()))
+    return toks
+
+
+@dataclass
+class JinjaIssue:
+    rule: str
+    verdict: Verdict
+    category: Category
+    severity: Severity
+    message: str
+    evidence: str
+
+
+def analyse(template: str) -> list[JinjaIssue]:
+    """Return the issues of a template (empty list = nothing dangerous found)."""
+    issues: list[JinjaIssue] = []
+    seen: set[tuple[str, str]] = set()
+
+    def hit(rule: str, verdict: Verdict, message: str, evidence: str, category: Category) -> None:
+        key = (rule, evidence)
+        if key in seen or len(issues) >= 25:
+            return
+        seen.add(key)
+        severity = Severity.CRITICAL if verdict == Verdict.MALICIOUS else Severity.MEDIUM
+        issues.append(JinjaIssue(rule, verdict, category, severity, message, evidence))
+
+    if len(template) > MAX_TEMPLATE_CHARS:
+        hit(
+            "jinja.too_large",
+            Verdict.UNSCANNABLE,
+            "chat template too large to analyse",
+            str(len(template)),
+            Category.UNSCANNABLE,
+        )
+        return issues
+    regions, ok = _regions(template)
+    if not ok:
+        hit("jinja.syntax", Verdict.SUSPICIOUS, "unterminated Jinja block or comment", "", Category.FORMAT_ABUSE)
+    ce = Category.CODE_EXECUTION
+    for start, code in regions:
+        toks = tokenize(code, start)
+        snippet = short(code.strip(), 120)
+        strings = [t.text for t in toks if t.kind == "str"]
+        for i, t in enumerate(toks):
+            prev = toks[i - 1] if i else None
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            is_attr = prev is not None and prev.kind == "op" and prev.text == "."
+            if t.kind == "name":
+                if _DUNDER.search(t.text) or (t.text.startswith("__") and len(t.text) > 2):
+                    hit(
+                        "jinja.ssti.dunder",
+                        Verdict.MALICIOUS,
+                        f"template reaches Python internals via {t.text!r}",
+                        snippet,
+                        ce,
+                    )
+                elif t.text in DANGEROUS_NAMES and (is_attr or t.text not in _ATTR_ONLY):
+                    if t.text in {"os", "environment"} and not is_attr:
+                        continue
+                    hit(
+                        "jinja.ssti.internals",
+                        Verdict.MALICIOUS,
+                        f"template references {t.text!r}, a route to code execution",
+                        snippet,
+                        ce,
+                    )
+                elif is_attr and t.text.startswith("_"):
+                    hit(
+                        "jinja.private_attr",
+                        Verdict.SUSPICIOUS,
+                        f"template accesses private attribute {t.text!r}",
+                        snippet,
+                        ce,
+                    )
+                elif t.text == "attr" and prev is not None and prev.text == "|":
+                    args = _call_args(toks, i + 1)
+                    lits = [a.text for a in args if a.kind == "str"]
+                    if any(_DUNDER.search(s) or s in DANGEROUS_NAMES for s in lits):
+                        hit(
+                            "jinja.ssti.attr_filter",
+                            Verdict.MALICIOUS,
+                            "attr() filter used to reach Python internals",
+                            snippet,
+                            ce,
+                        )
+                    elif not lits or any(a.kind == "name" for a in args):
+                        hit(
+                            "jinja.ssti.attr_filter",
+                            Verdict.MALICIOUS,
+                            "attr() filter with a computed attribute name (blocklist bypass)",
+                            snippet,
+                            ce,
+                        )
+                    else:
+                        hit(
+                            "jinja.ssti.attr_filter",
+                            Verdict.SUSPICIOUS,
+                            "attr() filter in a chat template",
+                            snippet,
+                            ce,
+                        )
+                elif t.text == "request" and nxt is not None and nxt.text in {".", "|", "["}:
+                    hit(
+                        "jinja.ssti.internals",
+                        Verdict.MALICIOUS,
+                        "template touches the web framework 'request' object",
+                        snippet,
+                        ce,
+                    )
+                elif (
+                    t.text == "config"
+                    and nxt is not None
+                    and nxt.text == "."
+                    and i + 2 < len(toks)
+                    and toks[i + 2].text in _CONFIG_GADGETS
+                ):
+                    hit(
+                        "jinja.ssti.internals",
+                        Verdict.MALICIOUS,
+                        f"template calls config.{toks[i + 2].text} (Flask SSTI gadget)",
+                        snippet,
+                        ce,
+                    )
+            elif t.kind == "str":
+                if _py_dunder(t.text):
+                    hit(
+                        "jinja.ssti.dunder",
+                        Verdict.MALICIOUS,
+                        f"string literal names Python internals: {short(t.text, 60)!r}",
+                        snippet,
+                        ce,
+                    )
+                elif prev is not None and prev.text == "[" and t.text in DANGEROUS_NAMES - _ATTR_ONLY:
+                    hit("jinja.ssti.internals", Verdict.MALICIOUS, f"subscript reaches {t.text!r}", snippet, ce)
+                elif "%c" in t.text:
+                    hit(
+                        "jinja.obfuscation",
+                        Verdict.SUSPICIOUS,
+                        "%c formatting builds strings character by character",
+                        snippet,
+                        Category.OBFUSCATION,
+                    )
+                elif t.text and set(t.text) == {"_"}:
+                    hit(
+                        "jinja.obfuscation",
+                        Verdict.SUSPICIOUS,
+                        "underscore-only string piece (dunder being assembled)",
+                        snippet,
+                        Category.OBFUSCATION,
+                    )
+        # Dunders assembled from pieces: concatenate every string literal and keyword name in order.
+        pieces = "".join(
+            t.text
+            for j, t in enumerate(toks)
+            if t.kind == "str"
+            or (
+                t.kind == "name"
+                and j + 1 < len(toks)
+                and toks[j + 1].text == "="
+                and (j + 2 >= len(toks) or toks[j + 2].text != "=")
+            )
+        )
+        joined = pieces.replace(" ", "")
+        if not any(_py_dunder(s) for s in strings) and (
+            _py_dunder(joined) or any(n in joined for n in ("__import__", "subclasses", "popen", "globals"))
+        ):
+            hit(
+                "jinja.ssti.dunder",
+                Verdict.MALICIOUS,
+                f"string pieces concatenate to Python internals: {short(joined, 60)!r}",
+                snippet,
+                ce,
+            )
+        names = [t.text for t in toks if t.kind == "name"]
+        if "format" in names and any(s.count("%c") for s in strings):
+            hit(
+                "jinja.obfuscation",
+                Verdict.SUSPICIOUS,
+                "format filter with %c (character assembly)",
+                snippet,
+                Category.OBFUSCATION,
+            )
+    return issues
+
+
+def _call_args(toks: list[Tok], i: int) -> list[Tok]:
+    """Tokens inside the parentheses that start at ``toks[i]`` (empty if no call)."""
+    if i >= len(toks) or toks[i].text != "(":
+        return []
+    depth = 0
+    out: list[Tok] = []
+    for t in toks[i:]:
+        if t.text in "([{" and t.kind == "op":
+            depth += 1
+            if depth == 1:
+                continue
+        elif t.text in ")]}" and t.kind == "op":
+            depth -= 1
+            if depth == 0:
+                break
+        out.append(t)
+    return out
+
+
+def _benign_member(toks: list[Tok], i: int) -> bool:
+    """``self.foo`` style access is normal for block references (``self.blockname()``)."""
+    if toks[i].text != "self" or i + 2 >= len(toks):
+        return False
+    member = toks[i + 2]
+    return toks[i + 1].text == "." and member.kind == "name" and not member.text.startswith("_")
+
+
+def report(ctx: ScanContext, template: str, where: str, *, offset: int | None = None) -> list[Finding]:
+    """Analyse ``template`` and add findings to ``ctx``; ``where`` names the template's location."""
+    out: list[Finding] = []
+    for issue in analyse(template):
+        out.append(
+            ctx.add(
+                issue.rule,
+                issue.category,
+                issue.severity,
+                issue.verdict,
+                f"{where}: {issue.message}",
+                issue.evidence,
+                offset=offset,
+            )
+        )
+    return out
