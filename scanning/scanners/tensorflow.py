@@ -1,0 +1,290 @@
+"""TensorFlow SavedModel (``saved_model.pb``) and frozen GraphDef (``*.pb``) scanner.
+
+The protobuf is walked with :mod:`scanning.scanners.protobuf` (streaming, constant tensors skipped
+by offset). Every ``NodeDef`` of every meta graph and of every function in the function library is
+checked by op type. TensorFlow graphs run no Python by themselves; the dangerous ops are those that
+call back into Python or touch the filesystem/network when the graph runs:
+
+* ``tensorflow.op.pyfunc`` (malicious, code-execution) - ``PyFunc``/``PyFuncStateless``/
+  ``EagerPyFunc`` call a Python callable registered in the loading process (``token``); in a
+  distributed model they are how arbitrary Python is smuggled into "just a graph".
+* ``tensorflow.op.file_write`` (malicious, filesystem) - ``WriteFile``, ``DatasetToTFRecord``,
+  ``PrintV2`` whose ``output_stream`` is ``file://…``, debug ops with ``file://`` URLs: running the
+  model writes attacker-chosen files (persistence, overwrite of code/config).
+* ``tensorflow.op.network`` (malicious, network) - debug ops with ``grpc://``/``http`` URLs stream
+  tensors to a remote host.
+* ``tensorflow.op.file_read`` (suspicious, filesystem) - ``ReadFile``, ``MatchingFiles``,
+  ``*RecordDataset``/``TextLineDataset``, ``ImmutableConst`` (mmaps a path): reading local files
+  from a serving graph is an exfiltration vector (the content comes back as model output), but
+  input pipelines have legitimate uses, so it is flagged for review, not condemned.
+* ``tensorflow.op.checkpoint_io`` (suspicious, filesystem) - ``SaveV2``/``RestoreV2``/
+  ``MergeV2Checkpoints``/``Save``/``Restore*`` outside the standard saver subgraph (TF1 nodes
+  under ``save/``, TF2 functions ``*_traced_save_*``/``*_traced_restore_*``/``save_fn``/
+  ``restore_fn``). Inside it they are normal and only counted in ``tensorflow.ops`` (info).
+* ``tensorflow.op.debug`` (suspicious) - other ``Debug*`` ops.
+* ``tensorflow.ops`` (info) - inventory of op types.
+* ``tensorflow.malformed`` (unscannable) - not a parseable SavedModel/GraphDef.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import protobuf as pb
+from .base import Category, Reader, ScanContext, Severity, Verdict
+from .fmtcommon import FormatError, basename, short
+
+FORMAT = "tensorflow-savedmodel"
+
+PYFUNC_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+WRITE_OPS = {"WriteFile", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "WriteAudioSummary"}
+READ_OPS = {
+    "ReadFile",
+    "MatchingFiles",
+    "MatchingFilesDataset",
+    "ExperimentalMatchingFilesDataset",
+    "TFRecordDataset",
+    "TFRecordDatasetV2",
+    "TextLineDataset",
+    "FixedLengthRecordDataset",
+    "FixedLengthRecordDatasetV2",
+    "LMDBDataset",
+    "ExperimentalLMDBDataset",
+    "ImmutableConst",
+    "TFRecordReader",
+    "TFRecordReaderV2",
+    "WholeFileReader",
+    "WholeFileReaderV2",
+    "TextLineReader",
+    "TextLineReaderV2",
+}
+CHECKPOINT_OPS = {"SaveV2", "RestoreV2", "MergeV2Checkpoints", "Save", "SaveSlices", "Restore", "RestoreSlice"}
+_SAVER_NODE = re.compile(r"^save(_\d+)?/")
+_SAVER_FUNCTION = re.compile(r"_traced_save_\d*$|_traced_restore_\d*$|(^|_)save_fn(_\d+)?$|(^|_)restore_fn(_\d+)?$")
+_URL_ATTRS = {"debug_urls", "output_stream", "dump_root", "tfdbg_context_id"}
+MAX_REPORTED = 30
+
+# NodeDef / AttrValue / FunctionDef / GraphDef / MetaGraphDef / SavedModel field numbers
+ND_NAME, ND_OP, ND_ATTR = 1, 2, 5
+AV_LIST, AV_S = 1, 2
+GD_NODE, GD_LIBRARY = 1, 2
+LIB_FUNCTION = 1
+FD_SIGNATURE, FD_NODE = 1, 3
+MG_GRAPH = 2
+SM_VERSION, SM_META_GRAPHS = 1, 2
+
+
+@dataclass
+class _State:
+    ops: Counter[str] = field(default_factory=Counter)
+    reported: int = 0
+    steps: int = 0
+
+
+class _Walker:
+    def __init__(self, reader: Reader, ctx: ScanContext) -> None:
+        self.win = pb.Window(reader)
+        self.ctx = ctx
+        self.state = _State()
+
+    def tick(self) -> None:
+        self.state.steps += 1
+        if self.state.steps % 2048 == 0:
+            self.ctx.check_time()
+
+    def saved_model(self) -> None:
+        metas = 0
+        for f in pb.fields(self.win, 0, self.win.size):
+            self.tick()
+            if f.number == SM_META_GRAPHS and f.wire == pb.LEN:
+                metas += 1
+                for sub in pb.fields(self.win, f.offset, f.end):
+                    if sub.number == MG_GRAPH and sub.wire == pb.LEN:
+                        self.graph(sub.offset, sub.end)
+            elif not (f.number == SM_VERSION and f.wire == pb.VARINT):
+                raise FormatError(f"unexpected field {f.number} (wire {f.wire}) in SavedModel")
+        if not metas:
+            raise FormatError("SavedModel has no meta graph")
+
+    def graph(self, start: int, end: int) -> int:
+        nodes = 0
+        for f in pb.fields(self.win, start, end):
+            self.tick()
+            if f.number == GD_NODE and f.wire == pb.LEN:
+                nodes += 1
+                self.node(f, "")
+            elif f.number == GD_LIBRARY and f.wire == pb.LEN:
+                for fn in pb.fields(self.win, f.offset, f.end):
+                    if fn.number == LIB_FUNCTION and fn.wire == pb.LEN:
+                        nodes += self.function(fn)
+            elif f.number in (GD_NODE, GD_LIBRARY, 4) and f.wire != pb.LEN:
+                raise FormatError(f"GraphDef field {f.number} has wire type {f.wire}")
+        return nodes
+
+    def function(self, f: pb.Field) -> int:
+        name = ""
+        nodes: list[pb.Field] = []
+        for sub in pb.fields(self.win, f.offset, f.end):
+            self.tick()
+            if sub.number == FD_SIGNATURE and sub.wire == pb.LEN:
+                for s in pb.fields(self.win, sub.offset, sub.end):
+                    if s.number == 1 and s.wire == pb.LEN:
+                        name = pb.text(self.win, s, 512)
+            elif sub.number == FD_NODE and sub.wire == pb.LEN:
+                nodes.append(sub)
+        for node in nodes:
+            self.node(node, name)
+        return len(nodes)
+
+    def node(self, f: pb.Field, function: str) -> None:
+        name = op = ""
+        attrs: dict[str, list[str]] = {}
+        for sub in pb.fields(self.win, f.offset, f.end):
+            if sub.wire != pb.LEN:
+                continue
+            if sub.number == ND_NAME:
+                name = pb.text(self.win, sub, 512)
+            elif sub.number == ND_OP:
+                op = pb.text(self.win, sub, 256)
+            elif sub.number == ND_ATTR:
+                key, values = self.attr(sub)
+                if key:
+                    attrs[key] = values
+        self.state.ops[op] += 1
+        self.check(op, name, function, attrs)
+
+    def attr(self, f: pb.Field) -> tuple[str, list[str]]:
+        """Map entry -> (key, string values of the AttrValue); only strings matter for the rules."""
+        key = ""
+        values: list[str] = []
+        for kv in pb.fields(self.win, f.offset, f.end):
+            if kv.number == 1 and kv.wire == pb.LEN:
+                key = pb.text(self.win, kv, 256)
+            elif kv.number == 2 and kv.wire == pb.LEN:
+                for av in pb.fields(self.win, kv.offset, kv.end):
+                    if av.number == AV_S and av.wire == pb.LEN:
+                        values.append(pb.text(self.win, av, 1024))
+                    elif av.number == AV_LIST and av.wire == pb.LEN:
+                        for item in pb.fields(self.win, av.offset, av.end):
+                            if item.number == 2 and item.wire == pb.LEN and len(values) < 64:
+                                values.append(pb.text(self.win, item, 1024))
+        return key, values
+
+    def add(self, rule: str, category: Category, verdict: Verdict, message: str, evidence: str) -> None:
+        self.state.reported += 1
+        if self.state.reported > MAX_REPORTED:
+            return
+        severity = {
+            Verdict.MALICIOUS: Severity.CRITICAL,
+            Verdict.SUSPICIOUS: Severity.MEDIUM,
+        }.get(verdict, Severity.INFO)
+        self.ctx.add(rule, category, severity, verdict, message, evidence)
+
+    def check(self, op: str, name: str, function: str, attrs: dict[str, list[str]]) -> None:
+        where = f"node {short(name, 120)!r}" + (f" in function {short(function, 120)!r}" if function else "")
+        urls = [v for k in _URL_ATTRS for v in attrs.get(k, [])]
+        if op in PYFUNC_OPS:
+            token = ",".join(attrs.get("token", [])) or "?"
+            self.add(
+                "tensorflow.op.pyfunc",
+                Category.CODE_EXECUTION,
+                Verdict.MALICIOUS,
+                f"{op} runs a Python callable when the graph executes",
+                f"{where}: {op}(token={short(token, 80)!r})",
+            )
+        elif op in WRITE_OPS:
+            self.add(
+                "tensorflow.op.file_write",
+                Category.FILESYSTEM,
+                Verdict.MALICIOUS,
+                f"{op} writes files when the graph executes",
+                f"{where}: {op}",
+            )
+        elif op in READ_OPS:
+            detail = attrs.get("memory_region_name", [])
+            self.add(
+                "tensorflow.op.file_read",
+                Category.FILESYSTEM,
+                Verdict.SUSPICIOUS,
+                f"{op} reads local files when the graph executes",
+                f"{where}: {op}" + (f" path={short(detail[0], 120)!r}" if detail else ""),
+            )
+        elif op in CHECKPOINT_OPS:
+            if not (_SAVER_NODE.search(name) or _SAVER_FUNCTION.search(function)):
+                self.add(
+                    "tensorflow.op.checkpoint_io",
+                    Category.FILESYSTEM,
+                    Verdict.SUSPICIOUS,
+                    f"{op} outside the standard saver subgraph reads/writes checkpoint files",
+                    f"{where}: {op}",
+                )
+        elif op == "PrintV2" or op.startswith("Debug"):
+            file_urls = [u for u in urls if u.lower().startswith("file://") or u.startswith("/")]
+            net_urls = [u for u in urls if re.match(r"(?i)(grpc|https?)://", u)]
+            if file_urls:
+                self.add(
+                    "tensorflow.op.file_write",
+                    Category.FILESYSTEM,
+                    Verdict.MALICIOUS,
+                    f"{op} writes tensors to a file",
+                    f"{where}: {op} -> {short(file_urls[0], 160)}",
+                )
+            elif net_urls:
+                self.add(
+                    "tensorflow.op.network",
+                    Category.NETWORK,
+                    Verdict.MALICIOUS,
+                    f"{op} sends tensors over the network",
+                    f"{where}: {op} -> {short(net_urls[0], 160)}",
+                )
+            elif op.startswith("Debug"):
+                self.add(
+                    "tensorflow.op.debug",
+                    Category.FILESYSTEM,
+                    Verdict.SUSPICIOUS,
+                    f"debugger op {op} in a distributed graph",
+                    f"{where}: {op}",
+                )
+
+
+def _kind(win: pb.Window, ctx: ScanContext) -> str:
+    """ "savedmodel" or "graphdef", from the first field (SavedModel starts with its schema version)."""
+    for f in pb.fields(win, 0, win.size):
+        if f.number == 1:
+            return "savedmodel" if f.wire == pb.VARINT else "graphdef"
+        break
+    return "savedmodel" if basename(ctx).lower() == "saved_model.pb" else "graphdef"
+
+
+def scan(reader: Reader, ctx: ScanContext) -> None:
+    """Scan a SavedModel or GraphDef ``.pb``; see the module docstring for the rules."""
+    walker = _Walker(reader, ctx)
+    try:
+        if reader.size == 0:
+            raise FormatError("empty file")
+        if _kind(walker.win, ctx) == "savedmodel":
+            walker.saved_model()
+        elif walker.graph(0, reader.size) == 0:
+            raise FormatError("GraphDef without nodes")
+    except FormatError as exc:
+        ctx.unscannable("tensorflow.malformed", "TensorFlow protobuf could not be parsed", str(exc))
+        return
+    ops = walker.state.ops
+    if walker.state.reported > MAX_REPORTED:
+        ctx.add(
+            "tensorflow.findings_truncated",
+            Category.FORMAT_ABUSE,
+            Severity.INFO,
+            Verdict.SAFE,
+            f"{walker.state.reported - MAX_REPORTED} further op findings not listed",
+        )
+    ctx.add(
+        "tensorflow.ops",
+        Category.FORMAT_ABUSE,
+        Severity.INFO,
+        Verdict.SAFE,
+        f"{sum(ops.values())} nodes, {len(ops)} op types",
+        ", ".join(f"{short(op, 60)} x{n}" for op, n in ops.most_common(40)),
+    )
