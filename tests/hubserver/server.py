@@ -476,6 +476,7 @@ class _ThreadingServer(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server: _ThreadingServer
     server_version = "modelgate-test-hub/1.0"
 
