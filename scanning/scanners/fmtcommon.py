@@ -168,3 +168,15 @@ def basename(ctx: ScanContext) -> str:
     """File name of what is being scanned (member name inside an archive, else the path)."""
     name = ctx.member or ctx.path
     return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def scan_nested(ctx: ScanContext, reader: Reader, name: str) -> None:
+    """Hand a nested member to the router (one level deeper; ``LimitExceeded`` past ``max_depth``).
+
+    Without a router (a scanner called directly) the member cannot be scanned: fail closed.
+    """
+    child = ctx.child(name)
+    if ctx.scan_nested is None:
+        child.unscannable("nested.no_router", "nested member not scanned (no router attached)", name)
+        return
+    ctx.scan_nested(reader, name, child)

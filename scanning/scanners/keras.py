@@ -1,0 +1,434 @@
+"""Keras scanner: legacy HDF5 models (``.h5``/``.hdf5``) and Keras 3 ``.keras`` zips.
+
+Nothing is loaded with Keras. HDF5 attributes are read with ``h5py`` (pure data access, no code)
+through a :class:`~scanning.scanners.base.ReaderStream`, so memory stays bounded; ``.keras`` zips
+are opened with :mod:`zipfile` over the same stream and only ``config.json``/``metadata.json`` are
+read (bounded), the weights member is handed to the router.
+
+The model config JSON is walked recursively:
+
+* ``keras.lambda.dangerous`` (malicious, code-execution) - a ``Lambda`` layer (Keras 2 ``function``
+  list / Keras 3 ``__lambda__`` object) carries base64 marshalled bytecode whose raw bytes name
+  ``os``/``system``/``subprocess``/``eval``/``exec``/``__import__``/``open``/``socket``… The
+  bytecode is never unmarshalled: ``marshal.loads`` on hostile input is itself unsafe.
+* ``keras.lambda.code`` (suspicious, code-execution) - any other Lambda bytecode: it runs at load
+  time in Keras 2 and with ``safe_mode=False`` in Keras 3.
+* ``keras.function.dangerous`` (malicious, code-execution) - a function referenced by module path
+  into ``os``/``subprocess``/``builtins.eval``… (``{"module": "os", "config": "system"}``).
+* ``keras.custom_object`` (suspicious, remote-code) - ``module``/``registered_name`` outside
+  ``keras.*``/``tensorflow.*``/``tf_keras.*`` (and the keras_nlp/cv/hub families): loading needs
+  user code.
+* ``keras.config.invalid`` / ``keras.malformed`` (unscannable) - config or container unreadable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+import zipfile
+from typing import Any
+
+from .base import Category, LimitExceeded, Reader, ReaderStream, ScanContext, Severity, SubReader, Verdict
+from .fmtcommon import FormatError, SpoolReader, scan_nested, short, strict_json
+
+FORMAT = "keras"
+FORMAT_HDF5 = "hdf5"
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+ALLOWED_MODULES = ("keras", "tensorflow", "tf_keras", "tf", "keras_nlp", "keras_cv", "keras_hub", "tensorflow_hub")
+DANGEROUS_MODULES = {
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "sys",
+    "shutil",
+    "socket",
+    "importlib",
+    "pty",
+    "runpy",
+    "pickle",
+    "marshal",
+    "ctypes",
+    "code",
+    "codeop",
+    "webbrowser",
+    "commands",
+    "multiprocessing",
+    "urllib",
+    "requests",
+    "http",
+}
+DANGEROUS_BUILTINS = {"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "input", "breakpoint"}
+DANGEROUS_CODE_NAMES = {
+    b"os",
+    b"system",
+    b"popen",
+    b"Popen",
+    b"subprocess",
+    b"eval",
+    b"exec",
+    b"compile",
+    b"__import__",
+    b"__builtins__",
+    b"builtins",
+    b"open",
+    b"socket",
+    b"importlib",
+    b"import_module",
+    b"pty",
+    b"spawn",
+    b"check_output",
+    b"check_call",
+    b"shutil",
+    b"rmtree",
+    b"urllib",
+    b"urlopen",
+    b"requests",
+    b"pickle",
+    b"marshal",
+    b"loads",
+    b"ctypes",
+    b"environ",
+    b"b64decode",
+    b"getattr",
+    b"remove",
+    b"unlink",
+    b"execve",
+    b"execv",
+}
+_IDENT_CHAR = re.compile(rb"[A-Za-z0-9_]")
+
+
+def code_names(raw: bytes) -> set[bytes]:
+    """Dangerous names in marshalled bytecode, found without unmarshalling.
+
+    marshal stores names as length-prefixed strings (one length byte for short ASCII, four bytes
+    otherwise); a name counts if it carries such a prefix or stands between non-identifier bytes.
+    """
+    found: set[bytes] = set()
+    for name in DANGEROUS_CODE_NAMES:
+        n = len(name)
+        for m in re.finditer(re.escape(name), raw):
+            s, e = m.start(), m.end()
+            if (s >= 1 and raw[s - 1] == n) or (s >= 4 and raw[s - 4 : s] == struct.pack("<I", n)):
+                found.add(name)
+                break
+            if not _IDENT_CHAR.match(raw[s - 1 : s] if s else b"") and not _IDENT_CHAR.match(raw[e : e + 1]):
+                found.add(name)
+                break
+    return found
+
+
+MAX_ATTR_BYTES = 64 * 1024 * 1024
+MAX_REPORTED = 25
+CONFIG_ATTRS = ("model_config", "training_config")
+
+
+def scan(reader: Reader, ctx: ScanContext) -> None:
+    """Scan a Keras model: HDF5 (by magic) or a ``.keras`` zip."""
+    head = reader.read_at(0, 8)
+    if head == HDF5_MAGIC:
+        scan_hdf5(reader, ctx)
+    elif head[:4] == ZIP_MAGIC:
+        scan_keras_zip(reader, ctx)
+    else:
+        ctx.unscannable("keras.malformed", "neither an HDF5 file nor a .keras zip", short(head))
+
+
+# --------------------------------------------------------------------------- HDF5
+
+
+def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
+    """Read the Keras attributes of an HDF5 file (root group and ``model_weights``) and walk them."""
+    try:
+        import h5py  # local import: only needed for HDF5, keeps the module importable without it
+    except ImportError:  # pragma: no cover - h5py is a runtime requirement
+        ctx.unscannable("hdf5.unsupported", "h5py is not installed; HDF5 cannot be inspected")
+        return
+    if reader.read_at(0, 8) != HDF5_MAGIC:
+        ctx.unscannable("hdf5.malformed", "HDF5 signature missing at offset 0", short(reader.read_at(0, 8)))
+        return
+    try:
+        with h5py.File(ReaderStream(reader), "r") as h5:
+            attrs = _read_attrs(h5.attrs, ctx)
+            ctx.check_time()
+            if "model_weights" in h5 and isinstance(h5["model_weights"], h5py.Group):
+                for key, value in _read_attrs(h5["model_weights"].attrs, ctx).items():
+                    attrs.setdefault(key, value)
+    except (LimitExceeded, FormatError):
+        raise
+    except Exception as exc:  # h5py raises OSError/KeyError/ValueError/RuntimeError on broken files
+        ctx.unscannable("hdf5.malformed", "HDF5 structure could not be read", f"{type(exc).__name__}: {exc}")
+        return
+    for name in CONFIG_ATTRS:
+        if name not in attrs:
+            continue
+        try:
+            config = strict_json(attrs[name])
+        except FormatError as exc:
+            ctx.unscannable("keras.config.invalid", f"HDF5 attribute {name} is not valid JSON", str(exc))
+            continue
+        walk_config(config, ctx, name)
+
+
+def _read_attrs(attrs: Any, ctx: ScanContext) -> dict[str, bytes]:
+    """String-ish attributes of an h5py AttributeManager, refusing oversized ones before reading."""
+    out: dict[str, bytes] = {}
+    for name in list(attrs.keys())[:256]:
+        try:
+            size = attrs.get_id(name).get_storage_size()
+        except Exception:  # noqa: S112 - an attribute h5py cannot describe is skipped, not trusted
+            continue
+        if size > MAX_ATTR_BYTES:
+            raise LimitExceeded(f"HDF5 attribute {name!r} is {size} bytes")
+        if name not in CONFIG_ATTRS and name not in ("keras_version", "backend"):
+            continue
+        value = attrs[name]
+        if isinstance(value, bytes):
+            out[name] = value
+        elif isinstance(value, str):
+            out[name] = value.encode("utf-8", "surrogatepass")
+        elif hasattr(value, "tobytes") and getattr(value, "dtype", None) is not None and value.dtype.kind in "SU":
+            out[name] = value.tobytes()
+    return out
+
+
+# --------------------------------------------------------------------------- .keras zip
+
+
+def scan_keras_zip(reader: Reader, ctx: ScanContext) -> None:
+    """Keras 3 ``.keras`` archive: config.json + metadata.json + model.weights.h5."""
+    try:
+        zf = zipfile.ZipFile(ReaderStream(reader))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        ctx.unscannable("keras.malformed", ".keras file is not a readable zip", str(exc))
+        return
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > ctx.limits.max_members:
+            raise LimitExceeded(f".keras zip has {len(infos)} members (limit {ctx.limits.max_members})")
+        names = {i.filename for i in infos}
+        for info in infos:
+            n = info.filename
+            if n.startswith(("/", "\\")) or re.search(r"(^|[/\\])\.\.([/\\]|$)", n) or re.match(r"[A-Za-z]:", n):
+                ctx.add(
+                    "archive.path_traversal",
+                    Category.FILESYSTEM,
+                    Severity.CRITICAL,
+                    Verdict.MALICIOUS,
+                    "zip member path escapes the extraction directory",
+                    short(n, 200),
+                )
+        if "config.json" not in names:
+            ctx.unscannable("keras.malformed", ".keras zip has no config.json", ", ".join(sorted(names)[:10]))
+        for info in infos:
+            ctx.check_time()
+            if info.filename in ("config.json", "metadata.json"):
+                data = _read_member(zf, info, ctx)
+                try:
+                    doc = strict_json(data)
+                except FormatError as exc:
+                    ctx.unscannable("keras.config.invalid", f"{info.filename} is not valid JSON", str(exc))
+                    continue
+                if info.filename == "config.json":
+                    walk_config(doc, ctx, "config.json")
+            elif not info.is_dir():
+                _nested_member(reader, zf, info, ctx)
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ScanContext) -> bytes:
+    limit = ctx.limits.max_text_bytes
+    if info.file_size > limit:
+        raise LimitExceeded(f"{info.filename} declares {info.file_size} bytes (text limit {limit})")
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise FormatError(f"cannot read {info.filename}: {exc}") from None
+    if len(data) > limit:
+        raise LimitExceeded(f"{info.filename} inflates past the {limit}-byte text limit")
+    ctx.charge_decompressed(len(data))
+    return data
+
+
+def _nested_member(reader: Reader, zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ScanContext) -> None:
+    """Weights and assets go back to the router: stored members as a window, others spooled."""
+    if info.compress_type == zipfile.ZIP_STORED:
+        local = reader.read_at(info.header_offset, 30)
+        if len(local) == 30 and local[:4] == ZIP_MAGIC:
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            start = info.header_offset + 30 + name_len + extra_len
+            scan_nested(ctx, SubReader(reader, start, info.compress_size), info.filename)
+            return
+    with SpoolReader() as spool:
+        try:
+            with zf.open(info) as fh:
+                while chunk := fh.read(1024 * 1024):
+                    ctx.charge_decompressed(len(chunk))
+                    ctx.check_time()
+                    spool.write(chunk)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+            ctx.unscannable("keras.malformed", f"cannot inflate {info.filename}", str(exc))
+            return
+        scan_nested(ctx, spool, info.filename)
+
+
+# --------------------------------------------------------------------------- config walk
+
+
+class _ConfigWalker:
+    def __init__(self, ctx: ScanContext, source: str) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.reported = 0
+        self.custom: set[str] = set()
+
+    def add(self, rule: str, category: Category, verdict: Verdict, message: str, evidence: str) -> None:
+        self.reported += 1
+        if self.reported <= MAX_REPORTED:
+            severity = Severity.CRITICAL if verdict == Verdict.MALICIOUS else Severity.HIGH
+            self.ctx.add(rule, category, severity, verdict, f"{self.source}: {message}", evidence)
+
+    def walk(self, obj: Any, path: str, depth: int = 0) -> None:
+        if depth > 200:
+            raise LimitExceeded("Keras config nested deeper than 200 levels")
+        if isinstance(obj, list):
+            for i, item in enumerate(obj):
+                self.walk(item, f"{path}[{i}]", depth + 1)
+            return
+        if not isinstance(obj, dict):
+            return
+        class_name = obj.get("class_name")
+        config = obj.get("config")
+        if class_name == "Lambda" and isinstance(config, dict):
+            self.lambda_layer(config, f"{path}:{config.get('name', '?')}")
+        elif class_name == "__lambda__" and isinstance(config, dict):
+            self.code(config.get("code"), path)
+        elif class_name == "function" or obj.get("registered_name") == "function":
+            self.function_ref(obj.get("module"), config, path)
+        else:
+            self.custom_ref(obj, path)
+        for key, value in obj.items():
+            if isinstance(value, dict | list):
+                self.walk(value, f"{path}.{key}", depth + 1)
+
+    def custom_ref(self, obj: dict[str, Any], path: str) -> None:
+        if "class_name" not in obj:
+            return  # e.g. a Keras 2 Lambda config, whose "module" belongs to its function
+        module = obj.get("module")
+        registered = obj.get("registered_name")
+        ref = ""
+        if isinstance(module, str) and module and not module.startswith(ALLOWED_MODULES):
+            ref = f"{module}.{obj.get('class_name')}"
+        elif (
+            isinstance(registered, str)
+            and ">" in registered
+            and not registered.split(">", 1)[0].startswith(ALLOWED_MODULES)
+        ):
+            ref = registered
+        if ref and ref not in self.custom:
+            self.custom.add(ref)
+            if isinstance(module, str) and module.split(".", 1)[0] in DANGEROUS_MODULES:
+                self.add(
+                    "keras.function.dangerous",
+                    Category.CODE_EXECUTION,
+                    Verdict.MALICIOUS,
+                    "config references an object in a dangerous module",
+                    f"{path}: {short(ref, 120)}",
+                )
+            else:
+                self.add(
+                    "keras.custom_object",
+                    Category.REMOTE_CODE,
+                    Verdict.SUSPICIOUS,
+                    "custom object outside keras/tensorflow: loading needs user code",
+                    f"{path}: {short(ref, 120)}",
+                )
+
+    def function_ref(self, module: Any, name: Any, path: str) -> None:
+        mod = module if isinstance(module, str) else ""
+        fn = name if isinstance(name, str) else ""
+        dotted = f"{mod}.{fn}" if mod else fn
+        root = dotted.split(".", 1)[0]
+        leaf = dotted.rsplit(".", 1)[-1]
+        if root in DANGEROUS_MODULES or (root in ("builtins", "__builtin__", "") and leaf in DANGEROUS_BUILTINS):
+            self.add(
+                "keras.function.dangerous",
+                Category.CODE_EXECUTION,
+                Verdict.MALICIOUS,
+                "function reference into a dangerous module",
+                f"{path}: {short(dotted, 120)}",
+            )
+        elif mod and not mod.startswith(ALLOWED_MODULES) and dotted not in self.custom:
+            self.custom.add(dotted)
+            self.add(
+                "keras.custom_object",
+                Category.REMOTE_CODE,
+                Verdict.SUSPICIOUS,
+                "function reference outside keras/tensorflow",
+                f"{path}: {short(dotted, 120)}",
+            )
+
+    def lambda_layer(self, config: dict[str, Any], path: str) -> None:
+        function = config.get("function")
+        ftype = config.get("function_type")
+        if ftype == "function" and isinstance(function, str):
+            self.function_ref(config.get("module"), function, path)
+        elif isinstance(function, list) and function:
+            self.code(function[0], path)
+        elif isinstance(function, str):
+            self.code(function, path)
+        elif isinstance(function, dict):
+            pass  # Keras 3: {"class_name": "__lambda__"|"function", ...} handled by the recursive walk
+        else:
+            self.add(
+                "keras.lambda.code",
+                Category.CODE_EXECUTION,
+                Verdict.SUSPICIOUS,
+                "Lambda layer with an unrecognised function encoding",
+                f"{path}: {short(function, 120)}",
+            )
+        if config.get("output_shape_type") == "lambda" and isinstance(config.get("output_shape"), list):
+            self.code(config["output_shape"][0], path + ".output_shape")
+
+    def code(self, encoded: Any, path: str) -> None:
+        if not isinstance(encoded, str):
+            self.add(
+                "keras.lambda.code",
+                Category.CODE_EXECUTION,
+                Verdict.SUSPICIOUS,
+                "Lambda without decodable bytecode",
+                f"{path}: {short(encoded, 80)}",
+            )
+            return
+        try:
+            raw = base64.b64decode(encoded.encode("ascii", "replace"), validate=False)
+        except (binascii.Error, ValueError):
+            raw = encoded.encode("utf-8", "replace")
+        names = sorted(code_names(raw))
+        shown = ", ".join(n.decode() for n in names)
+        if names:
+            self.add(
+                "keras.lambda.dangerous",
+                Category.CODE_EXECUTION,
+                Verdict.MALICIOUS,
+                "Lambda layer bytecode references dangerous names (runs at load time)",
+                f"{path}: names {shown} in {len(raw)} bytes of marshalled code",
+            )
+        else:
+            self.add(
+                "keras.lambda.code",
+                Category.CODE_EXECUTION,
+                Verdict.SUSPICIOUS,
+                "Lambda layer carries Python bytecode (runs at load time)",
+                f"{path}: {len(raw)} bytes of marshalled code",
+            )
+
+
+def walk_config(config: Any, ctx: ScanContext, source: str) -> None:
+    """Apply the Keras config rules to a parsed JSON config."""
+    _ConfigWalker(ctx, source).walk(config, "$")
