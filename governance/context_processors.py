@@ -1,0 +1,42 @@
+"""Template context shared by every page: the navigation the user's role allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from governance.permissions import has_perm
+
+# (label, url name, permission). Entries whose URL is not installed are skipped.
+NAV: list[tuple[str, str, str]] = [
+    ("Overview", "governance:overview", "governance.view_overview"),
+    ("Inventory", "inventory:model_list", "inventory.view_model"),
+    ("Imports", "inventory:importjob_list", "inventory.view_importjob"),
+    ("Scans", "scanning:scanrun_list", "scanning.view_scanrun"),
+    ("Legal queue", "licenses:queue", "licenses.view_licenseanalysis"),
+    ("Violations", "policies:violation_list", "policies.view_violation"),
+    ("Waivers", "policies:waiver_list", "policies.view_waiver"),
+    ("Policies", "policies:policy_list", "policies.view_policy"),
+    ("Licenses", "licenses:license_list", "licenses.view_license"),
+    ("Applications", "inventory:application_list", "inventory.view_application"),
+    ("Audit log", "governance:audit_list", "governance.view_auditevent"),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav": []}
+    items = []
+    for label, name, perm in NAV:
+        if not has_perm(user, perm):
+            continue
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        items.append({"label": label, "url": url, "active": request.path.startswith(url) and url != "/"
+                      or request.path == url})
+    return {"nav": items}

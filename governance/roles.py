@@ -1,0 +1,101 @@
+"""Roles as Django groups. The permission lists are the single source of truth.
+
+A permission that does not exist yet (an app not migrated) is skipped, and picked up by the next
+`migrate`, which re-syncs every role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMINISTRATOR = "administrator"
+ARCHITECT = "architect"
+LEGAL_REVIEWER = "legal reviewer"
+SECURITY_REVIEWER = "security reviewer"
+MANAGER = "manager"
+
+_READ = [
+    "governance.view_overview",
+    "inventory.view_organization",
+    "inventory.view_application",
+    "inventory.view_model",
+    "inventory.view_modelversion",
+    "inventory.view_modelfile",
+    "inventory.view_dataset",
+    "inventory.view_importjob",
+    "inventory.view_watch",
+    "inventory.view_applicationmodel",
+    "scanning.view_scanrun",
+    "scanning.view_finding",
+    "licenses.view_license",
+    "licenses.view_obligation",
+    "licenses.view_licenseconclusion",
+    "licenses.view_licenseanalysis",
+    "policies.view_policy",
+    "policies.view_violation",
+    "policies.view_waiver",
+    "policies.view_approval",
+    "policies.use_gate",
+]
+
+_REVIEWER = [
+    "inventory.import_model",
+    "inventory.add_watch",
+    "inventory.change_watch",
+    "inventory.delete_watch",
+    "scanning.run_scan",
+    "policies.request_waiver",
+    "policies.approve_version",
+    "governance.view_auditevent",
+]
+
+ROLES: dict[str, list[str]] = {
+    # Administrators are also given every permission in the database by sync_roles.
+    ADMINISTRATOR: ["*"],
+    ARCHITECT: [
+        *_READ,
+        *_REVIEWER,
+        "policies.add_policy",
+        "policies.change_policy",
+        "policies.delete_policy",
+        "inventory.add_application",
+        "inventory.change_application",
+        "inventory.add_organization",
+        "inventory.change_organization",
+        "inventory.add_applicationmodel",
+        "inventory.delete_applicationmodel",
+    ],
+    LEGAL_REVIEWER: [
+        *_READ,
+        *_REVIEWER,
+        "licenses.add_license",
+        "licenses.change_license",
+        "licenses.add_obligation",
+        "licenses.change_obligation",
+        "licenses.conclude_license",
+        "licenses.change_obligationstatus",
+        "policies.decide_legal_waiver",
+        "inventory.change_dataset",
+    ],
+    SECURITY_REVIEWER: [
+        *_READ,
+        *_REVIEWER,
+        "policies.decide_security_waiver",
+        "inventory.change_dataset",
+    ],
+    MANAGER: list(_READ),
+}
+
+
+def sync_roles(sender: Any = None, **kwargs: Any) -> None:
+    """Create the role groups and set their permissions exactly to ROLES."""
+    from django.contrib.auth.models import Group, Permission
+
+    all_perms = {f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type")}
+    for role, names in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        if names == ["*"]:
+            wanted = list(all_perms.values())
+        else:
+            wanted = [all_perms[n] for n in names if n in all_perms]
+        group.permissions.set(wanted)

@@ -1,0 +1,29 @@
+"""Root URL configuration."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+api_patterns = [
+    path("", include("inventory.api.urls")),
+    path("", include("scanning.api.urls")),
+    path("", include("licenses.api.urls")),
+    path("", include("policies.api.urls")),
+    path("", include("governance.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", include("governance.page_urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("inventory/", include("inventory.urls")),
+    path("scanning/", include("scanning.urls")),
+    path("licenses/", include("licenses.urls")),
+    path("policies/", include("policies.urls")),
+    path("api/v1/", include(api_patterns)),
+    path("admin/", admin.site.urls),
+]

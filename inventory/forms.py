@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from inventory.choices import DatasetFlag
+from inventory.models import Application, Dataset, Organization
+
+
+class ImportForm(forms.Form):
+    repo_id = forms.CharField(
+        label="Repository", required=False, max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "org/model-name", "autocomplete": "off"}),
+        help_text="A Hugging Face Hub repository id.",
+    )
+    revision = forms.CharField(label="Revision", required=False, initial="main", max_length=200,
+                               help_text="Branch, tag or commit; pinned to a commit on import.")
+    local_path = forms.CharField(
+        label="…or a local folder", required=False, max_length=1000,
+        help_text="A Hugging Face cache snapshot (models--org--name/snapshots/<sha>) or any folder on the server.",
+    )
+    application = forms.ModelChoiceField(queryset=Application.objects.none(), required=False,
+                                         help_text="Record that this application uses the imported version.")
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["application"].queryset = Application.objects.restrict(user).select_related("organization")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        repo_id, local = (data.get("repo_id") or "").strip(), (data.get("local_path") or "").strip()
+        if not repo_id and not local:
+            raise forms.ValidationError("Give a repository id or a local folder.")
+        if repo_id and not local and (repo_id.count("/") > 1 or " " in repo_id):
+            self.add_error("repo_id", "A repository id looks like org/name.")
+        return data
+
+
+class OrganizationForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "slug", "parent", "description"]
+
+
+class ApplicationForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = [
+            "name", "slug", "organization", "description", "commercial_use", "distributes_model",
+            "monthly_active_users", "annual_revenue_band", "serves_eu_users", "trains_on_outputs",
+        ]
+
+
+class UsageForm(forms.Form):
+    application = forms.ModelChoiceField(queryset=Application.objects.none())
+    notes = forms.CharField(required=False, max_length=300)
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["application"].queryset = Application.objects.restrict(user)  # type: ignore[attr-defined]
+
+
+class DatasetFlagsForm(forms.Form):
+    flags = forms.MultipleChoiceField(choices=DatasetFlag.choices, required=False,
+                                      widget=forms.CheckboxSelectMultiple)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class WatchForm(forms.Form):
+    ref = forms.CharField(initial="main", max_length=200)
+
+
+class DatasetForm(forms.ModelForm):
+    class Meta:
+        model = Dataset
+        fields = ["license", "notes"]

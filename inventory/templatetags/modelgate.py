@@ -1,0 +1,43 @@
+"""Template helpers used across apps."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.safestring import SafeString
+
+from inventory.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    return render_markdown(text or "")
+
+
+@register.filter
+def band(threat_level: int | None) -> str:
+    """Sonatype bands: 8–10 critical, 4–7 severe, 2–3 moderate, 1 low, 0 none."""
+    if threat_level is None:
+        return "none"
+    if threat_level >= 8:
+        return "critical"
+    if threat_level >= 4:
+        return "severe"
+    if threat_level >= 2:
+        return "moderate"
+    return "low" if threat_level == 1 else "none"
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, **kwargs: object) -> str:
+    """The current query string with some parameters replaced (filters kept in the URL)."""
+    params = context["request"].GET.copy()
+    for key, value in kwargs.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    params.pop("page", None) if "page" not in kwargs else None
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
