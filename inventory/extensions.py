@@ -28,11 +28,15 @@ def register_version_panel(
 
 
 def version_panels(request: HttpRequest, version: Any) -> list[dict[str, Any]]:
+    """Each panel rendered with its own context (plus `version` and `request`)."""
+    from django.template.loader import render_to_string
+
     panels = []
-    for name, (order, template, context_fn) in sorted(_VERSION_PANELS.items(), key=lambda kv: kv[1][0]):
+    for name, (_order, template, context_fn) in sorted(_VERSION_PANELS.items(), key=lambda kv: kv[1][0]):
         ctx = context_fn(request, version)
         if ctx is not None:
-            panels.append({"name": name, "template": template, "context": ctx})
+            html = render_to_string(template, {"version": version, **ctx}, request=request)
+            panels.append({"name": name, "html": html})
     return panels
 
 

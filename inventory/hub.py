@@ -189,11 +189,17 @@ class IntegrityError(HubError):
 
 
 # --- helpers ----------------------------------------------------------------------------------
-def clear_caches() -> None:
-    """Drop process-wide Hub state: the shared HTTP session (connections, keep-alive) of huggingface_hub."""
-    from huggingface_hub.utils import close_session
+def clear_caches(*, close_connections: bool = False) -> None:
+    """Reset process-wide Hub state between tests or after a settings change.
 
-    close_session()
+    This module keeps no metadata cache (resolve/model_info always ask the Hub). ``close_connections`` also
+    closes huggingface_hub's shared HTTP session (keep-alive connections); it is rebuilt on next use, which
+    costs tens of milliseconds, so it is off by default.
+    """
+    if close_connections:
+        from huggingface_hub.utils import close_session
+
+        close_session()
 
 
 def _norm_etag(value: str | None) -> str:

@@ -114,7 +114,7 @@ def _hub_snapshot(client: HubClient, repo_id: str, revision: str) -> _Snapshot:
     card_text = ""
     if any(f.path == "README.md" for f in info.files):
         card_text = client.read_text(info.repo_id, info.commit, "README.md", max_bytes=2_000_000)
-    parsed = cards.parse_card(card_text)
+    parsed = cards.split_front_matter(card_text)
     card_data = info.card_data or parsed.data
     files: list[_FileRow] = []
     for f in info.files:
@@ -158,7 +158,7 @@ def _hub_sha256(client: HubClient, info: HubModelInfo, f: HubFile) -> str:
 
 def _local_snapshot(folder: str, repo_id: str) -> _Snapshot:
     snap: LocalSnapshot = read_folder(folder, repo_id=repo_id)
-    parsed = cards.parse_card(snap.card_text)
+    parsed = cards.split_front_matter(snap.card_text)
     tags = parsed.data.get("tags") or []
     if isinstance(tags, str):
         tags = [tags]
@@ -245,7 +245,8 @@ def _record_snapshot(
         )
         for f in snapshot.files
     )
-    _record_lineage(version=version, card_data=snapshot.card_data, tags=snapshot.tags)
+    _record_lineage(version=version, card_data=snapshot.card_data, tags=snapshot.tags,
+                    files=[f.path for f in snapshot.files])
     _record_datasets(version=version, card_data=snapshot.card_data, tags=snapshot.tags)
     model.latest_version = version
     model.save()
@@ -260,8 +261,8 @@ def _record_snapshot(
     return version, True
 
 
-def _record_lineage(*, version: ModelVersion, card_data: dict[str, Any], tags: list[str]) -> None:
-    for base_id, relation in cards.base_models(card_data, tags):
+def _record_lineage(*, version: ModelVersion, card_data: dict[str, Any], tags: list[str], files: list[str]) -> None:
+    for base_id, relation in cards.extract_base_models(card_data, tags, files=files):
         if base_id == version.model.repo_id:
             continue  # a card naming itself is not lineage
         base, _ = Model.objects.get_or_create(
@@ -272,7 +273,7 @@ def _record_lineage(*, version: ModelVersion, card_data: dict[str, Any], tags: l
 
 
 def _record_datasets(*, version: ModelVersion, card_data: dict[str, Any], tags: list[str]) -> None:
-    ids = cards.datasets(card_data, tags)
+    ids = cards.extract_datasets(card_data, tags)
     if not ids:
         return
     existing = {d.repo_id: d for d in Dataset.objects.filter(repo_id__in=ids)}

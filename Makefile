@@ -1,0 +1,63 @@
+# Modelgate — the two commands of the README, plus helpers.
+#   make run    set up everything on a fresh machine and serve http://127.0.0.1:8000 (+ a Celery worker)
+#   make test   set up the test environment and run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DEBUG ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv deps deps-dev browser migrate lint typecheck check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+deps: venv
+	$(BIN)/pip install --quiet -r requirements.txt
+
+deps-dev: venv
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+# Browser tests drive Debian's Chromium (no browser download: the app and its tests work air-gapped).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "warning: could not install chromium; browser tests will be reported as errors"; \
+	fi
+
+migrate: deps
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	@$(BIN)/python manage.py ensure_admin
+	@if [ ! -f var/.demo-loaded ]; then $(BIN)/python manage.py seed_demo && touch var/.demo-loaded; fi
+	@echo "Starting a Celery worker (with beat) and the web server on http://$(HOST):$(PORT)/ — Ctrl-C stops both."
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/celery -A governance worker --beat --loglevel=INFO --concurrency=2 \
+	    --schedule=var/celerybeat-schedule >var/celery.log 2>&1 & \
+	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: deps-dev browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: deps-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: deps-dev
+	$(BIN)/mypy .
+
+check: deps-dev
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=0 SECRET_KEY=$$($(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))") ALLOWED_HOSTS=modelgate.example.com \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf var/broker var/celery.log staticfiles
