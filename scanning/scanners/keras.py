@@ -2,8 +2,8 @@
 
 Nothing is loaded with Keras. HDF5 attributes are read with ``h5py`` (pure data access, no code)
 through a :class:`~scanning.scanners.base.ReaderStream`, so memory stays bounded; ``.keras`` zips
-are opened with :mod:`zipfile` over the same stream and only ``config.json``/``metadata.json`` are
-read (bounded), the weights member is handed to the router.
+are read with :mod:`scanning.scanners.zipfmt`; only ``config.json``/``metadata.json`` are read
+(bounded), the weights member is handed to the router.
 
 The model config JSON is walked recursively:
 
@@ -27,11 +27,11 @@ import base64
 import binascii
 import re
 import struct
-import zipfile
 from typing import Any
 
-from .base import Category, LimitExceeded, Reader, ReaderStream, ScanContext, Severity, SubReader, Verdict
-from .fmtcommon import FormatError, SpoolReader, scan_nested, short, strict_json
+from . import zipfmt
+from .base import Category, LimitExceeded, Reader, ReaderStream, ScanContext, Severity, Verdict
+from .fmtcommon import FormatError, short, strict_json
 
 FORMAT = "keras"
 FORMAT_HDF5 = "hdf5"
@@ -201,80 +201,69 @@ def _read_attrs(attrs: Any, ctx: ScanContext) -> dict[str, bytes]:
 
 
 def scan_keras_zip(reader: Reader, ctx: ScanContext) -> None:
-    """Keras 3 ``.keras`` archive: config.json + metadata.json + model.weights.h5."""
+    """Keras 3 ``.keras`` archive: config.json + metadata.json + model.weights.h5.
+
+    The zip is read with :mod:`scanning.scanners.zipfmt` (both central-directory and local-header
+    views; the router reports their disagreements). Members other than the two JSON documents go
+    back to the router.
+    """
     try:
-        zf = zipfile.ZipFile(ReaderStream(reader))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        archive = zipfmt.read_archive(reader, ctx, report=False)
+    except zipfmt.ZipError as exc:
         ctx.unscannable("keras.malformed", ".keras file is not a readable zip", str(exc))
         return
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > ctx.limits.max_members:
-            raise LimitExceeded(f".keras zip has {len(infos)} members (limit {ctx.limits.max_members})")
-        names = {i.filename for i in infos}
-        for info in infos:
-            n = info.filename
-            if n.startswith(("/", "\\")) or re.search(r"(^|[/\\])\.\.([/\\]|$)", n) or re.match(r"[A-Za-z]:", n):
-                ctx.add(
-                    "archive.path_traversal",
-                    Category.FILESYSTEM,
-                    Severity.CRITICAL,
-                    Verdict.MALICIOUS,
-                    "zip member path escapes the extraction directory",
-                    short(n, 200),
-                )
-        if "config.json" not in names:
-            ctx.unscannable("keras.malformed", ".keras zip has no config.json", ", ".join(sorted(names)[:10]))
-        for info in infos:
-            ctx.check_time()
-            if info.filename in ("config.json", "metadata.json"):
-                data = _read_member(zf, info, ctx)
-                try:
-                    doc = strict_json(data)
-                except FormatError as exc:
-                    ctx.unscannable("keras.config.invalid", f"{info.filename} is not valid JSON", str(exc))
-                    continue
-                if info.filename == "config.json":
-                    walk_config(doc, ctx, "config.json")
-            elif not info.is_dir():
-                _nested_member(reader, zf, info, ctx)
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ScanContext) -> bytes:
-    limit = ctx.limits.max_text_bytes
-    if info.file_size > limit:
-        raise LimitExceeded(f"{info.filename} declares {info.file_size} bytes (text limit {limit})")
-    try:
-        with zf.open(info) as fh:
-            data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        raise FormatError(f"cannot read {info.filename}: {exc}") from None
-    if len(data) > limit:
-        raise LimitExceeded(f"{info.filename} inflates past the {limit}-byte text limit")
-    ctx.charge_decompressed(len(data))
-    return data
-
-
-def _nested_member(reader: Reader, zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: ScanContext) -> None:
-    """Weights and assets go back to the router: stored members as a window, others spooled."""
-    if info.compress_type == zipfile.ZIP_STORED:
-        local = reader.read_at(info.header_offset, 30)
-        if len(local) == 30 and local[:4] == ZIP_MAGIC:
-            name_len, extra_len = struct.unpack("<HH", local[26:30])
-            start = info.header_offset + 30 + name_len + extra_len
-            scan_nested(ctx, SubReader(reader, start, info.compress_size), info.filename)
-            return
-    with SpoolReader() as spool:
+    members = archive.members()
+    for entry in members:
+        if unsafe_member_name(entry.name):
+            ctx.add(
+                "archive.path_traversal",
+                Category.FILESYSTEM,
+                Severity.CRITICAL,
+                Verdict.MALICIOUS,
+                "zip member path escapes the extraction directory",
+                short(entry.name, 200),
+            )
+    if not any(e.name == "config.json" for e in members):
+        ctx.unscannable("keras.malformed", ".keras zip has no config.json", ", ".join(e.name for e in members[:10]))
+    for entry in members:
+        ctx.check_time()
+        if entry.name in ("config.json", "metadata.json"):
+            try:
+                data = _read_member(reader, entry, ctx)
+                doc = strict_json(data)
+            except (FormatError, zipfmt.ZipError) as exc:
+                ctx.unscannable("keras.config.invalid", f"{entry.name} is unreadable or not valid JSON", str(exc))
+                continue
+            if entry.name == "config.json":
+                walk_config(doc, ctx, "config.json")
+            continue
+        child = ctx.child(entry.name)
         try:
-            with zf.open(info) as fh:
-                while chunk := fh.read(1024 * 1024):
-                    ctx.charge_decompressed(len(chunk))
-                    ctx.check_time()
-                    spool.write(chunk)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-            ctx.unscannable("keras.malformed", f"cannot inflate {info.filename}", str(exc))
-            return
-        scan_nested(ctx, spool, info.filename)
+            member = zipfmt.open_member(reader, entry, child)
+        except zipfmt.ZipError as exc:
+            child.unscannable("zip.member", f"cannot read member: {exc}")
+            continue
+        if ctx.scan_nested is None:
+            child.unscannable("nested.no_router", "nested member not scanned (no router attached)", entry.name)
+            continue
+        ctx.scan_nested(member, entry.name, child)
+        zipfmt.check_member(member, entry, child)
+
+
+def unsafe_member_name(name: str) -> bool:
+    """Absolute, drive-letter or ``..`` member names (Zip Slip)."""
+    return bool(re.match(r"^([/\\]|[A-Za-z]:)", name) or ".." in re.split(r"[/\\]", name))
+
+
+def _read_member(reader: Reader, entry: zipfmt.ZipEntry, ctx: ScanContext) -> bytes:
+    limit = ctx.limits.max_text_bytes
+    if entry.size > limit:
+        raise LimitExceeded(f"{entry.name} declares {entry.size} bytes (text limit {limit})")
+    member = zipfmt.open_member(reader, entry, ctx)
+    data = member.read_at(0, limit + 1)
+    if len(data) > limit:
+        raise LimitExceeded(f"{entry.name} inflates past the {limit}-byte text limit")
+    return data
 
 
 # --------------------------------------------------------------------------- config walk
