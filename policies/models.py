@@ -54,7 +54,11 @@ class Policy(models.Model):
     description = models.TextField(blank=True)
     threat_level = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(10)])
     category = models.CharField(
-        max_length=10, choices=Category.choices, default=Category.OTHER, editable=False, db_index=True,
+        max_length=10,
+        choices=Category.choices,
+        default=Category.OTHER,
+        editable=False,
+        db_index=True,
         help_text="Derived from the facts the conditions look at: security > legal > quality > other.",
     )
     organization = models.ForeignKey(
@@ -75,7 +79,9 @@ class Policy(models.Model):
     revision = models.PositiveIntegerField(default=1, help_text="Incremented by every edit (audited).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = PolicyQuerySet.as_manager()
 
@@ -176,7 +182,11 @@ class Violation(models.Model):
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="violations")
     version = models.ForeignKey("inventory.ModelVersion", on_delete=models.CASCADE, related_name="violations")
     application = models.ForeignKey(
-        "inventory.Application", null=True, blank=True, on_delete=models.CASCADE, related_name="violations",
+        "inventory.Application",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="violations",
         help_text="Empty for the root context.",
     )
     state = models.CharField(max_length=8, choices=ViolationState.choices, default=ViolationState.OPEN, db_index=True)
@@ -252,7 +262,9 @@ class Waiver(models.Model):
 
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="waivers")
     scope = models.CharField(max_length=8, choices=WaiverScope.choices, default=WaiverScope.VERSION)
-    version = models.ForeignKey("inventory.ModelVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(
+        "inventory.ModelVersion", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     model = models.ForeignKey("inventory.Model", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     owner = models.CharField(max_length=12, choices=ScopeKind.choices, default=ScopeKind.ROOT)
     organization = models.ForeignKey(
@@ -267,12 +279,18 @@ class Waiver(models.Model):
     expires_at = models.DateTimeField(db_index=True, help_text="End of the expiry day, 23:59:59 UTC.")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
     source_violation = models.ForeignKey(
-        Violation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        Violation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The violation the waiver was requested from.",
     )
 
