@@ -102,6 +102,22 @@ class Repo:
     authorized: set[str] = field(default_factory=set)  # tokens granted access to a gated repo
 
 
+class Headers(dict[str, str]):
+    """Request headers with case-insensitive lookups (keys stored lower-case)."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__((str(k).lower(), v) for k, v in dict(items).items())
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
 @dataclass
 class RequestRecord:
     """One request seen by the server (hub or cdn listener)."""
@@ -110,14 +126,14 @@ class RequestRecord:
     method: str
     path: str  # decoded path, without the query string
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: Headers  # case-insensitive
     range: str | None
     status: int = 0
     bytes_sent: int = 0  # body bytes actually written
 
     @property
     def authorized(self) -> bool:
-        return "authorization" in {k.lower() for k in self.headers}
+        return "authorization" in self.headers
 
 
 @dataclass
@@ -503,7 +519,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             method=self.command,
             path=path,
             query=parse_qs(split.query),
-            headers=dict(self.headers.items()),
+            headers=Headers(self.headers.items()),
             range=self.headers.get("Range"),
         )
         with hub._lock:
@@ -652,7 +668,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "truncate":
             body = body[: len(body) // 2]
             self.close_connection = True
+        # Counted before writing: the client may see the bytes before this thread resumes after write().
+        self._rec.bytes_sent += len(body)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
             self.wfile.flush()
-            self._rec.bytes_sent += len(body)
