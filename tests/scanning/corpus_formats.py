@@ -514,7 +514,7 @@ def build_corpus(dirpath: Path) -> list[tuple[Path, str]]:
     )
     put("onnx/custom_domain.onnx", custom.SerializeToString(), "suspicious")
     put("onnx/nested_custom.onnx", onnx_if("my.native.ops").SerializeToString(), "suspicious")
-    put("onnx/garbage.onnx", b"this is not a protobuf \xff\xff\xff\xff", "unscannable")
+    put("onnx/garbage.onnx", b"\x08\x07\x3a\xff\xff\xff\xff\x0f\x00\x01 not a model", "unscannable")
     put("onnx/truncated.onnx", onnx_mlp().SerializeToString()[:-3], "unscannable")
 
     # Keras HDF5 / .keras
