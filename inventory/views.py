@@ -334,6 +334,7 @@ class ApplicationListView(PermissionMixin, View):
             Application.objects.restrict(request.user)
             .select_related("organization")
             .annotate(usage_count=Count("usages"))
+            .order_by("name")
         )
         filterset = filtersets.ApplicationFilterSet(request.GET, queryset=qs)
         filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
@@ -377,7 +378,7 @@ class DatasetListView(PermissionMixin, View):
     permission_required = "inventory.view_dataset"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        qs = Dataset.objects.restrict(request.user).annotate(version_count=Count("versions"))
+        qs = Dataset.objects.restrict(request.user).annotate(version_count=Count("versions")).order_by("repo_id")
         filterset = filtersets.DatasetFilterSet(request.GET, queryset=qs)
         page = _page(request, filterset.qs)
         return render(request, _partial(request, "inventory/dataset_list.html", "results"),

@@ -4,7 +4,8 @@ from inventory.api import views
 
 app_name = "inventory-api"
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter()
+router.trailing_slash = "/?"  # both /api/v1/models/import (DESIGN.md contract) and …/import/
 router.register("organizations", views.OrganizationViewSet)
 router.register("applications", views.ApplicationViewSet)
 router.register("models", views.ModelViewSet)
