@@ -7,10 +7,13 @@ because the server lives for the whole session.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import json
 import pickle
 import socket
 import traceback
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -477,3 +480,60 @@ def test_explicit_arguments_override_settings(hub_env, settings):
     assert len(c.resolve(rid)) == 40
     hubmod.clear_caches(close_connections=True)  # closing the shared session is harmless
     assert len(c.resolve(rid)) == 40
+
+
+# --- the test server speaks the Hub's shapes ----------------------------------------------------
+def _raw(hub_env, method: str, path: str, headers: dict[str, str] | None = None):
+    conn = http.client.HTTPConnection(urlsplit(hub_env.endpoint).netloc, timeout=5)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def test_server_resolve_headers_match_the_hub(hub_env):
+    repo = tiny_bert_repo(_rid("shape"))
+    commit = repo.add_to(hub_env)
+    auth = {"Authorization": f"Bearer {TEST_TOKEN}"}
+    status, headers, body = _raw(hub_env, "HEAD", f"/{repo.repo_id}/resolve/main/config.json", auth)
+    assert status == 200 and body == b""
+    assert headers["X-Repo-Commit"] == commit
+    assert headers["ETag"] == f'"{blob_id(repo.files["config.json"])}"'
+    assert headers["Content-Length"] == str(len(repo.files["config.json"]))
+    status, headers, _ = _raw(hub_env, "HEAD", f"/{repo.repo_id}/resolve/{commit[:7]}/model.safetensors", auth)
+    sha = hashlib.sha256(repo.files["model.safetensors"]).hexdigest()
+    assert status == 302
+    assert headers["X-Linked-Etag"] == f'"{sha}"' and headers["ETag"] == f'"{sha}"'
+    assert headers["X-Linked-Size"] == str(len(repo.files["model.safetensors"]))
+    assert headers["Location"].startswith(hub_env.cdn_endpoint)
+    status, headers, body = _raw(
+        hub_env, "GET", f"/{repo.repo_id}/resolve/main/config.json", {**auth, "Range": "bytes=2-5"}
+    )
+    assert status == 206 and body == repo.files["config.json"][2:6]
+    assert headers["Content-Range"] == f"bytes 2-5/{len(repo.files['config.json'])}"
+    for path, code in [
+        (f"/{repo.repo_id}/resolve/nope/config.json", "RevisionNotFound"),
+        (f"/{repo.repo_id}/resolve/main/nope.json", "EntryNotFound"),
+        ("/nobody/nothing/resolve/main/config.json", "RepoNotFound"),
+        ("/api/models/nobody/nothing", "RepoNotFound"),
+    ]:
+        status, headers, _ = _raw(hub_env, "GET", path, auth)
+        assert (status, headers["X-Error-Code"]) == (404, code)
+    gated = gated_repo(_rid("shape-gated"))
+    gated.add_to(hub_env)
+    status, headers, _ = _raw(hub_env, "GET", f"/{gated.repo_id}/resolve/main/config.json")
+    assert (status, headers["X-Error-Code"]) == (401, "GatedRepo")
+    assert "restricted" in headers["X-Error-Message"]
+
+
+def test_server_commit_deletes_files_and_expand(hub_env):
+    rid = _rid("del")
+    hub_env.add_repo(rid, {"a.txt": b"a", "b.txt": b"b"})
+    second = hub_env.add_commit(rid, {"b.txt": None})
+    status, _, body = _raw(hub_env, "GET", f"/api/models/{rid}/revision/main?expand=sha&expand=gated")
+    data = json.loads(body)
+    assert status == 200 and data == {"_id": data["_id"], "id": rid, "sha": second, "gated": False}
+    status, _, body = _raw(hub_env, "GET", f"/api/models/{rid}")
+    assert [s["rfilename"] for s in json.loads(body)["siblings"]] == ["a.txt"]
