@@ -4,3 +4,21 @@ from django.apps import AppConfig
 class LicensesConfig(AppConfig):
     name = "licenses"
     verbose_name = "Licenses"
+
+    def ready(self) -> None:
+        from inventory import extensions, pipeline
+        from licenses import services, views
+
+        pipeline.register("licenses", order=20, run=_run_step)
+        pipeline.register_summary("licenses", services.license_summary)
+        pipeline.on_facts_changed(services.refresh_use_fit)
+        extensions.register_version_panel(
+            "licenses", order=20, template="licenses/_version_panel.html", context=views.version_panel_context
+        )
+        extensions.register_application_links("licenses", views.application_links)
+
+
+def _run_step(version_id: int) -> object:
+    from licenses import services
+
+    return services.analyse_version(version_id=version_id)
