@@ -267,17 +267,12 @@ def inventory_facts(version_ids: list[int], context: EvaluationContext) -> Facts
 
 
 def _current_rules_version() -> str | None:
+    """The scanner rules version now; a finished scan made with other rules is "outdated"."""
     try:
-        import scanning
-
-        value = getattr(scanning, "RULES_VERSION", None)
-        if value is None:
-            from scanning import scanners
-
-            value = getattr(scanners, "RULES_VERSION", None)
-        return str(value) if value is not None else None
-    except Exception:
+        from scanning.scanners.base import RULES_VERSION
+    except ImportError:
         return None
+    return str(RULES_VERSION)
 
 
 @register_provider(
@@ -357,9 +352,14 @@ def _scan_facts(out: Facts, latest: dict, finished: dict, findings: dict) -> Fac
 # ---------------------------------------------------------------------------------------------
 
 
-def _license_state(declared: str | None, declared_ids: list[str], observed_ids: list[str], groups: list[str]) -> str:
-    if not declared and not declared_ids and not observed_ids:
+def _license_state(facts: dict[str, Any], declared_ids: list[str], observed_ids: list[str], groups: list[str]) -> str:
+    declared = facts.get("declared")
+    if facts.get("state") == "missing" or (not declared and not declared_ids and not observed_ids):
         return "missing"
+    if facts.get("other"):
+        return "other"
+    if facts.get("unknown"):
+        return "unknown"
     if (declared or "").lower() == "other" or "other" in [d.lower() for d in declared_ids]:
         return "other"
     if "unknown" in groups or (declared or "").lower() in {"unknown", "noassertion"}:
@@ -399,7 +399,7 @@ def license_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
             "license.observed_ids": observed_ids,
             "license.effective_ids": list(facts.get("effective_ids") or []),
             "license.threat_groups": groups,
-            "license.state": _license_state(declared, declared_ids, observed_ids, groups),
+            "license.state": _license_state(facts, declared_ids, observed_ids, groups),
             "license.declared_differs_observed": bool(observed_ids) and set(declared_ids) != set(observed_ids),
             "license.conflict": bool(facts.get("conflict")),
             "license.obligations": list(facts.get("obligations") or []),
@@ -432,16 +432,20 @@ def use_fit_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
     }
     out: Facts = {vid: dict(profile) for vid in version_ids}
     try:
-        from licenses.services import use_fit
+        from licenses import services as licenses_services
     except ImportError:
+        return out
+    many = getattr(licenses_services, "use_fit_many", None)
+    if many is not None:  # constant query count
+        for (vid, _app_id), (permitted, _reasons) in many([(vid, application) for vid in version_ids]).items():
+            out[vid]["license.use_permitted"] = bool(permitted)
+        return out
+    use_fit = getattr(licenses_services, "use_fit", None)
+    if use_fit is None:
         return out
     from inventory.models import ModelVersion
 
     for version in ModelVersion.objects.filter(id__in=version_ids).select_related("model"):
-        try:
-            permitted, _reasons = use_fit(version, application)
-        except Exception:
-            log.exception("use_fit failed for version %s", version.pk)
-            continue
+        permitted, _reasons = use_fit(version, application)
         out[version.pk]["license.use_permitted"] = bool(permitted)
     return out

@@ -251,6 +251,11 @@ class WaiverQuerySet(RestrictedQuerySet["Waiver"]):
     def pending(self) -> WaiverQuerySet:
         return self.filter(state=WaiverState.PENDING)
 
+    def stale(self, now: datetime | None = None) -> WaiverQuerySet:
+        """In force but no longer needed: it waives no violation that is still there."""
+        waived = Violation.objects.filter(state=ViolationState.WAIVED).values("waiver_id")
+        return self.in_force(now).exclude(pk__in=waived)
+
     def for_list(self) -> WaiverQuerySet:
         return self.select_related(
             "policy", "version__model", "model", "organization", "application", "reason", "requested_by", "decided_by"
@@ -290,7 +295,7 @@ class Waiver(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="waiver_requests",
         help_text="The violation the waiver was requested from.",
     )
 

@@ -1,0 +1,602 @@
+"""Policies pages: authoring, triage (violations), waivers, version review.
+
+One view, two renderings: the full page, or its partial for htmx (STYLE.md §6). Mutations are
+real POST forms with post/redirect/get; htmx requests get the changed fragment plus
+out-of-band counters. Every read goes through `restrict()`, every action through a service that
+checks the role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views import View
+
+from governance.models import AuditEvent
+from governance.permissions import PermissionMixin, has_perm, require
+from inventory.models import Application, ModelVersion, Organization
+from policies import filtersets, forms, services
+from policies.choices import Stage, ViolationState, WaiverState
+from policies.models import Approval, Policy, Violation, Waiver
+
+PAGE_SIZE = 50
+
+
+def _partial(request: HttpRequest, template: str, partial: str) -> str:
+    if getattr(request, "htmx", False) and not request.htmx.boosted:
+        return f"{template}#{partial}"
+    return template
+
+
+def _page(request: HttpRequest, qs: QuerySet[Any]) -> Any:
+    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _audit(request: HttpRequest, obj: Any) -> list[AuditEvent]:
+    if not has_perm(request.user, "governance.view_auditevent"):
+        return []
+    return list(AuditEvent.objects.restrict(request.user).for_object(obj).select_related("actor")[:50])
+
+
+def _errors(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [f"{m}" for msgs in exc.message_dict.values() for m in msgs]
+    return list(exc.messages)
+
+
+def counters(user: Any) -> dict[str, int]:
+    """Open / waived violations and pending waivers, for the out-of-band counters."""
+    visible = Violation.objects.restrict(user)
+    stats = visible.aggregate(
+        open=Count("pk", filter=Q(state=ViolationState.OPEN)), waived=Count("pk", filter=Q(state=ViolationState.WAIVED))
+    )
+    stats["pending"] = Waiver.objects.restrict(user).pending().count()
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies
+# ---------------------------------------------------------------------------------------------
+
+
+class PolicyListView(PermissionMixin, View):
+    permission_required = "policies.view_policy"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        qs = (
+            Policy.objects.restrict(request.user)
+            .select_related("organization", "application")
+            .annotate(open_count=Count("violations", filter=Q(violations__state=ViolationState.OPEN)))
+        )
+        filterset = filtersets.PolicyFilterSet(request.GET, queryset=qs)
+        page = _page(request, filterset.qs)
+        return render(
+            request,
+            _partial(request, "policies/policy_list.html", "results"),
+            {"filterset": filterset, "page": page, "policies": page.object_list, "stages": Stage.choices},
+        )
+
+
+class PolicyDetailView(PermissionMixin, View):
+    permission_required = "policies.view_policy"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        policy = get_object_or_404(Policy.objects.restrict(request.user).with_details(), pk=pk)
+        stats = policy.violations.aggregate(
+            open=Count("pk", filter=Q(state=ViolationState.OPEN)),
+            waived=Count("pk", filter=Q(state=ViolationState.WAIVED)),
+            resolved=Count("pk", filter=Q(state=ViolationState.RESOLVED)),
+        )
+        return render(
+            request,
+            "policies/policy_detail.html",
+            {"policy": policy, "stats": stats, "audit": _audit(request, policy), "stages": Stage.choices},
+        )
+
+
+class PolicyToggleView(PermissionMixin, View):
+    permission_required = "policies.change_policy"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        policy = get_object_or_404(Policy.objects.restrict(request.user), pk=pk)
+        policy = services.set_policy_enabled(
+            user=request.user, policy=policy, enabled=not policy.enabled, reason=request.POST.get("reason", "")
+        )
+        if request.htmx:
+            policy.open_count = policy.violations.filter(state=ViolationState.OPEN).count()  # type: ignore[attr-defined]
+            return render(request, "policies/policy_list.html#row", {"p": policy, "perms_change": True})
+        messages.success(request, f"{policy} {'enabled' if policy.enabled else 'disabled'}.")
+        return redirect(request.POST.get("next") or policy.get_absolute_url())
+
+
+class PolicyDeleteView(PermissionMixin, View):
+    permission_required = "policies.delete_policy"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        policy = get_object_or_404(Policy.objects.restrict(request.user), pk=pk)
+        name = str(policy)
+        services.delete_policy(user=request.user, policy=policy, reason=request.POST.get("reason", ""))
+        messages.success(request, f"Deleted {name}.")
+        return redirect("policies:policy_list")
+
+
+class PolicyEditView(PermissionMixin, View):
+    """Create (no pk) or edit a policy; the impact preview posts the same form to PolicyPreviewView."""
+
+    permission_required = "policies.view_policy"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        self.permission_required = "policies.change_policy" if kwargs.get("pk") else "policies.add_policy"
+        return super().dispatch(request, *args, **kwargs)
+
+    def _policy(self, request: HttpRequest, pk: int | None) -> Policy | None:
+        if pk is None:
+            return None
+        return get_object_or_404(Policy.objects.restrict(request.user).with_details(), pk=pk)
+
+    def _render(self, request: HttpRequest, form: forms.PolicyForm, policy: Policy | None, status: int = 200) -> Any:
+        return render(
+            request,
+            "policies/policy_form.html",
+            {"form": form, "policy": policy, "stages": Stage.choices},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        policy = self._policy(request, pk)
+        return self._render(request, forms.PolicyForm(user=request.user, policy=policy), policy)
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        policy = self._policy(request, pk)
+        form = forms.PolicyForm(request.POST, user=request.user, policy=policy)
+        if form.is_valid():
+            try:
+                reason = form.cleaned_data.get("reason", "")
+                if policy is None:
+                    policy = services.create_policy(user=request.user, data=form.policy_data(), reason=reason)
+                else:
+                    policy = services.update_policy(
+                        user=request.user, policy=policy, data=form.policy_data(), reason=reason
+                    )
+            except ValidationError as exc:
+                for message in _errors(exc):
+                    form.add_error(None, message)
+            else:
+                messages.success(request, f"Saved {policy}; violations are being re-evaluated.")
+                if request.htmx:
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = policy.get_absolute_url()
+                    return response
+                return redirect(policy)
+        return self._render(request, form, policy, status=422 if request.htmx else 200)
+
+
+class PolicyPreviewView(PermissionMixin, View):
+    """POST the authoring form: what saving it would change ("would newly fail N, warn M, clear K")."""
+
+    permission_required = "policies.view_policy"
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not (has_perm(request.user, "policies.add_policy") or has_perm(request.user, "policies.change_policy")):
+            raise PermissionDenied
+        pk = request.POST.get("policy_id")
+        policy = get_object_or_404(Policy.objects.restrict(request.user), pk=pk) if pk else None
+        form = forms.PolicyForm(request.POST, user=request.user, policy=policy)
+        stage = request.POST.get("preview_stage") or Stage.RELEASE
+        if stage not in Stage.values:
+            stage = Stage.RELEASE
+        impact, errors = None, []
+        if form.is_valid():
+            try:
+                impact = services.preview_policy_impact(data=form.policy_data(), policy=policy, stage=stage)
+            except ValidationError as exc:
+                errors = _errors(exc)
+        else:
+            errors = [f"{k}: {', '.join(v)}" if k != "__all__" else ", ".join(v) for k, v in form.errors.items()]
+        if request.htmx:
+            return render(request, "policies/policy_form.html#impact", {"impact": impact, "errors": errors})
+        return render(
+            request,
+            "policies/policy_form.html",
+            {"form": form, "policy": policy, "stages": Stage.choices, "impact": impact, "errors": errors},
+        )
+
+
+class ConditionRowView(PermissionMixin, View):
+    """htmx: re-render one condition row for the chosen fact/operator (the field-aware value editor)."""
+
+    permission_required = "policies.view_policy"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        prefix = request.GET.get("prefix", "k-0-c-0-")
+        if not prefix.startswith("k-") or len(prefix) > 20:
+            prefix = "k-0-c-0-"
+        data = request.GET
+        cond = {
+            "fact": data.get(prefix + "fact", ""),
+            "operator": data.get(prefix + "operator", ""),
+            "value": [v for v in data.getlist(prefix + "value") if v] or None,
+            "negate": data.get(prefix + "negate") == "on",
+        }
+        if isinstance(cond["value"], list) and len(cond["value"]) == 1:
+            cond["value"] = cond["value"][0]
+        return render(request, "policies/policy_form.html#condition", {"c": forms.condition_editor(prefix, cond)})
+
+
+class PolicyExportView(PermissionMixin, View):
+    permission_required = "policies.view_policy"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        qs = Policy.objects.restrict(request.user).with_details()
+        ids = request.GET.getlist("id")
+        if ids:
+            qs = qs.filter(pk__in=[i for i in ids if i.isdigit()])
+        response = HttpResponse(services.export_policies(policies=qs), content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="modelgate-policies.yaml"'
+        return response
+
+
+class PolicyImportView(PermissionMixin, View):
+    permission_required = "policies.add_policy"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "policies/policy_import.html", {"form": forms.PolicyImportForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        require(request.user, "policies.change_policy")
+        form = forms.PolicyImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                imported = services.import_policies(user=request.user, text=form.yaml_text())
+            except ValidationError as exc:
+                for message in _errors(exc):
+                    form.add_error(None, message)
+            else:
+                messages.success(request, f"Imported {len(imported)} policies.")
+                return redirect("policies:policy_list")
+        return render(request, "policies/policy_import.html", {"form": form})
+
+
+# ---------------------------------------------------------------------------------------------
+# Violations (triage)
+# ---------------------------------------------------------------------------------------------
+
+
+def _violation_qs(user: Any) -> QuerySet[Violation]:
+    pending = Waiver.objects.filter(state=WaiverState.PENDING).select_related("requested_by")
+    return (
+        Violation.objects.restrict(user)
+        .for_list()
+        .prefetch_related(Prefetch("waiver_requests", queryset=pending, to_attr="pending_waivers"))
+        .order_by("-policy__threat_level", "-first_seen_at", "-id")
+    )
+
+
+def _row_context(request: HttpRequest, v: Violation) -> dict[str, Any]:
+    return {"v": v, "can_request": has_perm(request.user, "policies.request_waiver"), "user": request.user}
+
+
+class ViolationListView(PermissionMixin, View):
+    permission_required = "policies.view_violation"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = filtersets.ViolationFilterSet(request.GET, queryset=_violation_qs(request.user))
+        filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
+        filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
+        filterset.form.fields["policy"].queryset = Policy.objects.restrict(request.user)  # type: ignore[attr-defined]
+        page = _page(request, filterset.qs)
+        return render(
+            request,
+            _partial(request, "policies/violation_list.html", "results"),
+            {
+                "filterset": filterset,
+                "page": page,
+                "violations": page.object_list,
+                "counters": counters(request.user),
+                "can_request": has_perm(request.user, "policies.request_waiver"),
+                "bulk_form": forms.BulkWaiveForm(user=request.user),
+            },
+        )
+
+
+class ViolationDetailView(PermissionMixin, View):
+    permission_required = "policies.view_violation"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        v = get_object_or_404(_violation_qs(request.user), pk=pk)
+        return render(
+            request,
+            "policies/violation_detail.html",
+            {**_row_context(request, v), "audit": _audit(request, v), "waivers": v.waiver_requests.all()},
+        )
+
+
+class WaiverRequestView(PermissionMixin, View):
+    """Request a waiver for one violation: inline in the triage row (htmx) or as a page."""
+
+    permission_required = "policies.request_waiver"
+
+    def _violation(self, request: HttpRequest, pk: int) -> Violation:
+        return get_object_or_404(_violation_qs(request.user), pk=pk)
+
+    def _form_response(self, request: HttpRequest, v: Violation, form: Any, status: int = 200) -> HttpResponse:
+        template = _partial(request, "policies/waiver_form.html", "inline")
+        return render(request, template, {"v": v, "form": form}, status=status)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        v = self._violation(request, pk)
+        initial = {"owner": "application" if v.application_id else "root", "application": v.application_id}
+        return self._form_response(
+            request, v, forms.WaiverRequestForm(user=request.user, policy=v.policy, initial=initial)
+        )
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        v = self._violation(request, pk)
+        form = forms.WaiverRequestForm(request.POST, user=request.user, policy=v.policy)
+        if form.is_valid():
+            c = form.cleaned_data
+            try:
+                services.request_waiver(
+                    user=request.user, policy=v.policy, scope=c["scope"], expires_on=c["expires_on"],
+                    reason=c["reason"], comment=c.get("comment", ""), version=v.version, model=v.version.model,
+                    owner=c["owner"], organization=c.get("organization"), application=c.get("application"),
+                    source_violation=v,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for message in _errors(exc):
+                    form.add_error(None, message)
+            else:
+                if request.htmx:
+                    v = self._violation(request, pk)
+                    return render(
+                        request,
+                        "policies/violation_list.html#row_with_counters",
+                        {**_row_context(request, v), "counters": counters(request.user)},
+                    )
+                messages.success(request, "Waiver requested; a reviewer with the right role decides it.")
+                return redirect(request.POST.get("next") or reverse("policies:violation_list"))
+        return self._form_response(request, v, form, status=422 if request.htmx else 200)
+
+
+class ViolationRowView(PermissionMixin, View):
+    """htmx: one triage row (used by Cancel on the inline waiver form)."""
+
+    permission_required = "policies.view_violation"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        v = get_object_or_404(_violation_qs(request.user), pk=pk)
+        return render(request, "policies/violation_list.html#row", _row_context(request, v))
+
+
+class ViolationBulkWaiveView(PermissionMixin, View):
+    """Request waivers for the selected violations (one per violation, each audited)."""
+
+    permission_required = "policies.request_waiver"
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        selected = list(_violation_qs(request.user).filter(pk__in=ids))
+        done, refused = 0, []
+        for v in selected:
+            form = forms.WaiverRequestForm(request.POST, user=request.user, policy=v.policy)
+            if not form.is_valid():
+                refused.append(f"{v}: " + "; ".join(str(e) for errs in form.errors.values() for e in errs))
+                continue
+            c = form.cleaned_data
+            try:
+                services.request_waiver(
+                    user=request.user, policy=v.policy, scope=c["scope"], expires_on=c["expires_on"],
+                    reason=c["reason"], comment=c.get("comment", ""), version=v.version, model=v.version.model,
+                    owner=c["owner"], organization=c.get("organization"), application=c.get("application"),
+                    source_violation=v,
+                )  # fmt: skip
+                done += 1
+            except ValidationError as exc:
+                refused.append(f"{v}: " + "; ".join(_errors(exc)))
+        if not selected:
+            messages.warning(request, "Select at least one violation.")
+        if done:
+            messages.success(request, f"Requested {done} waiver(s).")
+        for message in refused[:20]:
+            messages.error(request, f"Not waived: {message}")
+        return HttpResponseRedirect(request.POST.get("next") or reverse("policies:violation_list"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Waivers
+# ---------------------------------------------------------------------------------------------
+
+
+class WaiverListView(PermissionMixin, View):
+    permission_required = "policies.view_waiver"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        data = request.GET.copy()
+        data.setdefault("tab", "pending")
+        qs = (
+            Waiver.objects.restrict(request.user)
+            .for_list()
+            .annotate(waived_count=Count("violations", filter=Q(violations__state=ViolationState.WAIVED)))
+        )
+        filterset = filtersets.WaiverFilterSet(data, queryset=qs)
+        page = _page(request, filterset.qs)
+        return render(
+            request,
+            _partial(request, "policies/waiver_list.html", "results"),
+            {
+                "filterset": filterset,
+                "tab": data["tab"],
+                "tabs": filtersets.WaiverFilterSet.TABS,
+                "page": page,
+                "waivers": page.object_list,
+                "counters": counters(request.user),
+                "user": request.user,
+            },
+        )
+
+
+class WaiverDetailView(PermissionMixin, View):
+    permission_required = "policies.view_waiver"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        waiver = get_object_or_404(Waiver.objects.restrict(request.user).for_list(), pk=pk)
+        violations = waiver.violations.select_related("version__model", "application", "policy")[:100]
+        return render(
+            request,
+            "policies/waiver_detail.html",
+            {
+                "w": waiver,
+                "violations": violations,
+                "audit": _audit(request, waiver),
+                "can_decide": services.can_decide_waiver(request.user, waiver),
+                "decision_form": forms.WaiverDecisionForm(),
+            },
+        )
+
+
+class WaiverDecideView(PermissionMixin, View):
+    """Approve / reject / revoke; the service checks the role for the policy's category and the requester."""
+
+    permission_required = "policies.view_waiver"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        waiver = get_object_or_404(Waiver.objects.restrict(request.user).for_list(), pk=pk)
+        form = forms.WaiverDecisionForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose approve, reject or revoke.")
+            return redirect(waiver)
+        decision, comment = form.cleaned_data["decision"], form.cleaned_data.get("comment", "")
+        error = ""
+        try:
+            if decision == "revoke":
+                waiver = services.revoke_waiver(user=request.user, waiver=waiver, comment=comment)
+            else:
+                waiver = services.decide_waiver(
+                    user=request.user, waiver=waiver, approve=decision == "approve", comment=comment
+                )
+        except ValidationError as exc:
+            error = "; ".join(_errors(exc))
+        violation_id = request.POST.get("violation", "")
+        if request.htmx and violation_id.isdigit():
+            v = get_object_or_404(_violation_qs(request.user), pk=int(violation_id))
+            return render(
+                request,
+                "policies/violation_list.html#row_with_counters",
+                {**_row_context(request, v), "counters": counters(request.user)},
+            )
+        if request.htmx:
+            waiver = get_object_or_404(
+                Waiver.objects.restrict(request.user)
+                .for_list()
+                .annotate(waived_count=Count("violations", filter=Q(violations__state=ViolationState.WAIVED))),
+                pk=pk,
+            )
+            return render(
+                request,
+                "policies/waiver_list.html#row_with_counters",
+                {"w": waiver, "error": error, "counters": counters(request.user), "user": request.user},
+            )
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"Waiver {waiver.get_state_display().lower()}.")
+        return redirect(request.POST.get("next") or waiver.get_absolute_url())
+
+
+# ---------------------------------------------------------------------------------------------
+# Version review
+# ---------------------------------------------------------------------------------------------
+
+
+def _license_layers(version: ModelVersion) -> dict[str, Any] | None:
+    try:
+        from licenses.services import license_facts
+    except ImportError:
+        return None
+    try:
+        return license_facts([version.pk]).get(version.pk)
+    except Exception:
+        return None
+
+
+def _scan(version: ModelVersion) -> dict[str, Any] | None:
+    try:
+        from scanning.models import ScanRun
+    except ImportError:
+        return None
+    try:
+        run = ScanRun.objects.filter(version=version).order_by("-id").first()
+        if run is None:
+            return {"run": None, "findings": []}
+        return {"run": run, "findings": list(run.findings.all()[:200])}
+    except Exception:
+        return None
+
+
+def _url(name: str, *args: Any) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+class VersionReviewView(PermissionMixin, View):
+    permission_required = "policies.view_violation"
+
+    def get(self, request: HttpRequest, pk: int, form: Any = None, status: int = 200) -> HttpResponse:
+        version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=pk)
+        violations = list(
+            Violation.objects.restrict(request.user)
+            .filter(version=version)
+            .select_related("policy", "application", "waiver")
+            .order_by("state", "-policy__threat_level", "policy__name")
+        )
+        stage_actions = {s: services.action_at(version=version, stage=s)[0] for s in Stage.values}
+        return render(
+            request,
+            "policies/version_review.html",
+            {
+                "version": version,
+                "violations": violations,
+                "blocking": services.blocking_violations(version=version),
+                "stage_actions": stage_actions,
+                "approvals": Approval.objects.restrict(request.user)
+                .filter(version=version)
+                .select_related("decided_by"),
+                "licenses": _license_layers(version),
+                "license_url": _url("licenses:review", version.pk),
+                "scan": _scan(version),
+                "can_decide": has_perm(request.user, "policies.approve_version"),
+                "form": form or forms.VersionDecisionForm(),
+                "audit": _audit(request, version),
+                "now": timezone.now(),
+            },
+            status=status,
+        )
+
+
+class VersionDecideView(PermissionMixin, View):
+    permission_required = "policies.approve_version"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
+        form = forms.VersionDecisionForm(request.POST)
+        if form.is_valid():
+            decide = services.approve_version if form.cleaned_data["decision"] == "approve" else services.reject_version
+            try:
+                decide(user=request.user, version=version, reason=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                for message in _errors(exc):
+                    form.add_error(None, message)
+            else:
+                messages.success(request, f"{version}: {form.cleaned_data['decision']}d.")
+                return redirect("policies:version_review", pk=version.pk)
+        return VersionReviewView().get(request, pk, form=form, status=422)
