@@ -853,10 +853,9 @@ def scan_pickles(
     """Walk consecutive pickles from ``start`` (all of them up to ``end`` if ``count`` is None)."""
     results: list[StreamResult] = []
     pos = start
-    stop = reader.size if end is None else min(end, reader.size)
-    while pos < stop and (count is None or len(results) < count):
+    while pos < (reader.size if end is None else min(end, reader.size)) and (count is None or len(results) < count):
         ctx.check_time()
-        r = scan_stream(reader, ctx, pos, end=stop, torchscript=torchscript)
+        r = scan_stream(reader, ctx, pos, end=end, torchscript=torchscript)
         results.append(r)
         if not r.ok or r.end <= pos:
             break
@@ -883,37 +882,34 @@ def _resync(reader: Reader, start: int, end: int) -> int | None:
 def scan(reader: Reader, ctx: ScanContext, *, torchscript: bool = False) -> None:
     """A raw pickle file (.pkl/.pt/.bin/.joblib…): every concatenated pickle; trailing data is flagged."""
     pos = 0
-    size = reader.size
     walked = 0
-    while pos < size:
-        results = scan_pickles(reader, ctx, pos, torchscript=torchscript)
-        last = results[-1] if results else None
-        if last is None:
-            break
-        walked += sum(r.end - r.start for r in results)
+    while pos < reader.size:
+        ctx.check_time()
+        result = scan_stream(reader, ctx, pos, torchscript=torchscript)
+        walked += max(0, result.end - result.start)
         if walked > ctx.limits.max_pickle_bytes:
             raise LimitExceeded(f"more than {ctx.limits.max_pickle_bytes} bytes of pickle")
-        if last.ok:
-            pos = last.end
-            if pos >= size:
-                return
+        if result.ok:
+            pos = result.end
             head = reader.read_at(pos, 64)
+            if not head:
+                return
             if looks_like_pickle(head):
                 continue
-            if not head.strip(b"\x00\n\r\t "):
+            if len(head) < 64 and not head.strip(b"\x00\n\r\t "):
                 return
             ctx.add(
                 "pickle.trailing-data",
                 Category.FORMAT_ABUSE,
                 Severity.MEDIUM,
                 Verdict.SUSPICIOUS,
-                f"{size - pos} bytes after the last pickle are not a pickle (polyglot or hidden data)",
+                "data after the last pickle is not a pickle (polyglot or hidden data)",
                 repr(head[:32]),
                 offset=pos,
             )
-            nxt = _resync(reader, pos + 1, size)
+            nxt = _resync(reader, pos + 1, reader.size)
         else:
-            nxt = _resync(reader, max(last.end, pos + 1), size)
+            nxt = _resync(reader, max(result.end, pos + 1), reader.size)
         if nxt is None:
             return
         pos = nxt

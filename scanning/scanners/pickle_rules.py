@@ -117,6 +117,7 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("numpy._core.numeric", "_frombuffer")
     | _pairs("numpy", "ndarray dtype matrix")
     | _pairs("numpy.ma.core", "_mareconstruct MaskedArray")
+    | _pairs("numpy.ma", "MaskedArray")
     | _pairs(
         "numpy",
         "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64 longdouble"

@@ -294,7 +294,7 @@ def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
 
 def _check_polyglot(fmt: str, reader: Reader, ctx: ScanContext) -> None:
     """A zip appended to another format (zipfile and torch read the end of the file)."""
-    if fmt in _ZIP_LIKE or fmt in ("empty", "text", "unknown") or reader.size < 22:
+    if fmt in _ZIP_LIKE or fmt == "empty" or reader.size < 22:
         return
     tail_start = max(0, reader.size - 65557)
     if zipfmt.EOCD_SIG not in reader.read_at(tail_start, reader.size - tail_start):
@@ -302,6 +302,15 @@ def _check_polyglot(fmt: str, reader: Reader, ctx: ScanContext) -> None:
     try:
         archive = zipfmt.read_archive(reader, ctx, report=False)
     except zipfmt.ZipError:
+        return
+    except LimitExceeded as exc:
+        ctx.add(
+            "format.polyglot",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.SUSPICIOUS,
+            f"{fmt} file ends like a zip archive that is too large to scan: {exc}",
+        )
         return
     if not archive.central:
         return

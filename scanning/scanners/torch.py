@@ -30,7 +30,7 @@ FORMAT = FORMAT_ZIP
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _MAGIC_BYTES = LEGACY_MAGIC.to_bytes(10, "little")
 
-_RAW_STORAGE = re.compile(r"^(?:.*/)?data/\d+$")
+_RAW_STORAGE = re.compile(r"^(?:.*/)?(?:data|constants)/\d+$")
 _SMALL_FILES = {"version", "byteorder", ".format_version", ".storage_alignment", "serialization_id"}
 _TS_OP_NAMESPACES = {"aten", "prim", "quantized", "_quantized", "profiler", "_caffe2", "prepacked", "xnnpack"}
 

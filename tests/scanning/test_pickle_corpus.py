@@ -1,0 +1,41 @@
+"""Zero false negatives / zero false positives on the generated pickle corpus (see corpus_pickle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scanning.scanners import scan_file
+from tests.scanning.corpus_pickle import build_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
+    return build_corpus(tmp_path_factory.mktemp("pickle-corpus"))
+
+
+def _ids() -> list[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        return [f"{label}/{path.name}" for path, label in build_corpus(d)]
+
+
+IDS = _ids()
+
+
+@pytest.mark.parametrize("index", range(len(IDS)), ids=IDS)
+def test_corpus_verdict(corpus: list[tuple[Path, str]], index: int) -> None:
+    path, expected = corpus[index]
+    result = scan_file(path)
+    detail = [(f.rule, f.message, f.member, f.evidence) for f in result.findings]
+    assert result.verdict.label == expected, f"{path.name}: {result.format} {detail}"
+    assert not any(f.rule == "scan.error" for f in result.findings), detail
+
+
+def test_corpus_is_large_and_mixed(corpus: list[tuple[Path, str]]) -> None:
+    labels = [label for _, label in corpus]
+    assert labels.count("malicious") >= 80
+    assert labels.count("safe") >= 40
+    assert {"suspicious", "unscannable"} <= set(labels)
