@@ -154,6 +154,8 @@ def _walk_tar(reader: Reader, ctx: ScanContext) -> None:
         if not header:
             if not saw_header:
                 raise FormatError("empty tar")
+            if pos > reader.size:
+                raise FormatError(f"last member's block padding is missing (file ends at {reader.size})")
             return  # missing end-of-archive blocks: tolerated (common), members were complete
         if len(header) < BLOCK:
             raise FormatError(f"truncated header at offset {pos}")
