@@ -282,10 +282,14 @@ class _Walker:
         return g
 
     def note_call(self, func: Any, call: Call) -> None:
-        if isinstance(func, Global) and func.cls.decision is not Decision.ALLOW:
-            rec = self.records.get((func.module, func.name, func.how))
-            if rec is not None and not rec.evidence:
-                rec.evidence = render(call)
+        """Remember the first reconstructed call of a non-allowed global (called, or passed as argument)."""
+        args = call.args if isinstance(call.args, tuple) else ()
+        for target in (func, *args[:8]):
+            target = resolved(target)
+            if isinstance(target, Global) and target.cls.decision is not Decision.ALLOW:
+                rec = self.records.get((target.module, target.name, target.how))
+                if rec is not None and not rec.evidence:
+                    rec.evidence = render(call)
 
     # -- stack helpers ---------------------------------------------------------------------------------
     def pop(self) -> Any:

@@ -154,7 +154,7 @@ def _render(v: Any, budget: int, depth: int) -> str:
         if isinstance(v.kwargs, SDict):
             for k, val in v.kwargs.items[:8]:
                 parts.append(f"{k if isinstance(k, str) else _render(k, 20, depth + 1)}={_render(val, 40, depth + 1)}")
-        prefix = f"{func}.__new__" if v.kind in ("NEWOBJ", "NEWOBJ_EX", "OBJ") and isinstance(v.func, Global) else func
+        prefix = f"{func}.__new__" if v.kind in ("NEWOBJ", "NEWOBJ_EX") and isinstance(v.func, Global) else func
         return f"{prefix}({', '.join(parts)})"
     if isinstance(v, str):
         r = repr(v[: budget + 1])

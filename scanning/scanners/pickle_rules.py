@@ -402,8 +402,7 @@ def _classify_one(module: str, name: str, *, torchscript: bool = False) -> Class
         return Classification(Decision.ALLOW, reason="allowlist", module=module, name=name)
     if torchscript and (
         (module, name) in TORCHSCRIPT_ALLOW
-        or module == TORCHSCRIPT_MODULE
-        or (module.startswith(TORCHSCRIPT_MODULE + ".") and _IDENT.match(name))
+        or ((module == TORCHSCRIPT_MODULE or module.startswith(TORCHSCRIPT_MODULE + ".")) and _IDENT.match(name))
     ):
         return Classification(Decision.ALLOW, reason="torchscript class", module=module, name=name)
     why = _traversal(module, name)
