@@ -43,8 +43,11 @@ def hub_env(hub_server: HubServer, settings, monkeypatch: pytest.MonkeyPatch, tm
     settings.HF_TOKEN = TEST_TOKEN
     settings.HF_TIMEOUT = 5.0
     settings.MODELGATE_DOWNLOAD_DIR = tmp_path / "hub-downloads"
+    # Environment too, for worker subprocesses started during the test (they read governance.settings).
     monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
     monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("HF_TIMEOUT", "5")
+    monkeypatch.setenv("MODELGATE_DOWNLOAD_DIR", str(settings.MODELGATE_DOWNLOAD_DIR))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

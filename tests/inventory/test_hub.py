@@ -13,6 +13,7 @@ import pickle
 import socket
 import traceback
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -395,6 +396,7 @@ def test_slow_responses_time_out(bert, hub_env):
         lambda: fast.model_info(repo.repo_id),
         lambda: fast.read_text(repo.repo_id, commit, "README.md"),
         lambda: fast.range_reader(repo.repo_id, commit, "config.json", 10).read_at(0, 5),
+        lambda: fast.download(repo.repo_id, commit, "config.json"),
     ):
         with pytest.raises(HubTimeout) as exc:
             call()
@@ -537,3 +539,22 @@ def test_server_commit_deletes_files_and_expand(hub_env):
     assert status == 200 and data == {"_id": data["_id"], "id": rid, "sha": second, "gated": False}
     status, _, body = _raw(hub_env, "GET", f"/api/models/{rid}")
     assert [s["rfilename"] for s in json.loads(body)["siblings"]] == ["a.txt"]
+
+
+def test_module_works_without_django_settings_when_arguments_are_given(hub_env, monkeypatch):
+    import ast
+
+    import django.conf
+
+    tree = ast.parse(Path(hubmod.__file__).read_text(encoding="utf-8"))
+    top_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert not any("django" in ast.unparse(n) for n in top_level)
+
+    class Unconfigured:
+        def __getattr__(self, name):
+            raise AssertionError(f"settings.{name} read although every argument was given")
+
+    monkeypatch.setattr(django.conf, "settings", Unconfigured())
+    c = HubClient(endpoint=hub_env.endpoint, token="", timeout=5)
+    with pytest.raises(RepoNotFound):
+        c.resolve("nobody/nothing")
