@@ -371,8 +371,13 @@ class _ConfigWalker:
             self.code(function[0], path)
         elif isinstance(function, str):
             self.code(function, path)
-        elif isinstance(function, dict):
-            pass  # Keras 3: {"class_name": "__lambda__"|"function", ...} handled by the recursive walk
+        elif isinstance(function, dict) and function.get("class_name") == "__tuple__":
+            items = function.get("items")  # tf.keras JSON encoding of the (code, defaults, closure) tuple
+            self.code(items[0] if isinstance(items, list) and items else items, path)
+        elif isinstance(function, dict) and (
+            function.get("class_name") in ("__lambda__", "function") or function.get("registered_name") == "function"
+        ):
+            pass  # Keras 3 encodings, handled by the recursive walk
         else:
             self.add(
                 "keras.lambda.code",
@@ -381,8 +386,11 @@ class _ConfigWalker:
                 "Lambda layer with an unrecognised function encoding",
                 f"{path}: {short(function, 120)}",
             )
-        if config.get("output_shape_type") == "lambda" and isinstance(config.get("output_shape"), list):
-            self.code(config["output_shape"][0], path + ".output_shape")
+        shape = config.get("output_shape")
+        if config.get("output_shape_type") == "lambda":
+            if isinstance(shape, dict) and isinstance(shape.get("items"), list) and shape["items"]:
+                shape = shape["items"]
+            self.code(shape[0] if isinstance(shape, list) and shape else shape, path + ".output_shape")
 
     def code(self, encoded: Any, path: str) -> None:
         if not isinstance(encoded, str):

@@ -23,6 +23,11 @@ call back into Python or touch the filesystem/network when the graph runs:
   ``restore_fn``). Inside it they are normal and only counted in ``tensorflow.ops`` (info).
 * ``tensorflow.op.debug`` (suspicious) - other ``Debug*`` ops.
 * ``tensorflow.ops`` (info) - inventory of op types.
+* Keras layers saved inside a SavedModel (``keras_metadata.pb`` and, before TF 2.5, the
+  ``user_object.metadata`` of ``saved_model.pb``'s object graph) carry the same JSON configs as
+  ``.h5``/``.keras``; they go through :func:`scanning.scanners.keras.walk_config` (Lambda bytecode,
+  dangerous function references, custom objects). ``tensorflow.keras_metadata`` (unscannable) if
+  that JSON is broken.
 * ``tensorflow.malformed`` (unscannable) - not a parseable SavedModel/GraphDef.
 """
 
@@ -32,9 +37,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from . import keras
 from . import protobuf as pb
-from .base import Category, Reader, ScanContext, Severity, Verdict
-from .fmtcommon import FormatError, basename, short
+from .base import Category, LimitExceeded, Reader, ScanContext, Severity, Verdict
+from .fmtcommon import FormatError, basename, short, strict_json
 
 FORMAT = "tensorflow-savedmodel"
 
@@ -73,6 +79,7 @@ GD_NODE, GD_LIBRARY = 1, 2
 LIB_FUNCTION = 1
 FD_SIGNATURE, FD_NODE = 1, 3
 MG_GRAPH = 2
+MG_OBJECT_GRAPH = 7
 SM_VERSION, SM_META_GRAPHS = 1, 2
 
 
@@ -103,10 +110,61 @@ class _Walker:
                 for sub in pb.fields(self.win, f.offset, f.end):
                     if sub.number == MG_GRAPH and sub.wire == pb.LEN:
                         self.graph(sub.offset, sub.end)
+                    elif sub.number == MG_OBJECT_GRAPH and sub.wire == pb.LEN:
+                        self.object_graph(sub)
             elif not (f.number == SM_VERSION and f.wire == pb.VARINT):
                 raise FormatError(f"unexpected field {f.number} (wire {f.wire}) in SavedModel")
         if not metas:
             raise FormatError("SavedModel has no meta graph")
+
+    def object_graph(self, f: pb.Field) -> None:
+        """SavedObjectGraph: Keras (TF < 2.5) keeps each layer's JSON config in ``user_object.metadata``."""
+        for node in pb.fields(self.win, f.offset, f.end):
+            self.tick()
+            if node.number != 1 or node.wire != pb.LEN:
+                continue
+            for kind in pb.fields(self.win, node.offset, node.end):
+                if kind.number == 4 and kind.wire == pb.LEN:  # SavedObject.user_object
+                    identifier = ""
+                    metadata: pb.Field | None = None
+                    for uo in pb.fields(self.win, kind.offset, kind.end):
+                        if uo.number == 1 and uo.wire == pb.LEN:
+                            identifier = pb.text(self.win, uo, 256)
+                        elif uo.number == 3 and uo.wire == pb.LEN:
+                            metadata = uo
+                    if metadata is not None and identifier.startswith("_tf_keras"):
+                        self.keras_metadata(metadata, identifier)
+
+    def keras_metadata(self, f: pb.Field, where: str) -> None:
+        if f.value > self.ctx.limits.max_text_bytes:
+            raise LimitExceeded(f"Keras metadata of {f.value} bytes in {where}")
+        raw = self.win.read(f.offset, f.value)
+        try:
+            doc = strict_json(raw)
+        except FormatError as exc:
+            self.ctx.unscannable("tensorflow.keras_metadata", f"Keras metadata in {where} is not valid JSON", str(exc))
+            return
+        keras.walk_config(doc, self.ctx, f"SavedModel {short(where, 60)}")
+
+    def saved_metadata(self) -> None:
+        """``keras_metadata.pb`` (SavedMetadata): nodes[i].metadata are Keras layer configs (JSON)."""
+        seen = 0
+        for f in pb.fields(self.win, 0, self.win.size):
+            self.tick()
+            if f.number != 1 or f.wire != pb.LEN:
+                raise FormatError(f"unexpected field {f.number} in keras_metadata.pb")
+            seen += 1
+            identifier = ""
+            metadata: pb.Field | None = None
+            for sub in pb.fields(self.win, f.offset, f.end):
+                if sub.number == 3 and sub.wire == pb.LEN:
+                    identifier = pb.text(self.win, sub, 256)
+                elif sub.number == 4 and sub.wire == pb.LEN:
+                    metadata = sub
+            if metadata is not None:
+                self.keras_metadata(metadata, identifier or "keras_metadata.pb")
+        if not seen:
+            raise FormatError("keras_metadata.pb has no nodes")
 
     def graph(self, start: int, end: int) -> int:
         nodes = 0
@@ -264,6 +322,9 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
     try:
         if reader.size == 0:
             raise FormatError("empty file")
+        if basename(ctx).lower() == "keras_metadata.pb":
+            walker.saved_metadata()
+            return
         if _kind(walker.win, ctx) == "savedmodel":
             walker.saved_model()
         elif walker.graph(0, reader.size) == 0:

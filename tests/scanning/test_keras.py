@@ -220,3 +220,18 @@ def test_code_names_needs_no_unmarshal():
     raw = base64.b64decode(lambda_code(lambda x: __import__("os").popen("id")))
     assert {b"os", b"popen", b"__import__"} <= keras.code_names(raw)
     assert keras.code_names(base64.b64decode(lambda_code(lambda x: x + 1))) == set()
+
+
+def test_tf_keras_tuple_encoded_lambda(tmp_path):
+    """tf.keras 2.x writes the (code, defaults, closure) tuple as {"class_name": "__tuple__", "items": [...]}."""
+    evil = {"class_name": "__tuple__", "items": [lambda_code(lambda x: __import__("os").system("id")), None, None]}
+    write_h5(tmp_path / "m.h5", keras2_with(lam(evil)))
+    assert "keras.lambda.dangerous" in rules(scan_file(tmp_path / "m.h5"))
+    benign = {"class_name": "__tuple__", "items": [lambda_code(lambda x: x + 1), None, None]}
+    write_h5(tmp_path / "b.h5", keras2_with(lam(benign)))
+    assert rules(scan_file(tmp_path / "b.h5")) == {"keras.lambda.code"}
+
+
+def test_unknown_lambda_encoding_is_suspicious(tmp_path):
+    write_h5(tmp_path / "m.h5", keras2_with(lam({"class_name": "Mystery", "blob": "x"})))
+    assert verdict_of(scan_file(tmp_path / "m.h5").findings) >= Verdict.SUSPICIOUS

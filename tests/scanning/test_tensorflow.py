@@ -137,3 +137,52 @@ def test_truncated_saved_model_is_never_safe():
     data = tf_realistic()
     for cut in range(0, len(data) - 1, 3):
         assert verdict_of(scan(data[:cut]).findings) >= Verdict.SUSPICIOUS, cut
+
+
+def _lambda_metadata(code_b64: str) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "class_name": "Lambda",
+            "name": "lambda",
+            "config": {
+                "name": "lambda",
+                "function": {"class_name": "__tuple__", "items": [code_b64, None, None]},
+                "function_type": "lambda",
+                "module": "__main__",
+                "output_shape": None,
+                "arguments": {},
+            },
+        }
+    )
+
+
+def test_keras_metadata_pb_lambda_is_malicious():
+    from scanning.scanners.protobuf import enc_bytes, enc_msg, enc_varint
+    from tests.scanning.corpus_formats import lambda_code
+
+    evil = _lambda_metadata(lambda_code(lambda x: __import__("os").system("id")))
+    dense = '{"class_name": "Dense", "name": "dense", "config": {"units": 4}}'
+    data = b"".join(
+        enc_msg(1, enc_varint(1, i), enc_bytes(2, f"root.layer-{i}"), enc_bytes(3, ident), enc_bytes(4, meta))
+        for i, (ident, meta) in enumerate([("_tf_keras_layer", dense), ("_tf_keras_layer", evil)])
+    )
+    ctx = scan(data, "keras_metadata.pb")
+    assert "keras.lambda.dangerous" in rules(ctx)
+    benign = enc_msg(1, enc_varint(1, 0), enc_bytes(3, "_tf_keras_layer"), enc_bytes(4, dense))
+    assert non_info(scan(benign, "keras_metadata.pb")) == set()
+    assert rules(scan(enc_msg(1, enc_bytes(4, "{oops")), "keras_metadata.pb")) == {"tensorflow.keras_metadata"}
+    assert rules(scan(b"\x08\x01", "keras_metadata.pb")) == {"tensorflow.malformed"}
+
+
+def test_saved_model_object_graph_keras_metadata():
+    from scanning.scanners.protobuf import enc_bytes, enc_msg, enc_varint
+    from tests.scanning.corpus_formats import lambda_code
+
+    evil = _lambda_metadata(lambda_code(lambda x: eval("x")))  # noqa: S307 - marshalled only
+    user_object = enc_msg(4, enc_bytes(1, "_tf_keras_layer"), enc_bytes(3, evil))
+    object_graph = enc_msg(7, enc_msg(1, user_object))
+    graph = tf_graph([tf_node("x", "Placeholder", dtype=1)])
+    data = enc_varint(1, 1) + enc_msg(2, enc_bytes(2, graph), object_graph)
+    assert "keras.lambda.dangerous" in rules(scan(data))
