@@ -55,3 +55,124 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("Audit events are append-only")
+
+
+# --- Risk snapshots and notifications (the dashboard issue) -----------------------------------
+
+
+class RiskSnapshot(models.Model):
+    """The org-wide risk figures of one UTC day, taken by a beat task; the overview's trend reads these.
+
+    Per-organization and per-application totals are kept as `{id: risk}` maps so the trend can follow
+    the overview's filters without a row per (day, scope).
+    """
+
+    day = models.DateField(unique=True)
+    total_risk = models.PositiveBigIntegerField(default=0, help_text="Σ threat level of open, unwaived violations.")
+    open_count = models.PositiveIntegerField(default=0)
+    waived_count = models.PositiveIntegerField(default=0)
+    by_band = models.JSONField(default=dict, blank=True, help_text="{band: {count, risk}}")
+    by_category = models.JSONField(default=dict, blank=True, help_text="{category: {count, risk}}")
+    by_organization = models.JSONField(default=dict, blank=True, help_text="{organization id: risk} (own apps only)")
+    by_application = models.JSONField(default=dict, blank=True, help_text="{application id or 'root': risk}")
+    taken_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"risk {self.day}: {self.total_risk}"
+
+
+class NotificationEvent(models.TextChoices):
+    """What a user can subscribe to; also the `event` of webhook payloads."""
+
+    VIOLATION_FAIL = "violation.fail", "New violation of a policy that fails a stage"
+    WAIVER_REQUEST = "waiver.request", "Waiver requested"
+    WAIVER_DECISION = "waiver.decision", "Waiver approved, rejected or revoked"
+    WAIVER_EXPIRING = "waiver.expiring", "Waiver expiring soon or expired"
+    VERSION_DECISION = "version.decision", "Version approved or rejected"
+    SCAN_FAILED = "scan.failed", "Scan failed"
+
+
+class NotificationPreference(models.Model):
+    """What one user receives by email. No row means the defaults (the daily digest only)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_pref")
+    email_events = models.JSONField(default=list, blank=True, help_text="NotificationEvent values sent at once.")
+    daily_digest = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"notifications of {self.user}"
+
+
+class Webhook(models.Model):
+    """An endpoint that receives HMAC-SHA256-signed JSON for the chosen events (all when none chosen)."""
+
+    name = models.CharField(max_length=150)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, help_text="Shared secret of the X-Modelgate-Signature HMAC.")
+    events = models.JSONField(default=list, blank=True, help_text="NotificationEvent values; empty means all.")
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event: str) -> bool:
+        return self.active and (not self.events or event in self.events)
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or being sent) to one webhook: the row the delivery task advances."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, db_index=True)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook} ({self.state})"
+
+
+class NotificationCursor(models.Model):
+    """Watermarks of the notification feed (last audit event id, last violation id processed)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"

@@ -1,25 +1,451 @@
-"""Figures of the org-wide risk overview (extended by the dashboard issue)."""
+"""Figures of the org-wide risk overview.
+
+Total risk = Σ threat level of open, unwaived violations (DESIGN.md). A violation lives in a
+*context*: an application (its policies judged against that application's use profile) or the
+root context (no application). Each context counts on its own, so a version used by two
+applications carries its risk in both; the root context is its own row of the breakdown.
+
+Every figure is aggregated in the database, and the number of queries does not depend on the
+amount of data: one grouped scan of the violations gives the totals, bands, categories, states
+and mean time to resolve; one more gives the riskiest models; the rest read small tables.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
-from django.http import HttpRequest
+from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from inventory.models import Application, ImportJob, Model, ModelVersion, Organization
+from governance.models import RiskSnapshot
+from inventory.choices import ReviewStatus
+from inventory.models import Application, ApplicationModel, ModelVersion, Organization
+
+BANDS = ["critical", "severe", "moderate", "low", "none"]
+CATEGORIES = ["security", "legal", "quality", "other"]
+THREAT_GROUPS = ["permissive", "weak-copyleft", "copyleft", "ai-restricted", "non-commercial", "proprietary", "unknown"]
+TREND_DAYS = 90
+EXPIRING_DAYS = 14
+TOP_ROWS = 15
 
 
-def overview_context(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    versions = ModelVersion.objects.restrict(user)
-    return {
-        "counts": {
-            "organizations": Organization.objects.restrict(user).count(),
-            "applications": Application.objects.restrict(user).count(),
-            "models": Model.objects.restrict(user).real().count(),
-            "versions": versions.count(),
-            "pending_review": versions.filter(review_status__in=["pending", "in_review"]).count(),
-            "failed_imports": ImportJob.objects.restrict(user).filter(state="failed").count(),
+def band_of(threat_level: int | None) -> str:
+    level = threat_level or 0
+    if level >= 8:
+        return "critical"
+    if level >= 4:
+        return "severe"
+    if level >= 2:
+        return "moderate"
+    return "low" if level == 1 else "none"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Scope:
+    """The overview's filters (kept in the URL as ?organization=&application=)."""
+
+    organizations: list[dict[str, Any]]
+    applications: list[dict[str, Any]]
+    organization: dict[str, Any] | None = None
+    application: dict[str, Any] | None = None
+    org_ids: set[int] | None = None  # the chosen organization and its descendants
+    app_ids: list[int] | None = None  # None: every context, root included
+
+    @property
+    def filtered(self) -> bool:
+        return self.app_ids is not None
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.organization:
+            out["organization"] = self.organization["id"]
+        if self.application:
+            out["application"] = self.application["id"]
+        return out
+
+
+def resolve_scope(user: Any, *, organization: Any = None, application: Any = None) -> Scope:
+    """Two queries: the organizations and applications the user may see (for the filter menus too)."""
+    orgs = list(Organization.objects.restrict(user).order_by("name").values("id", "name", "parent_id"))
+    apps = list(Application.objects.restrict(user).order_by("name").values("id", "name", "organization_id"))
+    scope = Scope(organizations=orgs, applications=apps)
+    org_id, app_id = _int(organization), _int(application)
+    by_id = {o["id"]: o for o in orgs}
+    if org_id in by_id:
+        scope.organization = by_id[org_id]
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for o in orgs:
+            children[o["parent_id"]].append(o["id"])
+        ids, frontier = {org_id}, [org_id]
+        while frontier:
+            frontier = [c for p in frontier for c in children.get(p, []) if c not in ids]
+            ids.update(frontier)
+        scope.org_ids = ids
+        scope.app_ids = [a["id"] for a in apps if a["organization_id"] in ids]
+    app = next((a for a in apps if a["id"] == app_id), None)
+    if app is not None and (scope.org_ids is None or app["organization_id"] in scope.org_ids):
+        scope.application = app
+        scope.app_ids = [app["id"]]
+    return scope
+
+
+@dataclass
+class Bucket:
+    count: int = 0
+    risk: int = 0
+
+    def add(self, count: int, risk: int) -> None:
+        self.count += count
+        self.risk += risk
+
+
+@dataclass
+class Figures:
+    scope: Scope
+    total_risk: int = 0
+    open_count: int = 0
+    waived_count: int = 0
+    resolved_count: int = 0
+    by_band: dict[str, Bucket] = field(default_factory=dict)
+    by_category: dict[str, Bucket] = field(default_factory=dict)
+    matrix: dict[str, dict[str, int]] = field(default_factory=dict)  # band → category → open count
+    by_application: dict[int | None, Bucket] = field(default_factory=dict)
+    organizations: list[dict[str, Any]] = field(default_factory=list)
+    applications: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    mttr: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+    licenses: list[dict[str, Any]] = field(default_factory=list)
+    approved_versions: int = 0
+    awaiting_count: int = 0
+    awaiting: list[Any] = field(default_factory=list)
+    expiring_count: int = 0
+    expiring: list[Any] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able figures for the API (same numbers as the page)."""
+        return {
+            "filters": {
+                "organization": self.scope.organization["id"] if self.scope.organization else None,
+                "application": self.scope.application["id"] if self.scope.application else None,
+            },
+            "total_risk": self.total_risk,
+            "open": self.open_count,
+            "waived": self.waived_count,
+            "resolved": self.resolved_count,
+            "by_band": [{"band": b, "count": self.by_band[b].count, "risk": self.by_band[b].risk} for b in BANDS],
+            "by_category": [
+                {"category": c, "count": self.by_category[c].count, "risk": self.by_category[c].risk}
+                for c in CATEGORIES
+            ],
+            "organizations": [{k: row[k] for k in ("id", "name", "risk", "count")} for row in self.organizations],
+            "applications": [
+                {k: row[k] for k in ("id", "name", "organization_id", "risk", "count")} for row in self.applications
+            ],
+            "models": [{k: row[k] for k in ("id", "repo_id", "risk", "count")} for row in self.models],
+            "mean_time_to_resolve": [
+                {"band": b, "resolved": self.mttr[b]["count"], "hours": self.mttr[b]["hours"]} for b in BANDS
+            ],
+            "trend": [{"day": p["day"].isoformat(), "risk": p["risk"]} for p in self.trend],
+            "licenses": [{"threat_group": r["group"], "versions": r["count"]} for r in self.licenses],
+            "awaiting_review": self.awaiting_count,
+            "waivers_expiring": self.expiring_count,
+        }
+
+
+def _violations(user: Any, scope: Scope) -> Any:
+    from policies.models import Violation
+
+    qs = Violation.objects.restrict(user)
+    if scope.app_ids is not None:
+        qs = qs.filter(application_id__in=scope.app_ids)
+    return qs
+
+
+def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
+    """One grouped scan: context × threat level × category × state, with time to resolve."""
+    duration = ExpressionWrapper(F("resolved_at") - F("opened_at"), output_field=DurationField())
+    rows = (
+        _violations(user, scope)
+        .values("application_id", "policy__threat_level", "policy__category", "state")
+        .annotate(n=Count("id"), ttr=Sum(duration, filter=Q(state="resolved", resolved_at__isnull=False)))
+        .order_by()
+    )
+    figures.by_band = {b: Bucket() for b in BANDS}
+    figures.by_category = {c: Bucket() for c in CATEGORIES}
+    figures.matrix = {b: dict.fromkeys(CATEGORIES, 0) for b in BANDS}
+    resolve_time: dict[str, timedelta] = defaultdict(timedelta)
+    resolved: dict[str, int] = defaultdict(int)
+    for row in rows:
+        level = row["policy__threat_level"] or 0
+        band, category, n = band_of(level), row["policy__category"] or "other", row["n"]
+        category = category if category in figures.by_category else "other"
+        if row["state"] == "open":
+            risk = level * n
+            figures.total_risk += risk
+            figures.open_count += n
+            figures.by_band[band].add(n, risk)
+            figures.by_category[category].add(n, risk)
+            figures.matrix[band][category] += n
+            figures.by_application.setdefault(row["application_id"], Bucket()).add(n, risk)
+        elif row["state"] == "waived":
+            figures.waived_count += n
+        elif row["state"] == "resolved":
+            figures.resolved_count += n
+            resolved[band] += n
+            if row["ttr"] is not None:
+                resolve_time[band] += row["ttr"]
+    for b in BANDS:
+        hours = resolve_time[b].total_seconds() / 3600 / resolved[b] if resolved[b] else None
+        figures.mttr[b] = {"count": resolved[b], "hours": round(hours, 1) if hours is not None else None}
+
+
+def _breakdown(scope: Scope, figures: Figures) -> None:
+    """Organization and application rows from the per-context totals (no query)."""
+    apps = {a["id"]: a for a in scope.applications}
+    parents = {o["id"]: o["parent_id"] for o in scope.organizations}
+    org_risk: dict[int, Bucket] = defaultdict(Bucket)
+    app_rows = []
+    for app_id, bucket in figures.by_application.items():
+        if app_id is None or app_id not in apps:
+            continue
+        app = apps[app_id]
+        app_rows.append({**app, "risk": bucket.risk, "count": bucket.count})
+        org_id, seen = app["organization_id"], 0
+        while org_id is not None and seen < 64:  # roll up to every ancestor
+            org_risk[org_id].add(bucket.count, bucket.risk)
+            org_id, seen = parents.get(org_id), seen + 1
+    figures.applications = sorted(app_rows, key=lambda r: (-r["risk"], r["name"]))[:TOP_ROWS]
+    # Show the children of the chosen organization (or the top level): one step of the drill-down.
+    parent = scope.organization["id"] if scope.organization else None
+    level = [o for o in scope.organizations if o["parent_id"] == parent]
+    if not scope.organization:  # organizations whose parent the user cannot see count as top level
+        level += [o for o in scope.organizations if o["parent_id"] is not None and o["parent_id"] not in parents]
+    figures.organizations = sorted(
+        ({**o, "risk": org_risk[o["id"]].risk, "count": org_risk[o["id"]].count} for o in level if o["id"] in org_risk),
+        key=lambda r: (-r["risk"], r["name"]),
+    )
+    if not scope.filtered and None in figures.by_application:
+        root = figures.by_application[None]
+        figures.organizations.append(
+            {
+                "id": None,
+                "name": "Root context (no application)",
+                "parent_id": None,
+                "risk": root.risk,
+                "count": root.count,
+            }
+        )
+
+
+def _top_models(user: Any, scope: Scope, figures: Figures) -> None:
+    rows = (
+        _violations(user, scope)
+        .filter(state="open")
+        .values("version__model_id", "version__model__repo_id")
+        .annotate(risk=Sum("policy__threat_level"), n=Count("id"))
+        .order_by("-risk", "version__model__repo_id")[:TOP_ROWS]
+    )
+    figures.models = [
+        {"id": r["version__model_id"], "repo_id": r["version__model__repo_id"], "risk": r["risk"] or 0, "count": r["n"]}
+        for r in rows
+    ]
+
+
+def _trend(scope: Scope, figures: Figures, today: date) -> None:
+    points = []
+    rows = RiskSnapshot.objects.filter(day__gte=today - timedelta(days=TREND_DAYS - 1), day__lt=today).order_by("day")
+    for snap in rows.values("day", "total_risk", "by_application"):
+        if scope.app_ids is None:
+            risk = snap["total_risk"]
+        else:
+            per_app = snap["by_application"] or {}
+            risk = sum(int(per_app.get(str(a), 0)) for a in scope.app_ids)
+        points.append({"day": snap["day"], "risk": risk})
+    points.append({"day": today, "risk": figures.total_risk, "live": True})
+    figures.trend = points
+
+
+def _versions_in_scope(user: Any, scope: Scope) -> Any:
+    qs = ModelVersion.objects.restrict(user)
+    if scope.app_ids is not None:
+        qs = qs.filter(pk__in=ApplicationModel.objects.filter(application_id__in=scope.app_ids).values("version_id"))
+    return qs
+
+
+def _licenses(user: Any, scope: Scope, figures: Figures) -> None:
+    from licenses.models import LicenseAnalysis
+
+    approved = _versions_in_scope(user, scope).filter(review_status=ReviewStatus.APPROVED)
+    rows = (
+        LicenseAnalysis.objects.restrict(user)
+        .filter(version__in=approved.values("pk"))
+        .values("threat_group")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {r["threat_group"]: r["n"] for r in rows}
+    figures.licenses = [{"group": g, "count": counts.get(g, 0)} for g in THREAT_GROUPS]
+    figures.approved_versions = sum(counts.values())
+
+
+def _awaiting(user: Any, scope: Scope, figures: Figures) -> None:
+    from policies.models import Violation
+
+    pending = _versions_in_scope(user, scope).filter(review_status__in=[ReviewStatus.PENDING, ReviewStatus.IN_REVIEW])
+    figures.awaiting_count = pending.count()
+    risk = (
+        Violation.objects.filter(version=OuterRef("pk"), state="open")
+        .order_by()
+        .values("version")
+        .annotate(s=Sum("policy__threat_level"))
+        .values("s")
+    )
+    figures.awaiting = list(
+        pending.select_related("model").annotate(risk=Coalesce(Subquery(risk), 0)).order_by("-imported_at", "-id")[:8]
+    )
+
+
+def _expiring(user: Any, scope: Scope, figures: Figures, now: Any) -> None:
+    from policies.models import Waiver
+
+    qs = Waiver.objects.restrict(user).in_force(now).filter(expires_at__lte=now + timedelta(days=EXPIRING_DAYS))
+    if scope.app_ids is not None:
+        org_ids = list(scope.org_ids or [])
+        if scope.application:
+            org_ids = []
+        qs = qs.filter(Q(application_id__in=scope.app_ids) | Q(organization_id__in=org_ids))
+    figures.expiring_count = qs.count()
+    figures.expiring = list(qs.for_list().order_by("expires_at", "id")[:8])
+
+
+def overview_figures(user: Any, *, organization: Any = None, application: Any = None) -> Figures:
+    """Everything the overview shows, for this user and these filters (≈ 11 queries, whatever the data size)."""
+    now = timezone.now()
+    scope = resolve_scope(user, organization=organization, application=application)
+    figures = Figures(scope=scope)
+    _grouped(user, scope, figures)
+    _breakdown(scope, figures)
+    _top_models(user, scope, figures)
+    _trend(scope, figures, now.date())
+    _licenses(user, scope, figures)
+    _awaiting(user, scope, figures)
+    _expiring(user, scope, figures, now)
+    return figures
+
+
+def take_snapshot(*, day: date | None = None) -> RiskSnapshot:
+    """Store today's (or `day`'s) figures, unrestricted; idempotent (one row per day)."""
+    from policies.models import Violation
+
+    day = day or timezone.now().date()
+    open_rows = (
+        Violation.objects.filter(state="open")
+        .values("application_id", "application__organization_id", "policy__threat_level", "policy__category")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    by_band: dict[str, dict[str, int]] = {b: {"count": 0, "risk": 0} for b in BANDS}
+    by_category: dict[str, dict[str, int]] = {c: {"count": 0, "risk": 0} for c in CATEGORIES}
+    by_org: dict[str, int] = defaultdict(int)
+    by_app: dict[str, int] = defaultdict(int)
+    total = count = 0
+    for row in open_rows:
+        level, n = row["policy__threat_level"] or 0, row["n"]
+        risk = level * n
+        total, count = total + risk, count + n
+        band = band_of(level)
+        category = row["policy__category"] if row["policy__category"] in by_category else "other"
+        by_band[band]["count"] += n
+        by_band[band]["risk"] += risk
+        by_category[category]["count"] += n
+        by_category[category]["risk"] += risk
+        by_app[str(row["application_id"]) if row["application_id"] else "root"] += risk
+        if row["application__organization_id"]:
+            by_org[str(row["application__organization_id"])] += risk
+    waived = Violation.objects.filter(state="waived").count()
+    snapshot, _ = RiskSnapshot.objects.update_or_create(
+        day=day,
+        defaults={
+            "total_risk": total,
+            "open_count": count,
+            "waived_count": waived,
+            "by_band": by_band,
+            "by_category": by_category,
+            "by_organization": dict(by_org),
+            "by_application": dict(by_app),
         },
-        "recent_versions": versions.select_related("model").order_by("-imported_at")[:10],
+    )
+    return snapshot
+
+
+# --- Server-side SVG charts: geometry here, markup in templates/governance/_chart_*.html --------
+
+
+def bar_chart(
+    items: list[dict[str, Any]], *, width: int = 420, row: int = 26, label_width: int = 120, unit: str = ""
+) -> dict[str, Any]:
+    """Horizontal bars. `items`: {label, value, css, href?, …} (extra keys pass through to the table)."""
+    peak = max((i["value"] for i in items), default=0) or 1
+    span = width - label_width - 60
+    bars = []
+    for n, item in enumerate(items):
+        w = max(round(span * item["value"] / peak, 1), 1 if item["value"] else 0)
+        bars.append(
+            {
+                "href": "",
+                **item,
+                "y": n * row + 4,
+                "text_y": n * row + 18,
+                "w": w,
+                "x": label_width,
+                "value_x": label_width + w + 6,
+            }
+        )
+    return {
+        "bars": bars,
+        "width": width,
+        "height": len(items) * row + 8,
+        "label_width": label_width,
+        "bar_h": row - 8,
+        "label_x": label_width - 8,
+        "unit": unit,
+    }
+
+
+def line_chart(points: list[dict[str, Any]], *, width: int = 640, height: int = 180) -> dict[str, Any]:
+    """Risk over days: a polyline with a y-axis from 0 to the peak."""
+    left, right, top, bottom = 48, 12, 12, 26
+    inner_w, inner_h = width - left - right, height - top - bottom
+    peak = max((p["risk"] for p in points), default=0) or 1
+    n = len(points)
+    coords = []
+    for i, p in enumerate(points):
+        x = left + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
+        y = top + inner_h - inner_h * p["risk"] / peak
+        coords.append({"x": round(x, 1), "y": round(y, 1), **p})
+    ticks = [{"y": round(top + inner_h - inner_h * f, 1), "label": round(peak * f)} for f in (0, 0.5, 1)]
+    labels = [coords[0], coords[-1]] if n > 1 else coords
+    return {
+        "width": width,
+        "height": height,
+        "points": coords,
+        "ticks": ticks,
+        "left": left,
+        "right_x": width - right,
+        "base_y": top + inner_h,
+        "labels": labels,
+        "label_y": height - 8,
+        "polyline": " ".join(f"{c['x']},{c['y']}" for c in coords),
     }

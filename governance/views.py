@@ -8,6 +8,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.views import View
 
 from governance.models import AuditEvent
@@ -25,13 +27,114 @@ class HomeView(View):
         return render(request, "governance/no_role.html", status=403)
 
 
+def _violations_url() -> str:
+    try:
+        return reverse("policies:violation_list")
+    except NoReverseMatch:
+        return ""
+
+
+def overview_context(request: HttpRequest) -> dict[str, Any]:
+    from governance import overview as ov
+
+    figures = ov.overview_figures(
+        request.user, organization=request.GET.get("organization"), application=request.GET.get("application")
+    )
+    violations_url = _violations_url()
+    scope_params = figures.scope.params()
+
+    def drill(**params: Any) -> str:
+        if not violations_url:
+            return ""
+        return f"{violations_url}?{urlencode({**scope_params, **params})}"
+
+    band_labels = {
+        "critical": "Critical 8–10",
+        "severe": "Severe 4–7",
+        "moderate": "Moderate 2–3",
+        "low": "Low 1",
+        "none": "None 0",
+    }
+    return {
+        "figures": figures,
+        "scope": figures.scope,
+        "violations_url": violations_url,
+        "band_labels": band_labels,
+        "open_url": drill(state="open"),
+        "band_chart": ov.bar_chart(
+            [
+                {
+                    "label": band_labels[b],
+                    "value": figures.by_band[b].risk,
+                    "count": figures.by_band[b].count,
+                    "css": f"bar-{b}",
+                    "href": drill(band=b),
+                }
+                for b in ov.BANDS
+            ]
+        ),
+        "category_chart": ov.bar_chart(
+            [
+                {
+                    "label": c.title(),
+                    "value": figures.by_category[c].risk,
+                    "count": figures.by_category[c].count,
+                    "css": f"bar-{c}",
+                    "href": drill(category=c),
+                }
+                for c in ov.CATEGORIES
+            ]
+        ),
+        "mttr_chart": ov.bar_chart(
+            [{"label": band_labels[b], "value": figures.mttr[b]["hours"] or 0, "css": f"bar-{b}"} for b in ov.BANDS],
+            unit=" h",
+        ),
+        "license_chart": ov.bar_chart(
+            [
+                {
+                    "label": r["group"].replace("-", " ").capitalize(),
+                    "value": r["count"],
+                    "css": f"bar-lic-{r['group']}",
+                }
+                for r in figures.licenses
+            ],
+            label_width=130,
+        ),
+        "trend_chart": ov.line_chart(figures.trend),
+        "matrix_rows": [
+            (b, [(c, figures.matrix[b][c], drill(band=b, category=c)) for c in ov.CATEGORIES]) for b in ov.BANDS
+        ],
+        "categories": ov.CATEGORIES,
+        "org_rows": [
+            {
+                **o,
+                "href": f"?{urlencode({'organization': o['id']})}" if o["id"] else "",
+                "violations": drill(root="true") if o["id"] is None else drill(organization=o["id"]),
+            }
+            for o in figures.organizations
+        ],
+        "app_rows": [
+            {
+                **a,
+                "href": f"?{urlencode({'organization': a['organization_id'], 'application': a['id']})}",
+                "violations": drill(application=a["id"]),
+            }
+            for a in figures.applications
+        ],
+        "model_rows": [{**m, "violations": drill(q=m["repo_id"])} for m in figures.models],
+    }
+
+
 class OverviewView(PermissionMixin, View):
+    """The managers' home page. htmx requests (the filter form) get only the figures."""
+
     permission_required = "governance.view_overview"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        from governance.overview import overview_context
-
-        return render(request, "governance/overview.html", overview_context(request))
+        template = "governance/overview.html"
+        if request.htmx and not request.htmx.boosted:
+            template += "#figures"
+        return render(request, template, overview_context(request))
 
 
 class AuditEventListView(PermissionMixin, View):
@@ -58,9 +161,9 @@ class AuditEventListView(PermissionMixin, View):
             "page": page,
             "events": page.object_list,
             "filters": {"action": action, "actor": actor, "type": target_type, "id": target_id},
-            "types": ContentType.objects.filter(
-                pk__in=AuditEvent.objects.values("target_type").distinct()
-            ).order_by("app_label", "model"),
+            "types": ContentType.objects.filter(pk__in=AuditEvent.objects.values("target_type").distinct()).order_by(
+                "app_label", "model"
+            ),
         }
         template = "governance/auditevent_list.html"
         if request.htmx and not request.htmx.boosted:
