@@ -321,8 +321,12 @@ class HubClient:
                         repo_id,
                         commit,
                     ) from None
-                etag = _norm_etag(resp.headers.get("ETag"))
-                hub_answered = not resp.history
+                # Hub answer: ETag is the git blob id (or LFS sha256). Redirected (LFS via CDN): X-Linked-Etag.
+                etag = (
+                    _norm_etag(resp.headers.get("ETag"))
+                    if not resp.history
+                    else _norm_etag(resp.history[0].headers.get("X-Linked-Etag"))
+                )
         except HubError:
             raise
         except Exception as exc:
@@ -330,7 +334,7 @@ class HubClient:
         if len(data) > max_bytes:
             log.warning("%s in %s@%s exceeds %d bytes; truncated", path, repo_id, commit[:12], max_bytes)
             return bytes(data[:max_bytes]).decode("utf-8", "replace")
-        if hub_answered and etag:
+        if etag:
             actual = (
                 hashlib.sha256(data).hexdigest()
                 if _SHA256_RE.fullmatch(etag)

@@ -177,6 +177,12 @@ def test_read_text_detects_corruption_and_truncation(client, bert, hub_env):
     with pytest.raises(IntegrityError, match="Truncated"):
         client.read_text(repo.repo_id, commit, "README.md")
     assert client.read_text(repo.repo_id, commit, "README.md") == repo.card  # next one is fine
+    lfs_text = _rid("lfs-text")
+    lcommit = hub_env.add_repo(lfs_text, {"notes.txt": b"hello " * 10}, lfs_threshold=10)
+    assert client.read_text(lfs_text, lcommit, "notes.txt") == "hello " * 10  # via the CDN, sha256-checked
+    hub_env.corrupt_next("/cdn/*")
+    with pytest.raises(IntegrityError, match="does not match"):
+        client.read_text(lfs_text, lcommit, "notes.txt")
 
 
 # --- download -----------------------------------------------------------------------------------
