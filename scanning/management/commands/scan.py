@@ -1,0 +1,179 @@
+"""`manage.py scan PATH [PATH…] [--json]`: scan local files and folders without touching the database.
+
+Contract (DESIGN.md): with `--json`, one JSON object per line per file
+`{"path", "format", "verdict", "sha256", "findings": [{"rule", "category", "severity", "message", "evidence"}]}`.
+Exit status 0 when every file is safe, 1 when any is suspicious/malicious/unscannable, 2 on a usage error.
+Without `--json`: a table on stdout and a bytes-based progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from scanning.scanners import base
+
+VERDICT_ORDER = ("safe", "suspicious", "unscannable", "malicious")
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__"}
+
+
+def collect(paths: list[str]) -> list[Path]:
+    """Every regular file under the given paths (folders recursively, sorted, .git skipped), no duplicates."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+                for name in sorted(filenames):
+                    candidate = Path(dirpath, name)
+                    if candidate.is_file() and str(candidate) not in seen:
+                        seen.add(str(candidate))
+                        out.append(candidate)
+        elif str(root) not in seen:
+            seen.add(str(root))
+            out.append(root)
+    return out
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+class ProgressBar:
+    """A small bytes-based progress bar on a text stream (redrawn in place on a terminal)."""
+
+    def __init__(self, stream: TextIO, total_bytes: int, total_files: int, *, width: int = 28) -> None:
+        self.stream = stream
+        self.total = max(total_bytes, 1)
+        self.files = total_files
+        self.width = width
+        self.started = time.monotonic()
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def draw(self, done_bytes: int, done_files: int, current: str = "", *, final: bool = False) -> None:
+        if not self.tty and not final:
+            return
+        frac = min(1.0, done_bytes / self.total) if self.total else 1.0
+        filled = int(frac * self.width)
+        elapsed = time.monotonic() - self.started
+        rate = done_bytes / elapsed if elapsed > 0 else 0.0
+        name = current if len(current) <= 40 else "…" + current[-39:]
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:3.0f}% "
+            f"{human_size(done_bytes)}/{human_size(self.total)} {done_files}/{self.files} files "
+            f"{human_size(rate)}/s {name}"
+        )
+        self.stream.write(("\r" + line.ljust(110)) if self.tty else line)
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class Command(BaseCommand):
+    help = "Scan local model files or folders for unsafe content (no database access)."
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="*", metavar="PATH", help="Files or folders (scanned recursively).")
+        parser.add_argument("--json", action="store_true", help="One JSON object per line per file.")
+        parser.add_argument("--max-seconds", type=float, default=None, help="Time limit per file (default 120).")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        paths: list[str] = options["paths"]
+        if not paths:
+            raise CommandError("give at least one file or folder to scan", returncode=2)
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise CommandError(f"no such file or folder: {', '.join(missing)}", returncode=2)
+        limits = base.Limits()
+        if options["max_seconds"] is not None:
+            if options["max_seconds"] <= 0:
+                raise CommandError("--max-seconds must be positive", returncode=2)
+            limits = replace(limits, max_seconds=options["max_seconds"])
+
+        from scanning.scanners import scan_file
+
+        files = collect(paths)
+        sizes = [_size(f) for f in files]
+        as_json = options["json"]
+        bar = None
+        if not as_json and not options["no_progress"]:
+            bar = ProgressBar(getattr(self.stderr, "_out", sys.stderr), sum(sizes), len(files))
+        results: list[base.ScanResult] = []
+        done = 0
+        for i, (path, size) in enumerate(zip(files, sizes, strict=True)):
+            if bar:
+                bar.draw(done, i, str(path))
+            try:
+                result = scan_file(str(path), limits=limits)
+            except OSError as exc:  # unreadable: fail closed for this file, keep going
+                result = _unreadable(str(path), size, exc)
+            result.path = str(path)
+            results.append(result)
+            done += size
+            if as_json:
+                self.stdout.write(json.dumps(result.as_contract(), ensure_ascii=False))
+                self.stdout.flush()
+        if bar:
+            bar.draw(done, len(files), final=True)
+        if not as_json:
+            self._table(results)
+        if any(r.verdict.label != "safe" for r in results):
+            raise SystemExit(1)
+
+    def _table(self, results: list[base.ScanResult]) -> None:
+        counts = {v: 0 for v in VERDICT_ORDER}
+        width = max((len(r.path) for r in results), default=4)
+        self.stdout.write(f"{'VERDICT':<12} {'FORMAT':<18} {'SIZE':>9} {'FINDINGS':>8}  PATH")
+        for r in results:
+            label = r.verdict.label
+            counts[label] = counts.get(label, 0) + 1
+            style = self.style.SUCCESS if label == "safe" else self.style.ERROR
+            self.stdout.write(
+                f"{style(f'{label:<12}')} {r.format[:18]:<18} {human_size(r.size):>9} {len(r.findings):>8}  "
+                f"{r.path:<{width}}"
+            )
+        flagged = [r for r in results if r.findings]
+        for r in flagged:
+            self.stdout.write("")
+            self.stdout.write(self.style.MIGRATE_HEADING(r.path))
+            for f in r.findings:
+                c = f.as_contract()
+                self.stdout.write(f"  [{c['severity']}] {c['category']} {c['rule']}: {c['message']}")
+                if c["evidence"]:
+                    self.stdout.write(f"      {c['evidence']}")
+        summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        self.stdout.write("")
+        self.stdout.write(f"{len(results)} file(s): {summary or 'nothing to scan'}")
+
+
+def _unreadable(path: str, size: int, exc: OSError) -> base.ScanResult:
+    finding = base.Finding(
+        rule="file.unreadable", category=base.Category.UNSCANNABLE, severity=base.Severity.MEDIUM,
+        verdict=base.Verdict.UNSCANNABLE, message="The file could not be read.",
+        evidence=f"{type(exc).__name__}: {exc}",
+    )
+    return base.ScanResult(path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=size,
+                           findings=[finding])
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

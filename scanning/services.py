@@ -1,0 +1,436 @@
+"""Scanning use cases: request a scan, execute it (advancing its row), rescan when the rules change.
+
+The scanners (`scanning.scanners`) are pure: they read through a `Reader` and return a `ScanResult`.
+This module is the Django side: which files, read from where (local folder or the Hub through HTTP
+range requests), progress and outcome on the `ScanRun` row, the version's denormalised verdict and
+the detected file formats, and the hook that lets the policy engine react to new findings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from governance.services import record_event
+from inventory import pipeline
+from inventory.choices import Source
+from inventory.models import ModelFile, ModelVersion
+from scanning.choices import ScanState, ScanTrigger, ScanVerdict
+from scanning.models import Finding, ScanFileResult, ScanRun
+from scanning.scanners import base
+
+if TYPE_CHECKING:
+    from inventory.hub import HubClient
+
+log = logging.getLogger(__name__)
+
+RULES_VERSION = base.RULES_VERSION
+STALE_AFTER = timedelta(hours=3)  # a "running" row older than this lost its worker (acks_late redelivery)
+
+
+def scanner_version() -> str:
+    from scanning import scanners
+
+    return str(getattr(scanners, "SCANNER_VERSION", "") or getattr(scanners, "__version__", "") or "modelgate-1")
+
+
+def scan_limits() -> base.Limits:
+    """Per-file bounds; `MODELGATE_SCAN_LIMITS` (a dict of `Limits` fields) overrides the defaults."""
+    overrides: dict[str, Any] = getattr(settings, "MODELGATE_SCAN_LIMITS", None) or {}
+    return base.Limits(**overrides)
+
+
+class ScanAlreadyActive(ValidationError):
+    """A version has at most one queued or running scan."""
+
+
+class ScanFailed(Exception):
+    """A run could not complete; recorded on the row. `transient` tells the task whether to retry."""
+
+    def __init__(self, message: str, *, kind: str = "error", transient: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.transient = transient
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def latest_scan(version: ModelVersion, *, succeeded: bool = False) -> ScanRun | None:
+    """The newest run of a version (or the newest successful one)."""
+    qs = ScanRun.objects.filter(version=version)
+    if succeeded:
+        qs = qs.filter(state=ScanState.SUCCEEDED)
+    return qs.order_by("-id").first()
+
+
+def scan_summary(version: Any) -> dict[str, Any]:
+    """The `scan` part of `import_model --wait` (DESIGN.md): `{"verdict", "findings": n}`."""
+    run = latest_scan(version)
+    if run is None:
+        return {"verdict": None, "findings": 0, "state": "missing"}
+    summary: dict[str, Any] = {"verdict": run.verdict or None, "findings": run.finding_count, "state": run.state}
+    if run.state == ScanState.FAILED:
+        summary["error"] = run.error
+    return summary
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _create_run(*, version: ModelVersion, user: Any, trigger: str) -> ScanRun:
+    totals = version.files.aggregate(n=Count("id"), size=Sum("size"))
+    try:
+        with transaction.atomic():
+            if ScanRun.objects.filter(version=version).active().exists():
+                raise IntegrityError("active scan exists")
+            return ScanRun.objects.create(
+                version=version,
+                trigger=trigger,
+                requested_by=user if getattr(user, "is_authenticated", False) else None,
+                files_total=totals["n"] or 0,
+                bytes_total=totals["size"] or 0,
+                rules_version=RULES_VERSION,
+                scanner_version=scanner_version(),
+            )
+    except IntegrityError:  # the partial unique index is the last word on races
+        raise ScanAlreadyActive(f"A scan of {version} is already queued or running.", code="active") from None
+
+
+@transaction.atomic
+def request_scan(*, version: ModelVersion, user: Any, trigger: str = ScanTrigger.MANUAL) -> ScanRun:
+    """Queue a scan of every file of `version`; the task starts once the transaction commits.
+
+    Refuses (ScanAlreadyActive) while another run of the version is queued or running.
+    A manual request is audited.
+    """
+    from scanning import tasks
+
+    run = _create_run(version=version, user=user, trigger=trigger)
+    if trigger == ScanTrigger.MANUAL:
+        record_event(
+            actor=user, action="scan.request", target=version,
+            after={"scan_run": run.pk, "rules_version": run.rules_version},
+        )
+    tasks.scan_version.delay_on_commit(run.pk)
+    return run
+
+
+def requeue_scan(*, scan_run_id: int, reason: str) -> None:
+    """Put a run back in the queue before the task retries it (transient Hub trouble)."""
+    ScanRun.objects.filter(pk=scan_run_id).exclude(state=ScanState.SUCCEEDED).update(
+        state=ScanState.QUEUED, error=f"Retrying after: {reason}", current_path=""
+    )
+
+
+def scan_version_now(version_id: int) -> ScanRun:
+    """Pipeline step (synchronous): scan a freshly imported version unless it already has a current scan."""
+    version = ModelVersion.objects.get(pk=version_id)
+    done = latest_scan(version, succeeded=True)
+    if done is not None and done.rules_version == RULES_VERSION:
+        return done
+    run = ScanRun.objects.filter(version=version).active().order_by("-id").first()
+    if run is None:
+        try:
+            run = _create_run(version=version, user=None, trigger=ScanTrigger.IMPORT)
+        except ScanAlreadyActive:
+            run = ScanRun.objects.filter(version=version).active().order_by("-id").first()
+            if run is None:  # pragma: no cover - finished between the two queries
+                return latest_scan(version)  # type: ignore[return-value]
+    return execute_scan(scan_run_id=run.pk)
+
+
+def rescan_outdated(*, limit: int = 200, include_unscanned: bool = False) -> list[ScanRun]:
+    """Queue a rescan of versions whose latest successful scan used older rules (bounded per call)."""
+    latest_rules = Subquery(
+        ScanRun.objects.filter(version=OuterRef("pk"), state=ScanState.SUCCEEDED)
+        .order_by("-id")
+        .values("rules_version")[:1]
+    )
+    active = Exists(ScanRun.objects.filter(version=OuterRef("pk"), state__in=ScanState.active()))
+    qs = (
+        ModelVersion.objects.filter(model__is_placeholder=False)
+        .annotate(latest_rules=latest_rules, has_active=active)
+        .filter(has_active=False)
+    )
+    if include_unscanned:
+        qs = qs.filter(Q(latest_rules__isnull=True) | ~Q(latest_rules=RULES_VERSION))
+    else:
+        qs = qs.filter(latest_rules__isnull=False).exclude(latest_rules=RULES_VERSION)
+    runs = []
+    for version in qs.order_by("-imported_at")[:limit]:
+        try:
+            runs.append(request_scan(version=version, user=None, trigger=ScanTrigger.RULES_CHANGED))
+        except ScanAlreadyActive:
+            continue
+    return runs
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+@dataclass
+class _FileOutcome:
+    result: base.ScanResult
+    bytes_transferred: int = 0
+    error: str = ""
+    extra: list[base.Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[base.Finding]:
+        return [*self.result.findings, *self.extra]
+
+    @property
+    def verdict(self) -> base.Verdict:
+        return base.verdict_of(self.findings) if self.findings else self.result.verdict
+
+
+class _RecordingReader:
+    """Wraps a Hub range reader: remembers the first Hub error even if a scanner swallows it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.error: Exception | None = None
+        self.bytes_read = 0
+
+    @property
+    def size(self) -> int:
+        return int(self.inner.size)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        try:
+            data = bytes(self.inner.read_at(offset, length))
+        except Exception as exc:
+            from inventory.hub import HubError
+
+            if isinstance(exc, HubError) and self.error is None:
+                self.error = exc
+            raise
+        self.bytes_read += len(data)
+        return data
+
+    @property
+    def bytes_transferred(self) -> int:
+        return int(getattr(self.inner, "bytes_transferred", 0))
+
+
+def _unscannable(path: str, rule: str, message: str, evidence: str = "", *, size: int = 0,
+                 sha256: str = "") -> base.ScanResult:
+    finding = base.Finding(
+        rule=rule, category=base.Category.UNSCANNABLE, severity=base.Severity.HIGH,
+        verdict=base.Verdict.UNSCANNABLE, message=message, evidence=evidence,
+    )
+    return base.ScanResult(path=path, format="", verdict=base.Verdict.UNSCANNABLE, sha256=sha256, size=size,
+                           findings=[finding])
+
+
+def _local_file(root: str, rel: str) -> Path | None:
+    """`root/rel`, refusing absolute paths and `..` (symlinks of a Hugging Face cache snapshot are fine)."""
+    p = PurePosixPath(rel)
+    if not rel or p.is_absolute() or any(part in ("", ".", "..") for part in p.parts) or "\\" in rel:
+        return None
+    return Path(root, *p.parts)
+
+
+def _scan_local(version: ModelVersion, mf: ModelFile, limits: base.Limits) -> _FileOutcome:
+    from scanning import scanners
+
+    full = _local_file(version.local_path, mf.path)
+    if full is None:
+        return _FileOutcome(_unscannable(mf.path, "file.path", "Unsafe file path; not read.", mf.path))
+    if not full.is_file():
+        return _FileOutcome(_unscannable(mf.path, "file.missing", "File not found in the imported folder.",
+                                         str(full), size=mf.size))
+    try:
+        result = scanners.scan_file(str(full), limits=limits)
+    except Exception as exc:  # a scanner bug must not sink the run: fail closed for this file
+        log.exception("scanner crashed on %s", full)
+        return _FileOutcome(_unscannable(mf.path, "scan.error", "The scanner failed on this file.",
+                                         f"{type(exc).__name__}: {exc}", size=mf.size), error=str(exc))
+    outcome = _FileOutcome(result)
+    if mf.sha256 and result.sha256 and result.sha256 != mf.sha256:
+        outcome.extra.append(base.Finding(
+            rule="identity.mismatch", category=base.Category.UNSCANNABLE, severity=base.Severity.HIGH,
+            verdict=base.Verdict.UNSCANNABLE,
+            message="The file on disk is not the file recorded at import (sha256 differs).",
+            evidence=f"recorded {mf.sha256}, scanned {result.sha256}",
+        ))
+    return outcome
+
+
+def _scan_remote(version: ModelVersion, mf: ModelFile, limits: base.Limits, client: HubClient) -> _FileOutcome:
+    """Scan through HTTP range requests: only the bytes the scanners ask for cross the network.
+
+    Identity is the Hub's LFS sha256 (pinned by the commit) recorded at import. Hub errors propagate
+    (the task retries transient ones); anything else about the file is an `unscannable` finding.
+    """
+    from inventory.hub import EntryNotFound, HubError
+    from inventory.hub import IntegrityError as HubIntegrityError
+    from scanning import scanners
+
+    reader = _RecordingReader(client.range_reader(version.model.repo_id, version.commit, mf.path, mf.size))
+    try:
+        result = scanners.scan_reader(reader, mf.path, limits=limits, sha256=mf.sha256)
+    except HubError as exc:
+        reader.error = reader.error or exc
+        result = None
+    except Exception as exc:
+        if reader.error is None:
+            log.exception("scanner crashed on %s", mf.path)
+            return _FileOutcome(_unscannable(mf.path, "scan.error", "The scanner failed on this file.",
+                                             f"{type(exc).__name__}: {exc}", size=mf.size, sha256=mf.sha256),
+                                bytes_transferred=reader.bytes_transferred, error=str(exc))
+        result = None
+    if reader.error is not None:
+        err = reader.error
+        if isinstance(err, (EntryNotFound, HubIntegrityError)):
+            return _FileOutcome(
+                _unscannable(mf.path, "remote.unavailable", "The Hub did not serve this file as recorded.",
+                             str(err), size=mf.size, sha256=mf.sha256),
+                bytes_transferred=reader.bytes_transferred, error=str(err),
+            )
+        raise err
+    assert result is not None
+    return _FileOutcome(result, bytes_transferred=reader.bytes_transferred)
+
+
+def _claim(scan_run_id: int) -> ScanRun | None:
+    """Move a queued (or stale running) run to running; None when someone else owns it or it is done."""
+    now = timezone.now()
+    claimed = ScanRun.objects.filter(pk=scan_run_id).filter(
+        Q(state=ScanState.QUEUED) | Q(state=ScanState.RUNNING, started_at__lt=now - STALE_AFTER)
+    ).update(state=ScanState.RUNNING, started_at=now, finished_at=None, duration=None, error="", error_kind="",
+             attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return ScanRun.objects.select_related("version", "version__model").get(pk=scan_run_id)
+
+
+def _is_remote(version: ModelVersion) -> bool:
+    if version.local_path and os.path.isdir(version.local_path):
+        return False
+    # Hub imports, and Hub snapshots imported from a cache folder that is gone since, are read from the Hub.
+    return version.model.source == Source.HUB
+
+
+def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: str) -> None:
+    result = outcome.result
+    findings = outcome.findings
+    verdict = ScanVerdict(outcome.verdict.label)
+    with transaction.atomic():
+        ScanFileResult.objects.create(
+            scan_run=run, file=mf, path=mf.path, format=(result.format or "")[:40], verdict=verdict,
+            sha256=result.sha256 or "", size=result.size or mf.size, bytes_read=result.bytes_read,
+            bytes_transferred=outcome.bytes_transferred, seconds=result.seconds, finding_count=len(findings),
+            error=outcome.error,
+        )
+        Finding.objects.bulk_create(
+            Finding(
+                scan_run=run, file=mf, path=mf.path[:1000], rule=f.rule[:100], category=str(f.category),
+                severity=str(f.severity), verdict=f.verdict.label, message=f.message, evidence=f.evidence,
+                member=(f.member or "")[:1000], offset=f.offset if f.offset is not None and f.offset >= 0 else None,
+            )
+            for f in findings
+        )
+        ScanRun.objects.filter(pk=run.pk).update(
+            files_done=F("files_done") + 1,
+            bytes_done=F("bytes_done") + mf.size,
+            bytes_read=F("bytes_read") + result.bytes_read,
+            bytes_transferred=F("bytes_transferred") + outcome.bytes_transferred,
+            finding_count=F("finding_count") + len(findings),
+            current_path=next_path[:1000],
+        )
+
+
+def _fail(run: ScanRun, message: str, kind: str) -> None:
+    now = timezone.now()
+    ScanRun.objects.filter(pk=run.pk).update(
+        state=ScanState.FAILED, error=message, error_kind=kind[:60], finished_at=now, current_path="",
+        duration=(now - run.started_at) if run.started_at else None,
+    )
+    version_id = run.version_id
+    transaction.on_commit(lambda: pipeline.facts_changed([version_id]))
+
+
+def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRun:
+    """Run one scan to completion, recording progress after every file and the outcome on the row.
+
+    Idempotent: a finished run is returned unchanged; a run owned by another worker is left alone;
+    a redelivered run starts over. Raises ScanFailed (after recording it) so the task can retry.
+    """
+    run = _claim(scan_run_id)
+    if run is None:
+        return ScanRun.objects.get(pk=scan_run_id)
+    version = run.version
+    files = list(ModelFile.objects.filter(version=version).order_by("path"))
+    # Start over cleanly (a retry or a redelivery may have left part of a run behind).
+    Finding.objects.filter(scan_run=run).delete()
+    ScanFileResult.objects.filter(scan_run=run).delete()
+    remote = _is_remote(version)
+    ScanRun.objects.filter(pk=run.pk).update(
+        files_total=len(files), files_done=0, bytes_total=sum(f.size for f in files), bytes_done=0, bytes_read=0,
+        bytes_transferred=0, finding_count=0, remote=remote, current_path=files[0].path if files else "",
+        rules_version=RULES_VERSION, scanner_version=scanner_version(),
+    )
+    limits = scan_limits()
+    verdicts: list[str] = []
+    formats: dict[int, str] = {}
+    try:
+        if remote:
+            from inventory.hub import HubClient
+
+            client = client or HubClient()
+        for i, mf in enumerate(files):
+            if remote:
+                assert client is not None
+                outcome = _scan_remote(version, mf, limits, client)
+            elif version.local_path:
+                outcome = _scan_local(version, mf, limits)
+            else:
+                outcome = _FileOutcome(_unscannable(mf.path, "file.missing", "No local copy and not on the Hub.",
+                                                    size=mf.size))
+            next_path = files[i + 1].path if i + 1 < len(files) else ""
+            _record_file(run, mf, outcome, next_path)
+            verdicts.append(outcome.verdict.label)
+            if outcome.result.format:
+                formats[mf.pk] = outcome.result.format[:40]
+    except Exception as exc:
+        from inventory.hub import HubError
+
+        if isinstance(exc, HubError):
+            _fail(run, str(exc), type(exc).__name__)
+            raise ScanFailed(str(exc), kind=type(exc).__name__, transient=exc.transient) from exc
+        log.exception("scan run %s crashed", run.pk)
+        _fail(run, f"Unexpected error: {type(exc).__name__}: {exc}", "internal")
+        raise ScanFailed(str(exc), kind="internal") from exc
+    return _finish(run, files, verdicts, formats)
+
+
+@transaction.atomic
+def _finish(run: ScanRun, files: list[ModelFile], verdicts: list[str], formats: dict[int, str]) -> ScanRun:
+    now = timezone.now()
+    verdict = ScanVerdict.worst(verdicts)
+    ScanRun.objects.filter(pk=run.pk).update(
+        state=ScanState.SUCCEEDED, verdict=verdict, finished_at=now, current_path="",
+        duration=(now - run.started_at) if run.started_at else None,
+    )
+    ModelVersion.objects.filter(pk=run.version_id).update(scan_verdict=verdict)
+    changed = [f for f in files if f.pk in formats and f.format != formats[f.pk]]
+    for f in changed:
+        f.format = formats[f.pk]
+    if changed:
+        ModelFile.objects.bulk_update(changed, ["format"])
+    version_id = run.version_id
+    transaction.on_commit(lambda: pipeline.facts_changed([version_id]))
+    return ScanRun.objects.select_related("version", "version__model").get(pk=run.pk)
+
