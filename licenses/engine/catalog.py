@@ -69,6 +69,8 @@ class IndexedText:
     license_id: str
     shingles: dict[tuple[str, ...], int]  # shingle → first position in the text
     size: int
+    lead: frozenset[str] = frozenset()  # tokens before the first shingle (title, copyright line)
+    lead_breaks: int = 0  # placeholders among them
 
 
 @dataclass
@@ -111,7 +113,11 @@ class Catalog:
                 shingles.setdefault(sh, pos)
         if not shingles:
             return
-        self.texts[text.name] = IndexedText(text.name, license_id, shingles, len(shingles))
+        first = min(shingles.values())
+        lead = toks[:first]
+        self.texts[text.name] = IndexedText(
+            text.name, license_id, shingles, len(shingles), frozenset(lead) - {BREAK}, lead.count(BREAK)
+        )
         for sh in shingles:
             self.index[sh] = (*self.index.get(sh, ()), text.name)
 

@@ -18,11 +18,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from licenses.engine.catalog import SHINGLE, Catalog
-from licenses.engine.text import flat, tokens_with_lines
+from licenses.engine.text import flat, tokens, tokens_and_lines
 
 GATED_PROMPT_PATH = "README.md#extra_gated_prompt"
 README_PATH = "README.md"
 MAX_ROUNDS = 3
+PROBE_STRIDE = 4
 
 LICENSE_NAME = re.compile(
     r"(^|/)(licen[cs]e|copying|notice|use[_-]?policy|usage[_-]?policy|acceptable[_-]?use|aup|terms|legal)[^/]*$",
@@ -95,11 +96,15 @@ def wants(path: str) -> bool:
 
 def match_texts(catalog: Catalog, path: str, text: str, *, strict: bool = False) -> list[Evidence]:
     """Full-text matches of catalog texts in one file (up to MAX_ROUNDS licenses)."""
-    toks, lines = tokens_with_lines(text)
+    index = catalog.index
+    toks = tokens(text)
     if len(toks) < SHINGLE:
         return []
+    # Cheap probe: every license text long enough to count has a hit among every 4th shingle.
+    if not any(tuple(toks[i : i + SHINGLE]) in index for i in range(0, len(toks) - SHINGLE + 1, PROBE_STRIDE)):
+        return []
+    toks, lines = tokens_and_lines(text)
     shingles = list(zip(*(toks[i:] for i in range(SHINGLE)), strict=False))
-    index = catalog.index
     hits: dict[tuple[str, ...], tuple[str, ...]] = {}
     for sh in set(shingles):
         keys = index.get(sh)
@@ -144,6 +149,16 @@ def match_texts(catalog: Catalog, path: str, text: str, *, strict: bool = False)
 
 def _classify(catalog, path, best, size, tset, shingles, positions, toks, lines) -> Evidence:  # type: ignore[no-untyped-def]
     first, last = positions[0], positions[-1]
+    indexed = catalog.texts[best.key]
+    if first and indexed.lead:
+        # Walk back over the text's own title/copyright line (filled-in placeholders allowed).
+        budget = 3 * indexed.lead_breaks
+        while first > 0 and (toks[first - 1] in indexed.lead or budget > 0):
+            if toks[first - 1] not in indexed.lead:
+                budget -= 1
+            first -= 1
+        while first < positions[0] and toks[first] not in indexed.lead:
+            first += 1
     header_tokens = first
     rider_tokens = len(toks) - (last + SHINGLE)
     inside = range(first, last + 1)
@@ -156,9 +171,9 @@ def _classify(catalog, path, best, size, tset, shingles, positions, toks, lines)
     spec = catalog.licenses.get(catalog.texts[best.key].license_id)
     if spec is not None and spec.is_policy:
         kind = "policy"
-    elif cov >= 0.97 and header_tokens <= 12 and rider_tokens <= 12 and extra_inside <= 10 + len(positions) * 0.01:
+    elif cov >= 0.99 and header_tokens <= 12 and rider_tokens <= 12 and extra_inside <= 10 + len(positions) * 0.01:
         kind = "exact"
-    elif cov < 0.97 and tail_hit < 0.25:
+    elif cov < 0.99 and tail_hit < 0.25:
         kind = "partial"
     elif header_tokens > 12 and cov >= 0.8:
         kind = "header"

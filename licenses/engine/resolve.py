@@ -154,6 +154,13 @@ def resolve(
                     conflicts.append(
                         f"declared {shown} but {e.path} is the {e.license} text ({e.match}, score {e.score:.2f})"
                     )
+    elif declared.tree == "other" and _identified(catalog, observed):
+        # Custom terms named nowhere in the metadata but identified by the gate prompt or a notice/link.
+        own_source = "declared"
+        ident = _identified(catalog, observed)
+        own_tree = make("AND", [e.license for e in ident])
+        where = "; ".join(f"{e.path}:{e.start_line} ({e.detail or e.match})" for e in ident[:3])
+        reasons.append(f"own license {render(own_tree)}: declared `other`, identified by {where}")
     elif declared.tree is not None:
         own_source = "declared"
         own_tree = declared.tree
@@ -248,6 +255,11 @@ def resolve(
     # (d) incompatible terms in the effective expression
     eff_terms = {lid: set(catalog.terms(lid)) for lid in effective_ids}
     for lid, terms in eff_terms.items():
+        if "share-alike" in terms and lid not in own_ids and own_source != "none" and not set(own_ids) & UNKNOWN_IDS:
+            conflicts.append(
+                f"share-alike broken: adaptations of {lid} must be licensed under {lid}, "
+                f"but this derivative is licensed {render(own_tree)}"
+            )
         if "share-alike" in terms:
             others = [
                 o for o in effective_ids if o != lid and o not in UNKNOWN_IDS and catalog.threat(o) != "permissive"
@@ -282,6 +294,20 @@ def resolve(
         weak=weak,
         own_source=own_source,
     )
+
+
+def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:
+    """Evidence that names the custom (`other`) terms: the gate prompt first, then a NOTICE/LICENSE mention."""
+    out: dict[str, Evidence] = {}
+    for e in observed:
+        if e.license in UNKNOWN_IDS or e.license in out:
+            continue
+        spec = catalog.licenses.get(e.license)
+        if spec is None or spec.is_policy:
+            continue
+        if e.match == "gated-prompt" or (e.match == "reference" and e.path != "README.md"):
+            out[e.license] = e
+    return list(out.values())
 
 
 def _parent(catalog: Catalog, license_id: str) -> str:

@@ -38,6 +38,26 @@ def tokens_with_lines(text: str, *, placeholders: bool = False) -> tuple[list[st
     return toks, lines
 
 
+def tokens(text: str) -> list[str]:
+    """Tokens only (the cheap first pass over every file)."""
+    return _TOKEN.findall(clean(text))
+
+
+def tokens_and_lines(text: str) -> tuple[list[str], list[int]]:
+    """Tokens with line numbers, in one pass over the whole text."""
+    cleaned = clean(text)
+    toks: list[str] = []
+    lines: list[int] = []
+    line, last = 1, 0
+    for m in _TOKEN.finditer(cleaned):
+        start = m.start()
+        line += cleaned.count("\n", last, start)
+        last = start
+        toks.append(m.group())
+        lines.append(line)
+    return toks, lines
+
+
 def _split_keep_break(line: str) -> list[str]:
     out: list[str] = []
     for i, part in enumerate(line.split(BREAK)):

@@ -73,7 +73,7 @@ def make_version(
     )
     Model.objects.filter(pk=model.pk).update(is_placeholder=False, tags=tags or [], pipeline_tag=pipeline_tag)
     model.refresh_from_db()
-    commit = hashlib.sha1(f"{repo_id}-{len(files or {})}-{sorted(files or {})}".encode()).hexdigest()
+    commit = hashlib.sha256(f"{repo_id}-{sorted(files or {})}".encode()).hexdigest()[:40]
     version = ModelVersion.objects.create(
         model=model,
         commit=commit,
