@@ -37,6 +37,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": request.path.startswith(url) and url != "/"
-                      or request.path == url})
+        items.append(
+            {"label": label, "url": url, "active": (request.path.startswith(url) and url != "/") or request.path == url}
+        )
     return {"nav": items}

@@ -20,7 +20,7 @@ from inventory.models import Application, Dataset, Organization
 
 LICENSE_DATA = Path(settings.BASE_DIR) / "licenses" / "data"
 
-APACHE_NOTICE = "Licensed under the Apache License, Version 2.0 (the \"License\")."
+APACHE_NOTICE = 'Licensed under the Apache License, Version 2.0 (the "License").'
 
 
 def _license_text(license_id: str, fallback: str) -> str:
@@ -65,8 +65,14 @@ def demo_repos() -> dict[str, dict[str, bytes | str]]:
     return {
         "acme-research/tiny-sentiment": {
             "README.md": _card(
-                {"license": "apache-2.0", "datasets": ["stanfordnlp/imdb"], "pipeline_tag": "text-classification",
-                 "library_name": "transformers", "tags": ["sentiment", "bert"], "language": ["en"]},
+                {
+                    "license": "apache-2.0",
+                    "datasets": ["stanfordnlp/imdb"],
+                    "pipeline_tag": "text-classification",
+                    "library_name": "transformers",
+                    "tags": ["sentiment", "bert"],
+                    "language": ["en"],
+                },
                 "# Tiny sentiment\n\nA small BERT classifier fine-tuned on IMDB reviews.\n\n"
                 "## Intended use\nSentiment of English product reviews.\n\n## Limitations\nEnglish only.",
             ),
@@ -75,15 +81,23 @@ def demo_repos() -> dict[str, dict[str, bytes | str]]:
             "model.safetensors": weights,
         },
         "evil-corp/llama-helper": {
-            "README.md": _card({"license": "mit", "pipeline_tag": "text-generation", "tags": ["pytorch"]},
-                               "# Llama helper\n\nFaster inference! Just `torch.load` the weights."),
+            "README.md": _card(
+                {"license": "mit", "pipeline_tag": "text-generation", "tags": ["pytorch"]},
+                "# Llama helper\n\nFaster inference! Just `torch.load` the weights.",
+            ),
             "config.json": json.dumps({"model_type": "llama"}).encode(),
             "pytorch_model.bin": malicious_pickle(),
         },
         "community/llama2-chat-ft": {
             "README.md": _card(
-                {"license": "apache-2.0", "base_model": "meta-llama/Llama-2-7b-hf", "base_model_relation": "finetune",
-                 "datasets": ["OpenAssistant/oasst1"], "pipeline_tag": "text-generation", "tags": ["llama", "chat"]},
+                {
+                    "license": "apache-2.0",
+                    "base_model": "meta-llama/Llama-2-7b-hf",
+                    "base_model_relation": "finetune",
+                    "datasets": ["OpenAssistant/oasst1"],
+                    "pipeline_tag": "text-generation",
+                    "tags": ["llama", "chat"],
+                },
                 "# Llama 2 chat fine-tune\n\nA chat fine-tune of Llama 2 7B.",
             ),
             "LICENSE.txt": llama2,
@@ -92,19 +106,25 @@ def demo_repos() -> dict[str, dict[str, bytes | str]]:
         },
         "studio/anime-diffusion-xl": {
             "README.md": _card(
-                {"license": "creativeml-openrail-m", "tags": ["stable-diffusion", "not-for-all-audiences"],
-                 "base_model": "stabilityai/stable-diffusion-xl-base-1.0", "pipeline_tag": "text-to-image",
-                 "datasets": ["studio/anime-scrape-2024"]},
+                {
+                    "license": "creativeml-openrail-m",
+                    "tags": ["stable-diffusion", "not-for-all-audiences"],
+                    "base_model": "stabilityai/stable-diffusion-xl-base-1.0",
+                    "pipeline_tag": "text-to-image",
+                    "datasets": ["studio/anime-scrape-2024"],
+                },
                 "# Anime diffusion XL\n\nFine-tuned on scraped anime art.",
             ),
             "unet/diffusion_pytorch_model.safetensors": safetensors_bytes({"conv_in.weight": ("F16", [8, 4, 3, 3])}),
         },
         "labs/custom-arch-7b": {
-            "README.md": _card({"license": "other", "license_name": "labs-research-license",
-                                "pipeline_tag": "text-generation"},
-                               "# Custom architecture\n\nLoad with `trust_remote_code=True`."),
-            "config.json": json.dumps({"model_type": "custom", "auto_map": {
-                "AutoModelForCausalLM": "modeling_custom.CustomForCausalLM"}}).encode(),
+            "README.md": _card(
+                {"license": "other", "license_name": "labs-research-license", "pipeline_tag": "text-generation"},
+                "# Custom architecture\n\nLoad with `trust_remote_code=True`.",
+            ),
+            "config.json": json.dumps(
+                {"model_type": "custom", "auto_map": {"AutoModelForCausalLM": "modeling_custom.CustomForCausalLM"}}
+            ).encode(),
             "modeling_custom.py": b"import torch\n\nclass CustomForCausalLM(torch.nn.Module):\n    pass\n",
             "model.safetensors": safetensors_bytes({"w": ("BF16", [16, 16])}),
         },
@@ -115,19 +135,32 @@ def load_demo(*, root: Path | None = None, run_pipeline: bool = True) -> list[st
     """Write the demo repos, import them, wire them to applications. Idempotent."""
     root = root or Path(settings.BASE_DIR) / "var" / "demo"
     acme, _ = Organization.objects.get_or_create(slug="acme", defaults={"name": "Acme Corp"})
-    research, _ = Organization.objects.get_or_create(slug="acme-research", defaults={"name": "Research",
-                                                                                       "parent": acme})
-    products, _ = Organization.objects.get_or_create(slug="acme-products", defaults={"name": "Products",
-                                                                                       "parent": acme})
+    research, _ = Organization.objects.get_or_create(
+        slug="acme-research", defaults={"name": "Research", "parent": acme}
+    )
+    products, _ = Organization.objects.get_or_create(
+        slug="acme-products", defaults={"name": "Products", "parent": acme}
+    )
     support, _ = Application.objects.get_or_create(
         slug="support-assistant",
-        defaults={"name": "Support assistant", "organization": products, "commercial_use": True,
-                  "monthly_active_users": 250_000, "annual_revenue_band": "lt1b", "serves_eu_users": True},
+        defaults={
+            "name": "Support assistant",
+            "organization": products,
+            "commercial_use": True,
+            "monthly_active_users": 250_000,
+            "annual_revenue_band": "lt1b",
+            "serves_eu_users": True,
+        },
     )
     lab, _ = Application.objects.get_or_create(
         slug="research-sandbox",
-        defaults={"name": "Research sandbox", "organization": research, "commercial_use": False,
-                  "monthly_active_users": 40, "annual_revenue_band": "lt1m"},
+        defaults={
+            "name": "Research sandbox",
+            "organization": research,
+            "commercial_use": False,
+            "monthly_active_users": 40,
+            "annual_revenue_band": "lt1m",
+        },
     )
     imported = []
     for repo_id, files in demo_repos().items():
@@ -139,8 +172,9 @@ def load_demo(*, root: Path | None = None, run_pipeline: bool = True) -> list[st
         app = lab if repo_id.startswith(("labs/", "studio/")) else support
         version, _ = services.import_from_folder(folder=str(folder), repo_id=repo_id, application=app)
         imported.append(version.pk)
-    Dataset.objects.filter(repo_id="studio/anime-scrape-2024").update(flags=["nsfw", "license"],
-                                                                       notes="Scraped without consent.")
+    Dataset.objects.filter(repo_id="studio/anime-scrape-2024").update(
+        flags=["nsfw", "license"], notes="Scraped without consent."
+    )
     if run_pipeline:
         for version_id in imported:
             pipeline.run_all(version_id)

@@ -91,11 +91,9 @@ def sync_roles(sender: Any = None, **kwargs: Any) -> None:
     """Create the role groups and set their permissions exactly to ROLES."""
     from django.contrib.auth.models import Group, Permission
 
-    all_perms = {f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type")}
+    perms = Permission.objects.select_related("content_type")
+    all_perms = {f"{p.content_type.app_label}.{p.codename}": p for p in perms}
     for role, names in ROLES.items():
         group, _ = Group.objects.get_or_create(name=role)
-        if names == ["*"]:
-            wanted = list(all_perms.values())
-        else:
-            wanted = [all_perms[n] for n in names if n in all_perms]
+        wanted = list(all_perms.values()) if names == ["*"] else [all_perms[n] for n in names if n in all_perms]
         group.permissions.set(wanted)

@@ -5,7 +5,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-
 api_patterns = [
     path("", include("inventory.api.urls")),
     path("", include("scanning.api.urls")),

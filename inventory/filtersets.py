@@ -19,17 +19,24 @@ class ModelFilterSet(django_filters.FilterSet):
     application = django_filters.ModelChoiceFilter(
         queryset=Application.objects.all(), method="by_application", label="Application"
     )
-    license = django_filters.CharFilter(field_name="latest_version__license_expression", lookup_expr="icontains",
-                                        label="License")
-    status = django_filters.ChoiceFilter(field_name="latest_version__review_status", choices=ReviewStatus.choices,
-                                         label="Review status")
+    license = django_filters.CharFilter(
+        field_name="latest_version__license_expression", lookup_expr="icontains", label="License"
+    )
+    status = django_filters.ChoiceFilter(
+        field_name="latest_version__review_status", choices=ReviewStatus.choices, label="Review status"
+    )
     verdict = django_filters.CharFilter(field_name="latest_version__scan_verdict", label="Scan verdict")
     tag = django_filters.CharFilter(method="by_tag", label="Tag")
     pipeline_tag = django_filters.CharFilter(field_name="pipeline_tag", label="Task")
     source = django_filters.ChoiceFilter(choices=Source.choices)
     sort = django_filters.OrderingFilter(
-        fields=(("repo_id", "name"), ("latest_version__imported_at", "imported"), ("downloads", "downloads"),
-                ("likes", "likes"), ("hub_last_modified", "modified")),
+        fields=(
+            ("repo_id", "name"),
+            ("latest_version__imported_at", "imported"),
+            ("downloads", "downloads"),
+            ("likes", "likes"),
+            ("hub_last_modified", "modified"),
+        ),
         label="Sort",
     )
 

@@ -10,18 +10,30 @@ from inventory.models import Application, Dataset, Organization
 
 class ImportForm(forms.Form):
     repo_id = forms.CharField(
-        label="Repository", required=False, max_length=200,
+        label="Repository",
+        required=False,
+        max_length=200,
         widget=forms.TextInput(attrs={"placeholder": "org/model-name", "autocomplete": "off"}),
         help_text="A Hugging Face Hub repository id.",
     )
-    revision = forms.CharField(label="Revision", required=False, initial="main", max_length=200,
-                               help_text="Branch, tag or commit; pinned to a commit on import.")
+    revision = forms.CharField(
+        label="Revision",
+        required=False,
+        initial="main",
+        max_length=200,
+        help_text="Branch, tag or commit; pinned to a commit on import.",
+    )
     local_path = forms.CharField(
-        label="…or a local folder", required=False, max_length=1000,
+        label="…or a local folder",
+        required=False,
+        max_length=1000,
         help_text="A Hugging Face cache snapshot (models--org--name/snapshots/<sha>) or any folder on the server.",
     )
-    application = forms.ModelChoiceField(queryset=Application.objects.none(), required=False,
-                                         help_text="Record that this application uses the imported version.")
+    application = forms.ModelChoiceField(
+        queryset=Application.objects.none(),
+        required=False,
+        help_text="Record that this application uses the imported version.",
+    )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,8 +59,16 @@ class ApplicationForm(forms.ModelForm):
     class Meta:
         model = Application
         fields = [
-            "name", "slug", "organization", "description", "commercial_use", "distributes_model",
-            "monthly_active_users", "annual_revenue_band", "serves_eu_users", "trains_on_outputs",
+            "name",
+            "slug",
+            "organization",
+            "description",
+            "commercial_use",
+            "distributes_model",
+            "monthly_active_users",
+            "annual_revenue_band",
+            "serves_eu_users",
+            "trains_on_outputs",
         ]
 
 
@@ -62,8 +82,7 @@ class UsageForm(forms.Form):
 
 
 class DatasetFlagsForm(forms.Form):
-    flags = forms.MultipleChoiceField(choices=DatasetFlag.choices, required=False,
-                                      widget=forms.CheckboxSelectMultiple)
+    flags = forms.MultipleChoiceField(choices=DatasetFlag.choices, required=False, widget=forms.CheckboxSelectMultiple)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
 

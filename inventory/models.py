@@ -88,7 +88,9 @@ class Application(TimestampedModel):
     name = models.CharField(max_length=150)
     slug = models.SlugField(max_length=150, unique=True)
     description = models.TextField(blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Use profile
     commercial_use = models.BooleanField(default=True, help_text="Used in a commercial product or service.")
     distributes_model = models.BooleanField(default=False, help_text="Ships the model weights to third parties.")
@@ -212,12 +214,12 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.model.repo_id}@{self.short_commit}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:version_detail", args=[self.pk])
+
     @property
     def short_commit(self) -> str:
         return self.commit[:10]
-
-    def get_absolute_url(self) -> str:
-        return reverse("inventory:version_detail", args=[self.pk])
 
 
 class ModelFileQuerySet(RestrictedQuerySet["ModelFile"]):
@@ -288,7 +290,9 @@ class ApplicationModel(models.Model):
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="usages")
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="usages")
     added_at = models.DateTimeField(auto_now_add=True)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     notes = models.CharField(max_length=300, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
@@ -336,6 +340,9 @@ class ImportJob(models.Model):
     def __str__(self) -> str:
         return f"import {self.target} ({self.state})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:importjob_detail", args=[self.pk])
+
     @property
     def target(self) -> str:
         if self.source == Source.LOCAL:
@@ -345,9 +352,6 @@ class ImportJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in JobState.active()
-
-    def get_absolute_url(self) -> str:
-        return reverse("inventory:importjob_detail", args=[self.pk])
 
 
 class Watch(TimestampedModel):
@@ -360,7 +364,9 @@ class Watch(TimestampedModel):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_commit = models.CharField(max_length=40, blank=True)
     last_error = models.TextField(blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = RestrictedQuerySet.as_manager()
 

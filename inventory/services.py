@@ -182,7 +182,11 @@ def _local_snapshot(folder: str, repo_id: str) -> _Snapshot:
 
 
 def import_from_hub(
-    *, repo_id: str, revision: str = "main", user: Any = None, application: Application | None = None,
+    *,
+    repo_id: str,
+    revision: str = "main",
+    user: Any = None,
+    application: Application | None = None,
     client: HubClient | None = None,
 ) -> tuple[ModelVersion, bool]:
     """Resolve `revision`, read the repo's metadata and record the pinned version.
@@ -209,12 +213,8 @@ def import_from_folder(
 
 
 @transaction.atomic
-def _record_snapshot(
-    *, snapshot: _Snapshot, user: Any, application: Application | None
-) -> tuple[ModelVersion, bool]:
-    model, _ = Model.objects.select_for_update().get_or_create(
-        source=snapshot.source, repo_id=snapshot.repo_id
-    )
+def _record_snapshot(*, snapshot: _Snapshot, user: Any, application: Application | None) -> tuple[ModelVersion, bool]:
+    model, _ = Model.objects.select_for_update().get_or_create(source=snapshot.source, repo_id=snapshot.repo_id)
     existing = ModelVersion.objects.filter(model=model, commit=snapshot.commit).first()
     if existing is not None:
         if application is not None:
@@ -240,13 +240,19 @@ def _record_snapshot(
     )
     ModelFile.objects.bulk_create(
         ModelFile(
-            version=version, path=f.path, size=f.size, sha256=f.sha256, blob_id=f.blob_id, is_lfs=f.is_lfs,
+            version=version,
+            path=f.path,
+            size=f.size,
+            sha256=f.sha256,
+            blob_id=f.blob_id,
+            is_lfs=f.is_lfs,
             format=guess_format(f.path),
         )
         for f in snapshot.files
     )
-    _record_lineage(version=version, card_data=snapshot.card_data, tags=snapshot.tags,
-                    files=[f.path for f in snapshot.files])
+    _record_lineage(
+        version=version, card_data=snapshot.card_data, tags=snapshot.tags, files=[f.path for f in snapshot.files]
+    )
     _record_datasets(version=version, card_data=snapshot.card_data, tags=snapshot.tags)
     model.latest_version = version
     model.save()
@@ -337,8 +343,9 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
     Raises ImportFailed (after recording it) so the task can decide on a retry.
     """
     job = ImportJob.objects.select_related("application", "requested_by").get(pk=job_id)
-    _set_job(job_id, state=JobState.RUNNING, started_at=timezone.now(), step="reading metadata",
-             attempts=job.attempts + 1)
+    _set_job(
+        job_id, state=JobState.RUNNING, started_at=timezone.now(), step="reading metadata", attempts=job.attempts + 1
+    )
     try:
         if job.source == Source.LOCAL:
             version, created = import_from_folder(
@@ -349,16 +356,34 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
                 repo_id=job.repo_id, revision=job.revision, user=job.requested_by, application=job.application
             )
     except ImportFailed as exc:
-        _set_job(job_id, state=JobState.FAILED, error=str(exc), error_kind=exc.kind, finished_at=timezone.now(),
-                 step="failed")
+        _set_job(
+            job_id,
+            state=JobState.FAILED,
+            error=str(exc),
+            error_kind=exc.kind,
+            finished_at=timezone.now(),
+            step="failed",
+        )
         raise
     except Exception as exc:  # unexpected: still a visible failed state, never a silent loss
         log.exception("import job %s crashed", job_id)
-        _set_job(job_id, state=JobState.FAILED, error=f"Unexpected error: {exc}", error_kind="internal",
-                 finished_at=timezone.now(), step="failed")
+        _set_job(
+            job_id,
+            state=JobState.FAILED,
+            error=f"Unexpected error: {exc}",
+            error_kind="internal",
+            finished_at=timezone.now(),
+            step="failed",
+        )
         raise ImportFailed(str(exc), kind="internal") from exc
-    _set_job(job_id, state=JobState.SUCCEEDED, version=version, created_version=created,
-             finished_at=timezone.now(), step="imported" if created else "already in the inventory")
+    _set_job(
+        job_id,
+        state=JobState.SUCCEEDED,
+        version=version,
+        created_version=created,
+        finished_at=timezone.now(),
+        step="imported" if created else "already in the inventory",
+    )
     return version
 
 
@@ -368,19 +393,28 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
 @transaction.atomic
 def add_usage(*, application: Application, version: ModelVersion, user: Any, notes: str = "") -> ApplicationModel:
     usage, created = ApplicationModel.objects.get_or_create(
-        application=application, version=version,
+        application=application,
+        version=version,
         defaults={"added_by": user if getattr(user, "is_authenticated", False) else None, "notes": notes},
     )
     if created:
-        record_event(actor=user, action="usage.add", target=usage, after={"application": application.slug,
-                                                                           "version": str(version)})
+        record_event(
+            actor=user,
+            action="usage.add",
+            target=usage,
+            after={"application": application.slug, "version": str(version)},
+        )
     return usage
 
 
 @transaction.atomic
 def remove_usage(*, usage: ApplicationModel, user: Any) -> None:
-    record_event(actor=user, action="usage.remove", target=usage.version,
-                 before={"application": usage.application.slug, "version": str(usage.version)})
+    record_event(
+        actor=user,
+        action="usage.remove",
+        target=usage.version,
+        before={"application": usage.application.slug, "version": str(usage.version)},
+    )
     usage.delete()
 
 
@@ -390,8 +424,13 @@ def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: A
     dataset.flags = sorted(set(flags))
     dataset.notes = notes
     dataset.save(update_fields=["flags", "notes", "updated_at"])
-    record_event(actor=user, action="dataset.flag", target=dataset, before=before,
-                 after={"flags": dataset.flags, "notes": dataset.notes})
+    record_event(
+        actor=user,
+        action="dataset.flag",
+        target=dataset,
+        before=before,
+        after={"flags": dataset.flags, "notes": dataset.notes},
+    )
     version_ids = list(dataset.versions.values_list("pk", flat=True))
     if version_ids:
         transaction.on_commit(lambda: pipeline.facts_changed(version_ids))
@@ -401,9 +440,9 @@ def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: A
 @transaction.atomic
 def watch_model(*, model: Model, ref: str, user: Any, application: Application | None = None) -> Watch:
     watch, created = Watch.objects.get_or_create(
-        model=model, ref=ref.strip() or "main",
-        defaults={"created_by": user if getattr(user, "is_authenticated", False) else None,
-                  "application": application},
+        model=model,
+        ref=ref.strip() or "main",
+        defaults={"created_by": user if getattr(user, "is_authenticated", False) else None, "application": application},
     )
     if not created and not watch.enabled:
         watch.enabled = True
@@ -430,8 +469,9 @@ def poll_watch(*, watch: Watch, client: HubClient | None = None) -> ImportJob | 
     Watch.objects.filter(pk=watch.pk).update(last_checked_at=now, last_error="", last_commit=commit)
     if ModelVersion.objects.filter(model=watch.model, commit=commit).exists():
         return None
-    return request_import(user=watch.created_by, repo_id=watch.model.repo_id, revision=commit,
-                          application=watch.application)
+    return request_import(
+        user=watch.created_by, repo_id=watch.model.repo_id, revision=commit, application=watch.application
+    )
 
 
 def version_summary(version: ModelVersion) -> dict[str, Any]:

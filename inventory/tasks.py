@@ -14,8 +14,14 @@ log = logging.getLogger(__name__)
 MAX_IMPORT_RETRIES = 3
 
 
-@shared_task(name="inventory.run_import", bind=True, acks_late=True, max_retries=MAX_IMPORT_RETRIES,
-             soft_time_limit=1800, time_limit=1900)
+@shared_task(
+    name="inventory.run_import",
+    bind=True,
+    acks_late=True,
+    max_retries=MAX_IMPORT_RETRIES,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
 def run_import(self, job_id: int) -> int | None:  # type: ignore[no-untyped-def]
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None or job.state == "succeeded":

@@ -133,8 +133,12 @@ class UsageAddView(PermissionMixin, View):
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
         form = forms.UsageForm(request.POST, user=request.user)
         if form.is_valid():
-            services.add_usage(application=form.cleaned_data["application"], version=version, user=request.user,
-                               notes=form.cleaned_data["notes"])
+            services.add_usage(
+                application=form.cleaned_data["application"],
+                version=version,
+                user=request.user,
+                notes=form.cleaned_data["notes"],
+            )
             messages.success(request, f"{form.cleaned_data['application']} now uses {version}.")
         else:
             messages.error(request, "Choose an application.")
@@ -183,8 +187,9 @@ class ImportView(PermissionMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {"repo_id": request.GET.get("repo_id", ""), "revision": request.GET.get("revision", "main")}
-        return render(request, "inventory/import_form.html", {"form": forms.ImportForm(initial=initial,
-                                                                                       user=request.user)})
+        return render(
+            request, "inventory/import_form.html", {"form": forms.ImportForm(initial=initial, user=request.user)}
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = forms.ImportForm(request.POST, user=request.user)
@@ -193,8 +198,11 @@ class ImportView(PermissionMixin, View):
             return render(request, template, {"form": form}, status=422 if request.htmx else 200)
         data = form.cleaned_data
         job = services.request_import(
-            user=request.user, repo_id=data["repo_id"], revision=data["revision"] or "main",
-            local_path=data["local_path"], application=data["application"],
+            user=request.user,
+            repo_id=data["repo_id"],
+            revision=data["revision"] or "main",
+            local_path=data["local_path"],
+            application=data["application"],
         )
         if request.htmx:
             job.refresh_from_db()
@@ -211,8 +219,11 @@ class ImportJobListView(PermissionMixin, View):
         qs = ImportJob.objects.restrict(request.user).select_related("requested_by", "version", "application")
         filterset = filtersets.ImportJobFilterSet(request.GET, queryset=qs)
         page = _page(request, filterset.qs)
-        return render(request, _partial(request, "inventory/importjob_list.html", "results"),
-                      {"filterset": filterset, "page": page, "jobs": page.object_list})
+        return render(
+            request,
+            _partial(request, "inventory/importjob_list.html", "results"),
+            {"filterset": filterset, "page": page, "jobs": page.object_list},
+        )
 
 
 class ImportJobDetailView(PermissionMixin, View):
@@ -277,12 +288,16 @@ class OrganizationDetailView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         org = get_object_or_404(Organization.objects.restrict(request.user).select_related("parent"), pk=pk)
-        return render(request, "inventory/organization_detail.html", {
-            "org": org,
-            "children": org.children.all(),
-            "applications": org.applications.annotate(usage_count=Count("usages")),
-            "events": AuditEvent.objects.restrict(request.user).for_object(org)[:20],
-        })
+        return render(
+            request,
+            "inventory/organization_detail.html",
+            {
+                "org": org,
+                "children": org.children.all(),
+                "applications": org.applications.annotate(usage_count=Count("usages")),
+                "events": AuditEvent.objects.restrict(request.user).for_object(org)[:20],
+            },
+        )
 
 
 class _EditView(PermissionMixin, View):
@@ -300,15 +315,17 @@ class _EditView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         obj = self.get_object(request, pk)
-        return render(request, self.template, {"form": self.form_class(instance=obj), "object": obj,
-                                               "kind": self.model._meta.verbose_name})
+        return render(
+            request,
+            self.template,
+            {"form": self.form_class(instance=obj), "object": obj, "kind": self.model._meta.verbose_name},
+        )
 
     def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         obj = self.get_object(request, pk)
         form = self.form_class(request.POST, instance=obj)
         if not form.is_valid():
-            return render(request, self.template, {"form": form, "object": obj,
-                                                   "kind": self.model._meta.verbose_name})
+            return render(request, self.template, {"form": form, "object": obj, "kind": self.model._meta.verbose_name})
         action = f"{self.action_prefix}.{'update' if obj else 'create'}"
         saved = services.save_with_audit(form=form, user=request.user, action=action)
         messages.success(request, f"Saved {saved}.")
@@ -339,25 +356,33 @@ class ApplicationListView(PermissionMixin, View):
         filterset = filtersets.ApplicationFilterSet(request.GET, queryset=qs)
         filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
         page = _page(request, filterset.qs)
-        return render(request, _partial(request, "inventory/application_list.html", "results"),
-                      {"filterset": filterset, "page": page, "applications": page.object_list})
+        return render(
+            request,
+            _partial(request, "inventory/application_list.html", "results"),
+            {"filterset": filterset, "page": page, "applications": page.object_list},
+        )
 
 
 class ApplicationDetailView(PermissionMixin, View):
     permission_required = "inventory.view_application"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        app = get_object_or_404(Application.objects.restrict(request.user).select_related("organization", "owner"),
-                                pk=pk)
+        app = get_object_or_404(
+            Application.objects.restrict(request.user).select_related("organization", "owner"), pk=pk
+        )
         usages = app.usages.select_related("version", "version__model", "added_by")
         from inventory.extensions import application_links
 
-        return render(request, "inventory/application_detail.html", {
-            "app": app,
-            "usages": usages,
-            "links": application_links(request, app),
-            "events": AuditEvent.objects.restrict(request.user).for_object(app)[:20],
-        })
+        return render(
+            request,
+            "inventory/application_detail.html",
+            {
+                "app": app,
+                "usages": usages,
+                "links": application_links(request, app),
+                "events": AuditEvent.objects.restrict(request.user).for_object(app)[:20],
+            },
+        )
 
 
 class ApplicationCreateView(_EditView):
@@ -381,8 +406,11 @@ class DatasetListView(PermissionMixin, View):
         qs = Dataset.objects.restrict(request.user).annotate(version_count=Count("versions")).order_by("repo_id")
         filterset = filtersets.DatasetFilterSet(request.GET, queryset=qs)
         page = _page(request, filterset.qs)
-        return render(request, _partial(request, "inventory/dataset_list.html", "results"),
-                      {"filterset": filterset, "page": page, "datasets": page.object_list})
+        return render(
+            request,
+            _partial(request, "inventory/dataset_list.html", "results"),
+            {"filterset": filterset, "page": page, "datasets": page.object_list},
+        )
 
 
 class DatasetDetailView(PermissionMixin, View):
@@ -398,8 +426,9 @@ class DatasetDetailView(PermissionMixin, View):
         dataset = get_object_or_404(Dataset.objects.restrict(request.user), pk=pk)
         form = forms.DatasetFlagsForm(request.POST)
         if form.is_valid():
-            services.set_dataset_flags(dataset=dataset, flags=form.cleaned_data["flags"],
-                                       notes=form.cleaned_data["notes"], user=request.user)
+            services.set_dataset_flags(
+                dataset=dataset, flags=form.cleaned_data["flags"], notes=form.cleaned_data["notes"], user=request.user
+            )
             messages.success(request, "Dataset flags saved; affected versions are re-evaluated.")
             return redirect(reverse("inventory:dataset_detail", args=[dataset.pk]))
         return render(request, "inventory/dataset_detail.html", self._context(request, dataset, form))

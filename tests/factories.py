@@ -13,7 +13,7 @@ from inventory.choices import Relation
 
 
 def _commit(n: int) -> str:
-    return hashlib.sha1(f"commit-{n}".encode()).hexdigest()
+    return hashlib.sha1(f"commit-{n}".encode(), usedforsecurity=False).hexdigest()
 
 
 class UserFactory(factory.django.DjangoModelFactory):

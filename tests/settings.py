@@ -10,8 +10,8 @@ import tempfile
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
-from governance.settings import *  # noqa: E402,F403
-from governance.settings import BASE_DIR, DATABASES, env  # noqa: E402
+from governance.settings import *  # noqa: F403
+from governance.settings import BASE_DIR, DATABASES, env
 
 if "DATABASE_URL" not in os.environ:
     DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}

@@ -26,9 +26,19 @@ class ApplicationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Application
         fields = [
-            "id", "name", "slug", "organization", "description", "commercial_use", "distributes_model",
-            "monthly_active_users", "annual_revenue_band", "serves_eu_users", "trains_on_outputs",
-            "created_at", "updated_at",
+            "id",
+            "name",
+            "slug",
+            "organization",
+            "description",
+            "commercial_use",
+            "distributes_model",
+            "monthly_active_users",
+            "annual_revenue_band",
+            "serves_eu_users",
+            "trains_on_outputs",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -55,8 +65,18 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "model", "repo_id", "commit", "ref", "imported_at", "review_status", "license_expression",
-            "scan_verdict", "total_size", "base_models", "datasets",
+            "id",
+            "model",
+            "repo_id",
+            "commit",
+            "ref",
+            "imported_at",
+            "review_status",
+            "license_expression",
+            "scan_verdict",
+            "total_size",
+            "base_models",
+            "datasets",
         ]
 
 
@@ -73,8 +93,21 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = Model
         fields = [
-            "id", "source", "repo_id", "author", "tags", "pipeline_tag", "library_name", "gated", "private",
-            "downloads", "likes", "hub_created_at", "hub_last_modified", "is_placeholder", "latest_version",
+            "id",
+            "source",
+            "repo_id",
+            "author",
+            "tags",
+            "pipeline_tag",
+            "library_name",
+            "gated",
+            "private",
+            "downloads",
+            "likes",
+            "hub_created_at",
+            "hub_last_modified",
+            "is_placeholder",
+            "latest_version",
         ]
 
 
@@ -100,8 +133,22 @@ class ImportJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
         fields = [
-            "id", "source", "repo_id", "revision", "local_path", "application", "state", "step", "error",
-            "error_kind", "attempts", "version", "created_version", "created_at", "started_at", "finished_at",
+            "id",
+            "source",
+            "repo_id",
+            "revision",
+            "local_path",
+            "application",
+            "state",
+            "step",
+            "error",
+            "error_kind",
+            "attempts",
+            "version",
+            "created_version",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -110,8 +157,9 @@ class ImportRequestSerializer(serializers.Serializer):
     repo_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
     revision = serializers.CharField(required=False, default="main", max_length=200)
     local_path = serializers.CharField(required=False, allow_blank=True, max_length=1000)
-    application = serializers.PrimaryKeyRelatedField(queryset=Application.objects.all(), required=False,
-                                                     allow_null=True)
+    application = serializers.PrimaryKeyRelatedField(
+        queryset=Application.objects.all(), required=False, allow_null=True
+    )
 
     def validate(self, attrs: dict) -> dict:
         if not (attrs.get("repo_id") or "").strip() and not (attrs.get("local_path") or "").strip():

@@ -53,8 +53,9 @@ class OrganizationViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
         with transaction.atomic():
             before = dict(self.get_serializer(serializer.instance).data) if serializer.instance else None
             obj = serializer.save()
-            record_event(actor=self.request.user, action=action_name, target=obj, before=before,
-                         after=dict(serializer.data))
+            record_event(
+                actor=self.request.user, action=action_name, target=obj, before=before, after=dict(serializer.data)
+            )
 
 
 class ApplicationViewSet(OrganizationViewSet):
@@ -94,8 +95,11 @@ class ModelViewSet(RestrictedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         if app is not None and not Application.objects.restrict(request.user).filter(pk=app.pk).exists():
             return Response({"application": ["Not found."]}, status=status.HTTP_400_BAD_REQUEST)
         job = services.request_import(
-            user=request.user, repo_id=data.get("repo_id", ""), revision=data.get("revision") or "main",
-            local_path=data.get("local_path", ""), application=app,
+            user=request.user,
+            repo_id=data.get("repo_id", ""),
+            revision=data.get("revision") or "main",
+            local_path=data.get("local_path", ""),
+            application=app,
         )
         job.refresh_from_db()
         return Response(s.ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
@@ -132,16 +136,21 @@ class DatasetViewSet(RestrictedViewSetMixin, mixins.UpdateModelMixin, viewsets.R
         services.set_dataset_flags(dataset=dataset, flags=list(flags), notes=notes, user=self.request.user)
 
 
-class UsageViewSet(RestrictedViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin,
-                   viewsets.ReadOnlyModelViewSet):
+class UsageViewSet(
+    RestrictedViewSetMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
     queryset = ApplicationModel.objects.select_related("application", "version")
     serializer_class = s.UsageSerializer
     filterset_fields = ["application", "version"]
 
     def perform_create(self, serializer: Any) -> None:
         data = serializer.validated_data
-        serializer.instance = services.add_usage(application=data["application"], version=data["version"],
-                                                 user=self.request.user, notes=data.get("notes", ""))
+        serializer.instance = services.add_usage(
+            application=data["application"],
+            version=data["version"],
+            user=self.request.user,
+            notes=data.get("notes", ""),
+        )
 
     def perform_destroy(self, instance: ApplicationModel) -> None:
         services.remove_usage(usage=instance, user=self.request.user)
@@ -172,8 +181,12 @@ class WatchViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer: Any) -> None:
         data = serializer.validated_data
-        serializer.instance = services.watch_model(model=data["model"], ref=data.get("ref", "main"),
-                                                   user=self.request.user, application=data.get("application"))
+        serializer.instance = services.watch_model(
+            model=data["model"],
+            ref=data.get("ref", "main"),
+            user=self.request.user,
+            application=data.get("application"),
+        )
 
     def perform_destroy(self, instance: Watch) -> None:
         services.unwatch_model(watch=instance, user=self.request.user)

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,224 +15,476 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('repo_id', models.CharField(max_length=200, unique=True)),
-                ('flags', models.JSONField(blank=True, default=list, help_text='Any of: nsfw, bias, pii, license, denylisted')),
-                ('license', models.CharField(blank=True, max_length=100)),
-                ('notes', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("repo_id", models.CharField(max_length=200, unique=True)),
+                (
+                    "flags",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Any of: nsfw, bias, pii, license, denylisted"
+                    ),
+                ),
+                ("license", models.CharField(blank=True, max_length=100)),
+                ("notes", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['repo_id'],
+                "ordering": ["repo_id"],
             },
         ),
         migrations.CreateModel(
-            name='Model',
+            name="Model",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('source', models.CharField(choices=[('hub', 'Hugging Face Hub'), ('local', 'Local folder')], default='hub', max_length=8)),
-                ('repo_id', models.CharField(help_text='namespace/name on the Hub, or a local name.', max_length=200)),
-                ('author', models.CharField(blank=True, max_length=100)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('pipeline_tag', models.CharField(blank=True, max_length=80)),
-                ('library_name', models.CharField(blank=True, max_length=80)),
-                ('gated', models.CharField(blank=True, help_text="'', 'auto' or 'manual' as on the Hub.", max_length=10)),
-                ('private', models.BooleanField(default=False)),
-                ('downloads', models.PositiveBigIntegerField(default=0)),
-                ('likes', models.PositiveBigIntegerField(default=0)),
-                ('hub_created_at', models.DateTimeField(blank=True, null=True)),
-                ('hub_last_modified', models.DateTimeField(blank=True, null=True)),
-                ('card_data', models.JSONField(blank=True, default=dict)),
-                ('card_markdown', models.TextField(blank=True)),
-                ('is_placeholder', models.BooleanField(db_index=True, default=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("hub", "Hugging Face Hub"), ("local", "Local folder")], default="hub", max_length=8
+                    ),
+                ),
+                ("repo_id", models.CharField(help_text="namespace/name on the Hub, or a local name.", max_length=200)),
+                ("author", models.CharField(blank=True, max_length=100)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("pipeline_tag", models.CharField(blank=True, max_length=80)),
+                ("library_name", models.CharField(blank=True, max_length=80)),
+                (
+                    "gated",
+                    models.CharField(blank=True, help_text="'', 'auto' or 'manual' as on the Hub.", max_length=10),
+                ),
+                ("private", models.BooleanField(default=False)),
+                ("downloads", models.PositiveBigIntegerField(default=0)),
+                ("likes", models.PositiveBigIntegerField(default=0)),
+                ("hub_created_at", models.DateTimeField(blank=True, null=True)),
+                ("hub_last_modified", models.DateTimeField(blank=True, null=True)),
+                ("card_data", models.JSONField(blank=True, default=dict)),
+                ("card_markdown", models.TextField(blank=True)),
+                ("is_placeholder", models.BooleanField(db_index=True, default=False)),
             ],
             options={
-                'ordering': ['repo_id'],
-                'permissions': [('import_model', 'Can import models and versions')],
+                "ordering": ["repo_id"],
+                "permissions": [("import_model", "Can import models and versions")],
             },
         ),
         migrations.CreateModel(
-            name='Application',
+            name="Application",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=150)),
-                ('slug', models.SlugField(max_length=150, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('commercial_use', models.BooleanField(default=True, help_text='Used in a commercial product or service.')),
-                ('distributes_model', models.BooleanField(default=False, help_text='Ships the model weights to third parties.')),
-                ('monthly_active_users', models.PositiveBigIntegerField(default=0, help_text='Expected monthly active users.')),
-                ('annual_revenue_band', models.CharField(choices=[('lt1m', 'Under $1M'), ('lt10m', '$1M–$10M'), ('lt100m', '$10M–$100M'), ('lt1b', '$100M–$1B'), ('gte1b', '$1B or more')], default='lt10m', max_length=8)),
-                ('serves_eu_users', models.BooleanField(default=False, help_text='Has users domiciled in the EU.')),
-                ('trains_on_outputs', models.BooleanField(default=False, help_text='Uses model outputs to train other models.')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=150)),
+                ("slug", models.SlugField(max_length=150, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "commercial_use",
+                    models.BooleanField(default=True, help_text="Used in a commercial product or service."),
+                ),
+                (
+                    "distributes_model",
+                    models.BooleanField(default=False, help_text="Ships the model weights to third parties."),
+                ),
+                (
+                    "monthly_active_users",
+                    models.PositiveBigIntegerField(default=0, help_text="Expected monthly active users."),
+                ),
+                (
+                    "annual_revenue_band",
+                    models.CharField(
+                        choices=[
+                            ("lt1m", "Under $1M"),
+                            ("lt10m", "$1M–$10M"),
+                            ("lt100m", "$10M–$100M"),
+                            ("lt1b", "$100M–$1B"),
+                            ("gte1b", "$1B or more"),
+                        ],
+                        default="lt10m",
+                        max_length=8,
+                    ),
+                ),
+                ("serves_eu_users", models.BooleanField(default=False, help_text="Has users domiciled in the EU.")),
+                (
+                    "trains_on_outputs",
+                    models.BooleanField(default=False, help_text="Uses model outputs to train other models."),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('commit', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[0-9a-f]{40}$', 'A commit is 40 lowercase hex characters.')])),
-                ('ref', models.CharField(blank=True, help_text='The revision asked for (branch, tag, sha).', max_length=200)),
-                ('imported_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('review_status', models.CharField(choices=[('pending', 'Pending review'), ('in_review', 'In review'), ('approved', 'Approved'), ('rejected', 'Rejected')], db_index=True, default='pending', max_length=12)),
-                ('card_data', models.JSONField(blank=True, default=dict)),
-                ('card_markdown', models.TextField(blank=True)),
-                ('card_error', models.CharField(blank=True, help_text='Why the card metadata could not be read.', max_length=300)),
-                ('local_path', models.CharField(blank=True, help_text='Folder a local import was read from.', max_length=1000)),
-                ('total_size', models.PositiveBigIntegerField(default=0)),
-                ('license_expression', models.CharField(blank=True, db_index=True, max_length=300)),
-                ('scan_verdict', models.CharField(blank=True, db_index=True, max_length=12)),
-                ('datasets', models.ManyToManyField(blank=True, related_name='versions', to='inventory.dataset')),
-                ('imported_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='inventory.model')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "commit",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9a-f]{40}$", "A commit is 40 lowercase hex characters."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "ref",
+                    models.CharField(
+                        blank=True, help_text="The revision asked for (branch, tag, sha).", max_length=200
+                    ),
+                ),
+                ("imported_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "review_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending review"),
+                            ("in_review", "In review"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("card_data", models.JSONField(blank=True, default=dict)),
+                ("card_markdown", models.TextField(blank=True)),
+                (
+                    "card_error",
+                    models.CharField(blank=True, help_text="Why the card metadata could not be read.", max_length=300),
+                ),
+                (
+                    "local_path",
+                    models.CharField(blank=True, help_text="Folder a local import was read from.", max_length=1000),
+                ),
+                ("total_size", models.PositiveBigIntegerField(default=0)),
+                ("license_expression", models.CharField(blank=True, db_index=True, max_length=300)),
+                ("scan_verdict", models.CharField(blank=True, db_index=True, max_length=12)),
+                ("datasets", models.ManyToManyField(blank=True, related_name="versions", to="inventory.dataset")),
+                (
+                    "imported_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="versions", to="inventory.model"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-imported_at', '-id'],
+                "ordering": ["-imported_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelFile',
+            name="ModelFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.CharField(max_length=1000)),
-                ('size', models.PositiveBigIntegerField()),
-                ('sha256', models.CharField(blank=True, max_length=64, validators=[django.core.validators.RegexValidator('^[0-9a-f]{64}$', 'A sha256 is 64 lowercase hex characters.')])),
-                ('blob_id', models.CharField(blank=True, help_text='Git blob id (sha1) on the Hub.', max_length=64)),
-                ('is_lfs', models.BooleanField(default=False)),
-                ('format', models.CharField(blank=True, help_text='Detected by content when scanned; guessed before.', max_length=40)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='files', to='inventory.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("path", models.CharField(max_length=1000)),
+                ("size", models.PositiveBigIntegerField()),
+                (
+                    "sha256",
+                    models.CharField(
+                        blank=True,
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[0-9a-f]{64}$", "A sha256 is 64 lowercase hex characters."
+                            )
+                        ],
+                    ),
+                ),
+                ("blob_id", models.CharField(blank=True, help_text="Git blob id (sha1) on the Hub.", max_length=64)),
+                ("is_lfs", models.BooleanField(default=False)),
+                (
+                    "format",
+                    models.CharField(
+                        blank=True, help_text="Detected by content when scanned; guessed before.", max_length=40
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="files", to="inventory.modelversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['path'],
+                "ordering": ["path"],
             },
         ),
         migrations.AddField(
-            model_name='model',
-            name='latest_version',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inventory.modelversion'),
+            model_name="model",
+            name="latest_version",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="inventory.modelversion",
+            ),
         ),
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('hub', 'Hugging Face Hub'), ('local', 'Local folder')], default='hub', max_length=8)),
-                ('repo_id', models.CharField(blank=True, max_length=200)),
-                ('revision', models.CharField(default='main', max_length=200)),
-                ('local_path', models.CharField(blank=True, max_length=1000)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('step', models.CharField(blank=True, help_text='What the job is doing now.', max_length=200)),
-                ('error', models.TextField(blank=True)),
-                ('error_kind', models.CharField(blank=True, max_length=40)),
-                ('attempts', models.PositiveIntegerField(default=0, validators=[django.core.validators.MinValueValidator(0)])),
-                ('created_version', models.BooleanField(default=False, help_text='False when the commit was already imported.')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('application', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inventory.application')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inventory.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("hub", "Hugging Face Hub"), ("local", "Local folder")], default="hub", max_length=8
+                    ),
+                ),
+                ("repo_id", models.CharField(blank=True, max_length=200)),
+                ("revision", models.CharField(default="main", max_length=200)),
+                ("local_path", models.CharField(blank=True, max_length=1000)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("step", models.CharField(blank=True, help_text="What the job is doing now.", max_length=200)),
+                ("error", models.TextField(blank=True)),
+                ("error_kind", models.CharField(blank=True, max_length=40)),
+                (
+                    "attempts",
+                    models.PositiveIntegerField(default=0, validators=[django.core.validators.MinValueValidator(0)]),
+                ),
+                (
+                    "created_version",
+                    models.BooleanField(default=False, help_text="False when the commit was already imported."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="inventory.application",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="inventory.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BaseModelLink',
+            name="BaseModelLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('relation', models.CharField(choices=[('finetune', 'Fine-tune'), ('adapter', 'Adapter'), ('quantized', 'Quantized'), ('merge', 'Merge'), ('unknown', 'Unknown')], default='unknown', max_length=10)),
-                ('base', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='derived_links', to='inventory.model')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='base_links', to='inventory.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "relation",
+                    models.CharField(
+                        choices=[
+                            ("finetune", "Fine-tune"),
+                            ("adapter", "Adapter"),
+                            ("quantized", "Quantized"),
+                            ("merge", "Merge"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "base",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="derived_links", to="inventory.model"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="base_links",
+                        to="inventory.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['base__repo_id'],
+                "ordering": ["base__repo_id"],
             },
         ),
         migrations.CreateModel(
-            name='ApplicationModel',
+            name="ApplicationModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('notes', models.CharField(blank=True, max_length=300)),
-                ('added_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usages', to='inventory.application')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usages', to='inventory.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("added_at", models.DateTimeField(auto_now_add=True)),
+                ("notes", models.CharField(blank=True, max_length=300)),
+                (
+                    "added_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="usages", to="inventory.application"
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="usages", to="inventory.modelversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['application__name'],
+                "ordering": ["application__name"],
             },
         ),
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=150)),
-                ('slug', models.SlugField(max_length=150, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='inventory.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=150)),
+                ("slug", models.SlugField(max_length=150, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="inventory.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='application',
-            name='organization',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='applications', to='inventory.organization'),
+            model_name="application",
+            name="organization",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="applications", to="inventory.organization"
+            ),
         ),
         migrations.CreateModel(
-            name='Watch',
+            name="Watch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('ref', models.CharField(default='main', max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('last_commit', models.CharField(blank=True, max_length=40)),
-                ('last_error', models.TextField(blank=True)),
-                ('application', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='inventory.application')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watches', to='inventory.model')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("ref", models.CharField(default="main", max_length=200)),
+                ("enabled", models.BooleanField(default=True)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("last_commit", models.CharField(blank=True, max_length=40)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="inventory.application",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="watches", to="inventory.model"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model__repo_id', 'ref'],
+                "ordering": ["model__repo_id", "ref"],
             },
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('model', 'commit'), name='version_unique_commit'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(fields=("model", "commit"), name="version_unique_commit"),
         ),
         migrations.AddConstraint(
-            model_name='modelfile',
-            constraint=models.UniqueConstraint(fields=('version', 'path'), name='file_unique_path'),
+            model_name="modelfile",
+            constraint=models.UniqueConstraint(fields=("version", "path"), name="file_unique_path"),
         ),
         migrations.AddConstraint(
-            model_name='model',
-            constraint=models.UniqueConstraint(fields=('source', 'repo_id'), name='model_unique_source_repo'),
+            model_name="model",
+            constraint=models.UniqueConstraint(fields=("source", "repo_id"), name="model_unique_source_repo"),
         ),
         migrations.AddConstraint(
-            model_name='basemodellink',
-            constraint=models.UniqueConstraint(fields=('version', 'base'), name='lineage_unique_base'),
+            model_name="basemodellink",
+            constraint=models.UniqueConstraint(fields=("version", "base"), name="lineage_unique_base"),
         ),
         migrations.AddConstraint(
-            model_name='applicationmodel',
-            constraint=models.UniqueConstraint(fields=('application', 'version'), name='usage_unique'),
+            model_name="applicationmodel",
+            constraint=models.UniqueConstraint(fields=("application", "version"), name="usage_unique"),
         ),
         migrations.AddConstraint(
-            model_name='watch',
-            constraint=models.UniqueConstraint(fields=('model', 'ref'), name='watch_unique_ref'),
+            model_name="watch",
+            constraint=models.UniqueConstraint(fields=("model", "ref"), name="watch_unique_ref"),
         ),
     ]

@@ -81,7 +81,10 @@ def test_import_pins_a_branch_to_its_commit_and_new_commits_are_new_versions(hub
     ("setup", "kind"),
     [
         (lambda hub: None, "RepoNotFound"),
-        (lambda hub: tiny_bert_repo("imp/err").add_to(hub) and hub.fail_next("*imp/err*", 500, times=20), "HubServerError"),
+        (
+            lambda hub: tiny_bert_repo("imp/err").add_to(hub) and hub.fail_next("*imp/err*", 500, times=20),
+            "HubServerError",
+        ),
     ],
 )
 def test_hub_errors_become_clear_import_failures(hub_env, setup, kind):
@@ -133,11 +136,14 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
 
 def test_local_folder_hashes_equal_sha256sum(tmp_path):
     folder = tmp_path / "my-model"
-    _write(folder, {
-        "config.json": b'{"model_type": "bert"}',
-        "weights/model.safetensors": os.urandom(3 * 1024 * 1024 + 7),
-        "README.md": b"---\nlicense: mit\ndatasets: [acme/data]\nbase_model: org/base\n---\n# Mine\n",
-    })
+    _write(
+        folder,
+        {
+            "config.json": b'{"model_type": "bert"}',
+            "weights/model.safetensors": os.urandom(3 * 1024 * 1024 + 7),
+            "README.md": b"---\nlicense: mit\ndatasets: [acme/data]\nbase_model: org/base\n---\n# Mine\n",
+        },
+    )
     version, created = services.import_from_folder(folder=str(folder), repo_id="acme/my-model")
     assert created and version.model.source == Source.LOCAL and version.local_path == str(folder.resolve())
     for f in version.files.all():

@@ -69,8 +69,13 @@ def test_import_by_direct_post(role, request, client_for):
 def test_editing_applications(role, request, client_for, objects):
     client = client_for(request.getfixturevalue(role))
     app = objects["app"]
-    data = {"name": "Renamed", "slug": app.slug, "organization": app.organization.pk, "monthly_active_users": 1,
-            "annual_revenue_band": "lt1m"}
+    data = {
+        "name": "Renamed",
+        "slug": app.slug,
+        "organization": app.organization.pk,
+        "monthly_active_users": 1,
+        "annual_revenue_band": "lt1m",
+    }
     response = client.post(reverse("inventory:application_edit", args=[app.pk]), data)
     assert response.status_code == (302 if role in APP_EDITORS else 403), role
     app.refresh_from_db()
@@ -97,11 +102,13 @@ def test_api_with_token(role, request, objects):
         assert listing.json()["count"] == 1
     response = client.post("/api/v1/models/import", {"repo_id": "a/b"}, content_type="application/json")
     assert response.status_code == (202 if role in IMPORTERS else 403), role
-    patch = client.patch(f"/api/v1/datasets/{objects['dataset'].pk}/", {"flags": ["pii"]},
-                         content_type="application/json")
+    patch = client.patch(
+        f"/api/v1/datasets/{objects['dataset'].pk}/", {"flags": ["pii"]}, content_type="application/json"
+    )
     assert patch.status_code == (200 if role in DATASET_FLAGGERS else 403), role
-    app = client.patch(f"/api/v1/applications/{objects['app'].pk}/", {"monthly_active_users": 5},
-                       content_type="application/json")
+    app = client.patch(
+        f"/api/v1/applications/{objects['app'].pk}/", {"monthly_active_users": 5}, content_type="application/json"
+    )
     assert app.status_code == (200 if role in APP_EDITORS else 403), role
 
 

@@ -74,10 +74,12 @@ def test_model_list_filters(client_for, admin_user):
 
 
 def test_model_card_markdown_is_sanitized(client_for, admin_user):
-    model = ModelFactory(card_markdown=(
-        "# Title\n\n<script>alert(1)</script>\n\n[click](javascript:alert(2))\n\n"
-        "<img src=x onerror=alert(3)>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
-    ))
+    model = ModelFactory(
+        card_markdown=(
+            "# Title\n\n<script>alert(1)</script>\n\n[click](javascript:alert(2))\n\n"
+            "<img src=x onerror=alert(3)>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+        )
+    )
     version = ModelVersionFactory(model=model)
     model.latest_version = version
     model.save()
@@ -113,8 +115,9 @@ def test_import_form_htmx_shows_live_status(client_for, admin_user, hub_env, dja
     client = client_for(admin_user)
     assert client.get(reverse("inventory:import")).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("inventory:import"), {"repo_id": "views/tiny", "revision": "main"},
-                               HTTP_HX_REQUEST="true")
+        response = client.post(
+            reverse("inventory:import"), {"repo_id": "views/tiny", "revision": "main"}, HTTP_HX_REQUEST="true"
+        )
     assert response.status_code == 200 and b"<html" not in response.content
     job = ImportJob.objects.get()
     assert response["HX-Push-Url"] == job.get_absolute_url()
@@ -140,8 +143,9 @@ def test_import_form_rejects_empty_input(client_for, admin_user):
 
 
 def test_failed_job_page_shows_reason_and_retry(client_for, admin_user):
-    job = ImportJob.objects.create(repo_id="a/b", state=JobState.FAILED, error="Repository a/b not found",
-                                   error_kind="RepoNotFound")
+    job = ImportJob.objects.create(
+        repo_id="a/b", state=JobState.FAILED, error="Repository a/b not found", error_kind="RepoNotFound"
+    )
     body = client_for(admin_user).get(job.get_absolute_url()).content.decode()
     assert "Repository a/b not found" in body and "Retry" in body
 
@@ -151,10 +155,18 @@ def test_application_and_organization_pages(client_for, architect):
     client = client_for(architect)
     assert b"1,234,567" in client.get(app.get_absolute_url()).content
     assert app.organization.name.encode() in client.get(reverse("inventory:organization_list")).content
-    response = client.post(reverse("inventory:application_edit", args=[app.pk]), {
-        "name": app.name, "slug": app.slug, "organization": app.organization.pk, "description": "",
-        "commercial_use": "on", "monthly_active_users": 10, "annual_revenue_band": "lt1m",
-    })
+    response = client.post(
+        reverse("inventory:application_edit", args=[app.pk]),
+        {
+            "name": app.name,
+            "slug": app.slug,
+            "organization": app.organization.pk,
+            "description": "",
+            "commercial_use": "on",
+            "monthly_active_users": 10,
+            "annual_revenue_band": "lt1m",
+        },
+    )
     assert response.status_code == 302
     app.refresh_from_db()
     assert app.monthly_active_users == 10 and not app.serves_eu_users
@@ -166,8 +178,9 @@ def test_application_and_organization_pages(client_for, architect):
 
 def test_dataset_flags_are_audited(client_for, security):
     dataset = DatasetFactory()
-    response = client_for(security).post(reverse("inventory:dataset_detail", args=[dataset.pk]),
-                                         {"flags": ["nsfw", "pii"], "notes": "found faces"})
+    response = client_for(security).post(
+        reverse("inventory:dataset_detail", args=[dataset.pk]), {"flags": ["nsfw", "pii"], "notes": "found faces"}
+    )
     assert response.status_code == 302
     dataset.refresh_from_db()
     assert dataset.flags == ["nsfw", "pii"]

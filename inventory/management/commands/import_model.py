@@ -35,7 +35,10 @@ class Command(BaseCommand):
         repo_id: str = options["repo_id"]
         if not options["wait"]:
             job = services.request_import(
-                user=None, repo_id=repo_id, revision=options["revision"], local_path=options["from_dir"],
+                user=None,
+                repo_id=repo_id,
+                revision=options["revision"],
+                local_path=options["from_dir"],
                 application=application,
             )
             job.refresh_from_db()
