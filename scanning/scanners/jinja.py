@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .base import Category, Finding, ScanContext, Severity, Verdict
@@ -126,8 +127,15 @@ PY_DUNDERS = {
 
 
 def _py_dunder(text: str) -> bool:
-    """True if ``text`` names a Python object-model dunder or a name-mangled private attribute."""
-    return any(m.group(0) in PY_DUNDERS or not m.group(0).startswith("__") for m in _DUNDER.finditer(text))
+    """True if ``text`` names a Python object-model dunder or a name-mangled private attribute.
+
+    Also catches the dunder written in another case or reversed (``'__CLASS__'|lower``,
+    ``'__ssalc__'|reverse``).
+    """
+    if any(m.group(0) in PY_DUNDERS or not m.group(0).startswith("__") for m in _DUNDER.finditer(text)):
+        return True
+    lowered = text.lower()
+    return any(m.group(0) in PY_DUNDERS for t in (lowered, lowered[::-1]) for m in _DUNDER.finditer(t))
 
 
 _TOKEN = re.compile(
@@ -141,6 +149,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+_PCT_C = re.compile(r"%[-+ #0-9.*]*c")
 _BLOCK = re.compile(r"\{\{-?|\{%-?|\{#")
 _ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|N\{[^}]*\}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"', "a": "\a"}
@@ -161,7 +170,10 @@ def _unescape(body: str) -> str:
         if esc[0] in "01234567":
             return chr(int(esc, 8))
         if esc[0] == "N":
-            return "\ufffd"  # named escapes: unknown here, keep a marker
+            try:
+                return unicodedata.lookup(esc[2:-1])
+            except KeyError:
+                return "\ufffd"
         return _SIMPLE_ESCAPES.get(esc, esc)
 
     return _ESCAPE.sub(sub, body)
@@ -264,6 +276,7 @@ def analyse(template: str) -> list[JinjaIssue]:
     if not ok:
         hit("jinja.syntax", Verdict.SUSPICIOUS, "unterminated Jinja block or comment", "", Category.FORMAT_ABUSE)
     ce = Category.CODE_EXECUTION
+    all_pieces: list[str] = []
     for start, code in regions:
         toks = tokenize(code, start)
         snippet = short(code.strip(), 120)
@@ -359,7 +372,7 @@ def analyse(template: str) -> list[JinjaIssue]:
                     )
                 elif prev is not None and prev.text == "[" and t.text in DANGEROUS_NAMES - _ATTR_ONLY:
                     hit("jinja.ssti.internals", Verdict.MALICIOUS, f"subscript reaches {t.text!r}", snippet, ce)
-                elif "%c" in t.text:
+                elif _PCT_C.search(t.text):
                     hit(
                         "jinja.obfuscation",
                         Verdict.SUSPICIOUS,
@@ -383,6 +396,8 @@ def analyse(template: str) -> list[JinjaIssue]:
             or (
                 t.kind == "name"
                 and j + 1 < len(toks)
+                and j > 0
+                and toks[j - 1].text in ("(", ",")  # keyword argument: dict(__cla=1, ss__=1)|join
                 and toks[j + 1].text == "="
                 and (j + 2 >= len(toks) or toks[j + 2].text != "=")
             )
@@ -398,8 +413,18 @@ def analyse(template: str) -> list[JinjaIssue]:
                 snippet,
                 ce,
             )
+        all_pieces.append(joined)
+        for built in _format_strings(toks):
+            if _py_dunder(built) or built in DANGEROUS_NAMES:
+                hit(
+                    "jinja.ssti.dunder",
+                    Verdict.MALICIOUS,
+                    f"format filter assembles Python internals: {short(built, 60)!r}",
+                    snippet,
+                    ce,
+                )
         names = [t.text for t in toks if t.kind == "name"]
-        if "format" in names and any(s.count("%c") for s in strings):
+        if "format" in names and any(_PCT_C.search(s) for s in strings):
             hit(
                 "jinja.obfuscation",
                 Verdict.SUSPICIOUS,
@@ -407,7 +432,31 @@ def analyse(template: str) -> list[JinjaIssue]:
                 snippet,
                 Category.OBFUSCATION,
             )
+    # Pieces may be spread over several blocks ({% set a = '__cla' %}…{{ x[a ~ 'ss__'] }}).
+    whole = "".join(all_pieces)
+    if not any(i.rule == "jinja.ssti.dunder" for i in issues) and _py_dunder(whole):
+        hit(
+            "jinja.ssti.dunder",
+            Verdict.MALICIOUS,
+            "string pieces across the template concatenate to Python internals",
+            short(whole, 120),
+            ce,
+        )
     return issues
+
+
+def _format_strings(toks: list[Tok]) -> list[str]:
+    """Results of ``'%c%c…'|format(95, 95, …)`` with integer arguments (never Python's % operator)."""
+    out: list[str] = []
+    for i, t in enumerate(toks):
+        if t.kind != "str" or not _PCT_C.search(t.text) or i + 3 >= len(toks):
+            continue
+        if toks[i + 1].text != "|" or toks[i + 2].text != "format":
+            continue
+        args = [int(a.text) for a in _call_args(toks, i + 3) if a.kind == "num" and a.text.isdigit()]
+        chars = iter(chr(a) if a < 0x110000 else "" for a in args)
+        out.append(_PCT_C.sub(lambda _m, it=chars: next(it, ""), t.text))
+    return out
 
 
 def _call_args(toks: list[Tok], i: int) -> list[Tok]:

@@ -237,3 +237,22 @@ def test_truncated_real_file_is_not_safe(tmp_path):
     for cut in range(0, len(data), 37):
         ctx = run(gguf.scan, data[:cut])
         assert verdict_of(ctx.findings) >= Verdict.SUSPICIOUS, cut
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''['__CLASS__'|lower] }}",
+        "{{ ''['__ssalc__'|reverse] }}",
+        "{{ ()|attr('%c%c%c%c%c%c%c%c%c'|format(95, 95, 99, 108, 97, 115, 115, 95, 95)) }}",
+        "{{ ()['%c%cclass%c%c'|format(95, 95, 95, 95)] }}",
+        "{% set a = '__cla' %}{% set b = 'ss__' %}{{ ()[a ~ b] }}",
+        "{{ ()['\\N{LOW LINE}\\N{LOW LINE}class\\N{LOW LINE}\\N{LOW LINE}'] }}",
+    ],
+)
+def test_encoded_dunders_are_malicious(template):
+    assert worst(template) == Verdict.MALICIOUS, jinja.analyse(template)
+
+
+def test_format_with_huge_width_is_not_evaluated():
+    assert worst("{{ '%999999999c'|format(95) }}") >= Verdict.SUSPICIOUS
