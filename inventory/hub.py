@@ -364,6 +364,7 @@ class HubClient:
         rel = _safe_relpath(path)
         if not COMMIT_RE.fullmatch(commit):
             raise HubError(f"download() needs a 40-hex commit, got {commit!r}", repo_id, commit)
+        self._url(repo_id, commit, path)  # validates repo_id (no "..", "--", slashes) before it names a folder
         from django.conf import settings
 
         root = Path(settings.MODELGATE_DOWNLOAD_DIR)

@@ -235,11 +235,15 @@ def test_download_corrupt_or_truncated_body(client, bert, hub_env, settings, fau
     assert client.download(repo.repo_id, commit, path).read_bytes() == repo.files[path]
 
 
-def test_download_rejects_unsafe_paths_and_missing_files(client, bert):
+def test_download_rejects_unsafe_paths_and_missing_files(client, bert, settings):
     repo, commit = bert
     for bad in ("../../etc/passwd", "/abs", "a/../../b", ""):
         with pytest.raises(HubError):
             client.download(repo.repo_id, commit, bad)
+    for bad_repo in ("..", "../..", "a/../b", "a/b/c"):
+        with pytest.raises(HubError):
+            client.download(bad_repo, commit, "config.json")
+    assert not (settings.MODELGATE_DOWNLOAD_DIR.parent / commit).exists()
     with pytest.raises(HubError, match="40-hex"):
         client.download(repo.repo_id, "main", "config.json")
     with pytest.raises(EntryNotFound):
