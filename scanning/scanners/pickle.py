@@ -112,6 +112,8 @@ class _GlobalRecord:
     how: str
     count: int = 0
     evidence: str = ""
+    benign_calls: int = 0  # builtins.type(None) & co: how pickle spells NoneType/EllipsisType
+    other_calls: int = 0
 
 
 class _Buf:
@@ -235,7 +237,7 @@ class _Walker:
     def flush(self) -> None:
         for rec in self.records.values():
             d = rec.cls.decision
-            if d is Decision.ALLOW:
+            if d is Decision.ALLOW or (rec.benign_calls and not rec.other_calls):
                 continue
             times = f" ({rec.count} uses)" if rec.count > 1 else ""
             evidence = rec.evidence or f"{rec.module}.{rec.name}"
@@ -284,6 +286,16 @@ class _Walker:
     def note_call(self, func: Any, call: Call) -> None:
         """Remember the first reconstructed call of a non-allowed global (called, or passed as argument)."""
         args = call.args if isinstance(call.args, tuple) else ()
+        g = resolved(func)
+        if isinstance(g, Global) and (g.cls.module, g.cls.name) == ("builtins", "type"):
+            rec = self.records.get((g.module, g.name, g.how))
+            if rec is not None:
+                arg = resolved(args[0]) if len(args) == 1 else Unknown("")
+                singleton = isinstance(arg, Global) and arg.cls.name in ("Ellipsis", "NotImplemented")
+                if arg is None or (singleton and arg.cls.module == "builtins"):
+                    rec.benign_calls += 1
+                    return
+                rec.other_calls += 1
         for target in (func, *args[:8]):
             target = resolved(target)
             if isinstance(target, Global) and target.cls.decision is not Decision.ALLOW:

@@ -80,6 +80,9 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("torch", _TORCH_STORAGES)
     | _pairs("torch.cuda", _TORCH_STORAGES)
     | _pairs("torch.storage", "TypedStorage UntypedStorage _StorageBase")
+    # legacy tensor type classes (the oldest tar checkpoints name them)
+    | _pairs("torch", _TORCH_STORAGES.replace("Storage", "Tensor"))
+    | _pairs("torch.cuda", _TORCH_STORAGES.replace("Storage", "Tensor"))
     # layouts, memory formats and quantization schemes are pickled as torch attributes
     | _pairs("torch", "strided sparse_coo sparse_csr sparse_csc sparse_bsr sparse_bsc _mkldnn jagged")
     | _pairs("torch", "contiguous_format channels_last channels_last_3d preserve_format")
@@ -207,7 +210,7 @@ _deny_pairs(
     _CE,
     "builtins",
     "eval exec compile getattr setattr delattr __import__ globals locals vars breakpoint input help exit quit"
-    " execfile apply reload memoryview type super classmethod staticmethod property __build_class__ __loader__"
+    " execfile apply reload memoryview super classmethod staticmethod property __build_class__ __loader__"
     " __spec__ __builtins__",
 )
 _deny_pairs("builtin file access", _FS, "builtins", "open file")
@@ -220,7 +223,7 @@ _deny_modules(
     " profile _lsprof timeit trace doctest idlelib lib2to3 distutils setuptools pkg_resources ensurepip venv"
     " IPython jsonpickle yaml _yaml numexpr sympy jinja2 mako builtins.__dict__ __builtins__ torch.hub"
     " torch.package torch.utils.cpp_extension torch._inductor.codecache torch.utils.collect_env torch._dynamo"
-    " torch.fx torch.testing numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib keras tensorflow tf_keras"
+    " torch.fx torch.testing torch.utils._config_module numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib keras tensorflow tf_keras"
     " logging.config",
 )
 _deny_pairs("nested loader", _CE, "torch", "load jit _load from_file compile")
@@ -238,6 +241,8 @@ _deny_pairs("nested loader", _CE, "joblib.numpy_pickle", "load")
 _deny_pairs("nested loader", _CE, "pandas", "read_pickle eval")
 _deny_pairs("nested loader", _CE, "pandas.io.pickle", "read_pickle")
 _deny_pairs("code execution", _CE, "operator", "attrgetter methodcaller")
+_deny_pairs("code execution", _CE, "_operator", "attrgetter methodcaller")
+_deny_pairs("code execution", _CE, "_functools", "reduce")
 _deny_pairs("code execution", _CE, "copyreg", "add_extension remove_extension")
 _deny_pairs("code execution", _CE, "functools", "reduce")
 _deny_pairs("code execution", _CE, "numpy.testing._private.utils", "runstring")
@@ -260,7 +265,7 @@ _deny_modules(
     _NET,
     "socket _socket ssl _ssl urllib urllib2 urllib3 http httplib requests httpx aiohttp webbrowser smtplib smtpd"
     " ftplib telnetlib xmlrpc xmlrpclib poplib imaplib nntplib socketserver asyncore asynchat wsgiref paramiko"
-    " boto3 botocore s3fs fsspec huggingface_hub antigravity select selectors",
+    " boto3 botocore s3fs fsspec huggingface_hub antigravity select selectors torch.distributed.rpc",
 )
 # filesystem
 _deny_modules(

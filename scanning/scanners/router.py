@@ -180,6 +180,8 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
     if head[:4] == b"GGUF":
         return "gguf", None
     archive = _archive_kind(reader)
+    if archive == "tar" and torch_scanner.is_legacy_tar(reader):
+        return "pytorch-legacy", None
     if archive:
         return archive, None
     if pickle_scanner.looks_like_pickle(head):
@@ -238,7 +240,10 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
     elif fmt in ("pytorch-zip", "torchscript"):
         torch_scanner.scan_zip(reader, ctx, archive)
     elif fmt == "pytorch-legacy":
-        torch_scanner.scan_legacy(reader, ctx)
+        if torch_scanner.is_legacy(reader.read_at(0, 64)):
+            torch_scanner.scan_legacy(reader, ctx)
+        else:
+            torch_scanner.scan_legacy_tar(reader, ctx)
     elif fmt == "numpy":
         numpy_scanner.scan(reader, ctx)
     elif fmt == "numpy-zip":

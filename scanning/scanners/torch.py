@@ -19,7 +19,7 @@ import struct
 
 from scanning.scanners import pickle as pickle_scanner
 from scanning.scanners import zipfmt
-from scanning.scanners.base import Category, Reader, ScanContext, Severity, Verdict
+from scanning.scanners.base import Category, Reader, ScanContext, Severity, SubReader, Verdict
 from scanning.scanners.pickle_ops import Global, PersId, SList, resolved
 
 FORMAT_ZIP = "pytorch-zip"
@@ -167,4 +167,110 @@ def scan_legacy(reader: Reader, ctx: ScanContext) -> None:
             Verdict.SUSPICIOUS,
             "data after the legacy checkpoint's storages does not match their declared sizes",
             offset=min(pos, reader.size),
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Oldest legacy format (torch < 0.4): an uncompressed tar with sys_info, pickle, storages, tensors
+# --------------------------------------------------------------------------------------------------
+
+LEGACY_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
+
+
+def tar_members(reader: Reader, max_members: int = 10_000) -> dict[str, tuple[int, int]]:
+    """name -> (data offset, size) of a plain ustar/v7 tar (no extraction, headers only)."""
+    out: dict[str, tuple[int, int]] = {}
+    pos = 0
+    while pos + 512 <= reader.size and len(out) <= max_members:
+        hdr = reader.read_at(pos, 512)
+        if hdr == b"\x00" * 512:
+            break
+        name = hdr[:100].split(b"\x00", 1)[0].decode("utf-8", "replace")
+        if hdr[257:262] == b"ustar" and hdr[345:500].strip(b"\x00"):
+            name = hdr[345:500].split(b"\x00", 1)[0].decode("utf-8", "replace") + "/" + name
+        try:
+            size = int(hdr[124:136].split(b"\x00", 1)[0].strip() or b"0", 8)
+        except ValueError:
+            break
+        if hdr[156:157] in (b"0", b"\x00", b"7"):
+            out[name] = (pos + 512, size)
+        pos += 512 + (size + 511) // 512 * 512
+    return out
+
+
+def is_legacy_tar(reader: Reader) -> bool:
+    if reader.read_at(257, 5) != b"ustar" and reader.size < 1024:
+        return False
+    try:
+        names = set(tar_members(reader, 64))
+    except (ValueError, OSError):
+        return False
+    return {"pickle", "storages", "tensors"} <= names
+
+
+def _value(result: pickle_scanner.StreamResult) -> object:
+    return resolved(result.value) if result.ok else None
+
+
+def scan_legacy_tar(reader: Reader, ctx: ScanContext) -> None:
+    """Walk every pickle of the tar layout, skipping raw storage/tensor bytes by their declared sizes."""
+    members = tar_members(reader, ctx.limits.max_members)
+    for name, (offset, size) in members.items():
+        ctx.check_time()
+        child = ctx.child(name)
+        sub = SubReader(reader, offset, size)
+        if name in ("sys_info", "pickle"):
+            pickle_scanner.scan(sub, child)
+        elif name == "storages":
+            _legacy_records(sub, child, storages=True)
+        elif name == "tensors":
+            _legacy_records(sub, child, storages=False)
+        elif ctx.scan_nested is not None:
+            ctx.scan_nested(sub, name, child)
+        else:
+            child.unscannable("format.unknown", "unexpected member of a legacy PyTorch tar")
+
+
+def _legacy_records(sub: Reader, ctx: ScanContext, *, storages: bool) -> None:
+    first = pickle_scanner.scan_stream(sub, ctx, 0)
+    count = _value(first)
+    if not isinstance(count, int) or count < 0:
+        if first.ok:
+            ctx.unscannable("torch.legacy.layout", "legacy tar member does not start with a record count")
+        return
+    pos = first.end
+    for _ in range(count):
+        ctx.check_time()
+        rec = pickle_scanner.scan_stream(sub, ctx, pos)
+        if not rec.ok:
+            return
+        pos = rec.end
+        args = _value(rec)
+        if storages:
+            stype = resolved(args[2]) if isinstance(args, tuple) and len(args) == 3 else None
+            el = _ELEMENT_SIZE.get(stype.name) if isinstance(stype, Global) else None
+            raw = sub.read_at(pos, 8)
+            if el is None or len(raw) < 8:
+                ctx.unscannable("torch.legacy.layout", "cannot size a legacy storage record", offset=pos)
+                return
+            (numel,) = struct.unpack("<q", raw)
+            pos += 8 + max(0, numel) * el
+        else:
+            raw = sub.read_at(pos, 4)
+            if len(raw) < 4:
+                ctx.unscannable("torch.legacy.layout", "truncated legacy tensor record", offset=pos)
+                return
+            (ndim,) = struct.unpack("<i", raw)
+            pos += 8 + 16 * max(0, ndim) + 8
+    if storages:
+        views = pickle_scanner.scan_stream(sub, ctx, pos)
+        pos = views.end if views.ok else sub.size
+    if pos < sub.size:
+        ctx.add(
+            "torch.legacy.trailing-data",
+            Category.FORMAT_ABUSE,
+            Severity.MEDIUM,
+            Verdict.SUSPICIOUS,
+            "data after the last record of a legacy tar member",
+            offset=pos,
         )

@@ -159,6 +159,25 @@ def legacy_torch(main: bytes) -> bytes:
     return magic + proto + sysinfo + main + keys
 
 
+def legacy_tar(main: bytes | None = None, storage_args: bytes | None = None) -> bytes:
+    """The oldest torch.save layout (tar of sys_info, pickle, storages, tensors), hand-built."""
+    import tarfile
+
+    sys_info = pickle.dumps({"protocol_version": 1000, "little_endian": True}, protocol=2)
+    main = main if main is not None else p2(b"}" + u("w") + b"(" + u("t0") + b"tQ" + b"s")
+    args = storage_args or p2(tup(u("0"), u("cpu"), g("torch", "FloatStorage")))
+    storages = pickle.dumps(1, protocol=2) + args + struct.pack("<q", 2) + b"\0" * 8 + pickle.dumps([], protocol=2)
+    tensor = p2(tup(u("t0"), u("0"), g("torch", "FloatTensor")))
+    tensors = pickle.dumps(1, protocol=2) + tensor + struct.pack("<i", 1) + b"\0" * 4 + struct.pack("<qqq", 2, 1, 0)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in (("sys_info", sys_info), ("pickle", main), ("storages", storages), ("tensors", tensors)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 # --------------------------------------------------------------------------------------------------
 # Malicious samples (name, bytes, label)
 # --------------------------------------------------------------------------------------------------
@@ -234,6 +253,14 @@ def malicious_samples() -> list[tuple[str, bytes, str]]:
     mc = call(g("operator", "methodcaller"), u("system"), u("true"))
     add(("operator_methodcaller.pkl", p2(call(mc, call(g("builtins", "__import__"), u("os")))), m))
     add(("operator_attrgetter.pkl", global_call("operator", "attrgetter", u("system")), m))
+    add(("c_operator_attrgetter.pkl", global_call("_operator", "attrgetter", u("system")), m))
+    add(
+        (
+            "torch_config_module.pkl",
+            global_call("torch.utils._config_module", "ConfigModule.load_config", b"N", stack=True),
+            m,
+        )
+    )
     add(("functools_partial.pkl", p2(call(call(g("functools", "partial"), g("os", "system"), u("true")))), m))
     add(("code_interactive.pkl", global_call("code", "InteractiveInterpreter.runsource", u("1"), stack=True), m))
     add(("trace_run.pkl", global_call("trace", "Trace.run", u("1"), stack=True), m))
@@ -317,6 +344,8 @@ def malicious_samples() -> list[tuple[str, bytes, str]]:
     add(("npz_payload.npz", plain_zip({"arr_0.npy": obj_npy}, deflate=False), m))
     add(("npz_compressed_payload.npz", plain_zip({"arr_0.npy": obj_npy}), m))
     add(("legacy_torch_payload.pt", legacy_torch(system()), m))
+    add(("legacy_tar_payload.pt", legacy_tar(main=system()), m))
+    add(("legacy_tar_storage_payload.pt", legacy_tar(storage_args=system()), m))
     add(("joblib_zlib_payload.joblib", zlib.compress(system(proto=4)), m))
     add(("polyglot_pickle_zip.pkl", pickle.dumps([1], protocol=2) + plain_zip({"a.pkl": system()}), m))
     # zip nested in zip
@@ -334,6 +363,7 @@ def other_samples() -> list[tuple[str, bytes, str]]:
     return [
         ("unknown_global.pkl", p2(call(g("mypackage.models", "CustomThing"), b"K\x01")), s),
         ("main_class.pkl", p2(g("__main__", "Foo") + b")\x81"), s),
+        ("builtins_type_class.pkl", p2(call(g("builtins", "type"), u("X"), b")", b"}")), s),
         ("ext_opcode.pkl", p2(b"\x82\x01" + b")R"), s),
         ("reduce_on_persid.pkl", p2(u("x") + b"Q" + b")R"), s),
         ("trailing_data.pkl", pickle.dumps([1, 2], protocol=2) + b"\x01\x02\x03 not a pickle at all \xff\xfe", s),
@@ -429,6 +459,9 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
         out.append((f"plain_dict_p{proto}.pkl", pickle.dumps({"a": [1, 2.0, "x", None, b"b"]}, protocol=proto), ok))
         out.append((f"stdlib_values_p{proto}.pkl", pickle.dumps(stdlib_values(), protocol=proto), ok))
     out.append(("training_args.bin", _training_args_pickle(), ok))
+    out.append(("legacy_tar.pt", legacy_tar(), ok))
+    out.append(("nonetype_p2.pkl", pickle.dumps([type(None), type(...), type(NotImplemented), None], protocol=2), ok))
+    out.append(("nonetype_p4.pkl", pickle.dumps({"t": type(None)}, protocol=4), ok))
     out.append(("README.md", b"# Model card\n\nThis is a model.\n", ok))
     out.append(("notes.txt", b"cat\nnothing here\n", ok))
     out.append(("empty.pkl", b"", ok))
