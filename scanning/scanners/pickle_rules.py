@@ -223,7 +223,8 @@ _deny_modules(
     " profile _lsprof timeit trace doctest idlelib lib2to3 distutils setuptools pkg_resources ensurepip venv"
     " IPython jsonpickle yaml _yaml numexpr sympy jinja2 mako builtins.__dict__ __builtins__ torch.hub"
     " torch.package torch.utils.cpp_extension torch._inductor.codecache torch.utils.collect_env torch._dynamo"
-    " torch.fx torch.testing torch.utils._config_module numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib keras tensorflow tf_keras"
+    " torch.fx torch.testing torch.utils._config_module numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib"
+    " keras tensorflow tf_keras"
     " logging.config",
 )
 _deny_pairs("nested loader", _CE, "torch", "load jit _load from_file compile")
