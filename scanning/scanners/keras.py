@@ -18,6 +18,9 @@ The model config JSON is walked recursively:
 * ``keras.custom_object`` (suspicious, remote-code) - ``module``/``registered_name`` outside
   ``keras.*``/``tensorflow.*``/``tf_keras.*`` (and the keras_nlp/cv/hub families): loading needs
   user code.
+* ``hdf5.external_link`` (malicious if absolute/``..``, else suspicious; filesystem) - a group
+  member of ``/`` or ``/model_weights`` is an HDF5 external link to another file. Links are listed,
+  never followed: the scanner itself never opens the other file.
 * ``keras.config.invalid`` / ``keras.malformed`` (unscannable) - config or container unreadable.
 """
 
@@ -124,6 +127,7 @@ def code_names(raw: bytes) -> set[bytes]:
 
 
 MAX_ATTR_BYTES = 64 * 1024 * 1024
+MAX_LINKS = 10_000
 MAX_REPORTED = 25
 CONFIG_ATTRS = ("model_config", "training_config")
 
@@ -156,9 +160,14 @@ def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
         with h5py.File(ReaderStream(reader), "r") as h5:
             attrs = _read_attrs(h5.attrs, ctx)
             ctx.check_time()
-            if "model_weights" in h5 and isinstance(h5["model_weights"], h5py.Group):
-                for key, value in _read_attrs(h5["model_weights"].attrs, ctx).items():
-                    attrs.setdefault(key, value)
+            links = _links(h5, h5py, ctx, "/")
+            weights = links.get("model_weights")
+            if weights is not None and isinstance(weights, h5py.HardLink):
+                group = h5["model_weights"]
+                if isinstance(group, h5py.Group):
+                    for key, value in _read_attrs(group.attrs, ctx).items():
+                        attrs.setdefault(key, value)
+                    _links(group, h5py, ctx, "/model_weights/")
     except (LimitExceeded, FormatError):
         raise
     except Exception as exc:  # h5py raises OSError/KeyError/ValueError/RuntimeError on broken files
@@ -173,6 +182,32 @@ def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
             ctx.unscannable("keras.config.invalid", f"HDF5 attribute {name} is not valid JSON", str(exc))
             continue
         walk_config(config, ctx, name)
+
+
+def _links(group: Any, h5py: Any, ctx: ScanContext, where: str) -> dict[str, Any]:
+    """Link objects of a group, never resolved: an HDF5 external link makes readers open another file.
+
+    ``hdf5.external_link`` - malicious (filesystem) if the target file is absolute or climbs out with
+    ``..`` (loading the model reads an arbitrary local file as weights), otherwise suspicious.
+    """
+    out: dict[str, Any] = {}
+    for i, name in enumerate(group.keys()):
+        if i >= MAX_LINKS:
+            break
+        link = group.get(name, getlink=True)
+        out[name] = link
+        if isinstance(link, h5py.ExternalLink):
+            target = str(link.filename)
+            escapes = bool(re.match(r"^([/\\~]|[A-Za-z]:)", target) or ".." in re.split(r"[/\\]", target))
+            ctx.add(
+                "hdf5.external_link",
+                Category.FILESYSTEM,
+                Severity.CRITICAL if escapes else Severity.MEDIUM,
+                Verdict.MALICIOUS if escapes else Verdict.SUSPICIOUS,
+                "HDF5 external link: loading the model opens another file",
+                f"{where}{short(name, 80)} -> {short(target, 160)}:{short(str(link.path), 80)}",
+            )
+    return out
 
 
 def _read_attrs(attrs: Any, ctx: ScanContext) -> dict[str, bytes]:

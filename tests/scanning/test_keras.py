@@ -235,3 +235,31 @@ def test_tf_keras_tuple_encoded_lambda(tmp_path):
 def test_unknown_lambda_encoding_is_suspicious(tmp_path):
     write_h5(tmp_path / "m.h5", keras2_with(lam({"class_name": "Mystery", "blob": "x"})))
     assert verdict_of(scan_file(tmp_path / "m.h5").findings) >= Verdict.SUSPICIOUS
+
+
+@pytest.mark.parametrize(
+    ("target", "verdict"),
+    [("/etc/passwd", Verdict.MALICIOUS), ("../../secrets.h5", Verdict.MALICIOUS), ("shard2.h5", Verdict.SUSPICIOUS)],
+)
+def test_hdf5_external_links_are_flagged_not_followed(tmp_path, target, verdict):
+    import h5py
+
+    write_h5(tmp_path / "m.h5", KERAS2_CONFIG)
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        f["model_weights"]["ext"] = h5py.ExternalLink(target, "/")
+        f["top_ext"] = h5py.ExternalLink(target, "/data")
+    ctx = scan_file(tmp_path / "m.h5")
+    assert rules(ctx) == {"hdf5.external_link"}
+    assert len(ctx.findings) == 2
+    assert verdict_of(ctx.findings) == verdict
+
+
+def test_model_weights_as_external_link_is_not_followed(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(KERAS2_CONFIG)
+        f["model_weights"] = h5py.ExternalLink("/nonexistent/other.h5", "/")
+    ctx = scan_file(tmp_path / "m.h5")
+    assert rules(ctx) == {"hdf5.external_link"}
+    assert verdict_of(ctx.findings) == Verdict.MALICIOUS
