@@ -23,7 +23,7 @@ from licenses.engine.text import flat, tokens, tokens_and_lines
 GATED_PROMPT_PATH = "README.md#extra_gated_prompt"
 README_PATH = "README.md"
 MAX_ROUNDS = 3
-PROBE_STRIDE = 4
+PROBE_STRIDE = 8
 
 LICENSE_NAME = re.compile(
     r"(^|/)(licen[cs]e|copying|notice|use[_-]?policy|usage[_-]?policy|acceptable[_-]?use|aup|terms|legal)[^/]*$",
@@ -100,7 +100,7 @@ def match_texts(catalog: Catalog, path: str, text: str, *, strict: bool = False)
     toks = tokens(text)
     if len(toks) < SHINGLE:
         return []
-    # Cheap probe: every license text long enough to count has a hit among every 4th shingle.
+    # Cheap probe: a license text long enough to count (>= 20 shingles) has a hit among every 8th shingle.
     if not any(tuple(toks[i : i + SHINGLE]) in index for i in range(0, len(toks) - SHINGLE + 1, PROBE_STRIDE)):
         return []
     toks, lines = tokens_and_lines(text)
