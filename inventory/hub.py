@@ -516,7 +516,8 @@ class HubClient:
                 linked_size = hub_resp.headers.get("X-Linked-Size")
                 linked_sha = _norm_etag(hub_resp.headers.get("X-Linked-Etag"))
                 git_blob = _norm_etag(resp.headers.get("ETag")) if not resp.history else ""
-                declared = resp.headers.get("Content-Length")
+                encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+                declared = None if encoded else resp.headers.get("Content-Length")  # compressed length otherwise
                 size = expected_size
                 if size is None and linked_size and linked_size.isdigit():
                     size = int(linked_size)
