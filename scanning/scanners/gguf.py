@@ -121,6 +121,32 @@ class _GGUF:
         except UnicodeDecodeError:
             raise FormatError(f"string at offset {at} is not valid UTF-8") from None
 
+    def skip_strings(self, n: int) -> None:
+        """Skip ``n`` length-prefixed strings (token vocabularies: 100k+ entries) in 1 MiB batches."""
+        cur = self.cur
+        fmt, width = ("<I", 4) if self.version == 1 else ("<Q", 8)
+        unpack = struct.Struct(fmt).unpack_from
+        done = 0
+        while done < n:
+            self.ctx.check_time()
+            start = cur.pos
+            buf = cur.reader.read_at(start, min(1024 * 1024, cur.end - start))
+            rel = 0
+            while done < n and rel + width <= len(buf):
+                (length,) = unpack(buf, rel)
+                if start + rel + width + length > cur.end:
+                    raise FormatError(f"string length {length} at offset {start + rel} runs past the end of the file")
+                nxt = rel + width + length
+                if nxt > len(buf):  # string continues past this batch: jump over it by offset
+                    rel = nxt
+                    done += 1
+                    break
+                rel = nxt
+                done += 1
+            if rel == 0:
+                raise FormatError(f"truncated string array at offset {start}")
+            cur.pos = start + rel
+
     def value(self, vtype: int, keep: int) -> object:
         if vtype in _SCALARS:
             fmt, size = _SCALARS[vtype]
@@ -136,10 +162,7 @@ class _GGUF:
             if etype in _SCALARS:
                 self.cur.skip(n * _SCALARS[etype][1])
             elif etype == T_STRING:
-                for i in range(n):
-                    if i % 4096 == 0:
-                        self.ctx.check_time()
-                    self.string(0)
+                self.skip_strings(n)
             else:
                 raise FormatError(f"unsupported array element type {etype}")
             return None
