@@ -657,7 +657,7 @@ class _Walker:
             d.set(k, v)
 
     def note_persid(self, pid: Any) -> None:
-        if len(self.result.persids) < 1_000_000:
+        if len(self.result.persids) < 200_000:
             self.result.persids.append(pid)
 
     def stack_global(self, module: Any, name: Any, pos: int) -> Any:

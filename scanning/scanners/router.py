@@ -184,6 +184,9 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
         return "pytorch-legacy", None
     if archive:
         return archive, None
+    # before the pickle sniff: a safetensors header length can start with 0x80 0x0N like a PROTO opcode
+    if _looks_safetensors(reader, head):
+        return "safetensors", None
     if pickle_scanner.looks_like_pickle(head):
         if ext == ".joblib" or b"NumpyArrayWrapper" in head:
             return "joblib", None
@@ -191,8 +194,6 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
     zlib_hint = ext in _PICKLE_EXTS or head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda")
     if joblib_scanner.is_zlib(head) and zlib_hint and not _is_text(head[:64]):
         return "joblib", None
-    if _looks_safetensors(reader, head):
-        return "safetensors", None
     if ext == ".onnx" and _looks_protobuf(head):
         return "onnx", None
     if ext == ".pb" and _looks_protobuf(head):
@@ -400,10 +401,16 @@ def _hash_file(path: str | os.PathLike[str], out: dict[str, str]) -> None:
 def scan_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> ScanResult:
     """Scan a local file; SHA-256 is computed concurrently in a background thread."""
     digest: dict[str, str] = {}
+    try:
+        reader = FileReader(path)
+    except OSError as exc:
+        ctx = _context(str(path), limits or Limits())
+        ctx.unscannable("scan.error", f"cannot open the file: {exc}", type(exc).__name__)
+        return ScanResult(str(path), "unknown", verdict_of(ctx.findings), "", 0, list(ctx.findings))
     hasher = threading.Thread(target=_hash_file, args=(path, digest), name="modelgate-sha256", daemon=True)
     hasher.start()
     try:
-        with FileReader(path) as reader:
+        with reader:
             result = scan_reader(reader, str(path), limits=limits)
     finally:
         hasher.join()

@@ -173,3 +173,19 @@ def test_keras_zip_dispatch() -> None:
     result = scan_reader(BytesReader(buf.getvalue()), "m.keras")
     assert result.format == "keras"
     assert not any(f.rule in ("scan.error", "scan.unsupported") for f in result.findings), result.findings
+
+
+def test_safetensors_header_length_that_looks_like_a_pickle_proto() -> None:
+    import json as _json
+
+    meta = {"__metadata__": {"pad": "x" * 200}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+    hdr = _json.dumps(meta).encode()
+    hdr += b" " * (0x180 - len(hdr))
+    data = struct.pack("<Q", len(hdr)) + hdr + b"\x00" * 4
+    assert data[:2] == b"\x80\x01"
+    assert detect(BytesReader(data), "model.safetensors") == "safetensors"
+
+
+def test_missing_file_is_unscannable(tmp_path: Path) -> None:
+    result = scan_file(tmp_path / "nope.pt")
+    assert result.verdict is Verdict.UNSCANNABLE and result.findings[0].rule == "scan.error"
