@@ -7,7 +7,7 @@ holding model and custom permissions; nothing is allowed unless a role grants it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -39,7 +39,7 @@ def require(user: Any, perm: str) -> None:
 
 
 class RestrictedQuerySet(models.QuerySet[_M]):
-    def restrict(self, user: Any, action: str = "view") -> RestrictedQuerySet[_M]:
+    def restrict(self, user: Any, action: str = "view") -> Self:
         """Rows this user may see for `action` (model permission codename or dotted permission)."""
         if has_perm(user, perm_name(self.model, action)):
             return self

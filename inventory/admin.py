@@ -6,7 +6,7 @@ from inventory import models
 class ModelFileInline(admin.TabularInline):
     model = models.ModelFile
     extra = 0
-    fields = ["path", "size", "sha256", "is_lfs", "format"]
+    fields = ("path", "size", "sha256", "is_lfs", "format")
     readonly_fields = fields
 
 

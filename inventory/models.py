@@ -203,7 +203,9 @@ class ModelVersion(models.Model):
     # Denormalised for lists and filters; written by the licenses and scanning apps.
     license_expression = models.CharField(max_length=300, blank=True, db_index=True)
     scan_verdict = models.CharField(max_length=12, blank=True, db_index=True)
-    datasets = models.ManyToManyField("Dataset", blank=True, related_name="versions")
+    datasets: models.ManyToManyField[Dataset, Any] = models.ManyToManyField(
+        "Dataset", blank=True, related_name="versions"
+    )
 
     objects = ModelVersionQuerySet.as_manager()
 

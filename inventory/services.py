@@ -431,7 +431,7 @@ def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: A
         before=before,
         after={"flags": dataset.flags, "notes": dataset.notes},
     )
-    version_ids = list(dataset.versions.values_list("pk", flat=True))
+    version_ids = list(ModelVersion.objects.filter(datasets=dataset).values_list("pk", flat=True))
     if version_ids:
         transaction.on_commit(lambda: pipeline.facts_changed(version_ids))
     return dataset

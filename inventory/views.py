@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
+from governance.http import HtmxHttpRequest
 from governance.models import AuditEvent
 from governance.permissions import PermissionMixin, require
 from inventory import filtersets, forms, services
@@ -30,7 +31,7 @@ from inventory.models import (
 PAGE_SIZE = 50
 
 
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
+def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     """The partial for htmx requests that target it, the full page otherwise (and for boosted links)."""
     if request.htmx and not request.htmx.boosted:
         return f"{template}#{partial}"
@@ -47,7 +48,7 @@ def _page(request: HttpRequest, qs: QuerySet[Any]) -> Any:
 class ModelListView(PermissionMixin, View):
     permission_required = "inventory.view_model"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = (
             Model.objects.restrict(request.user)
             .real()
@@ -69,7 +70,7 @@ class ModelListView(PermissionMixin, View):
 class ModelDetailView(PermissionMixin, View):
     permission_required = "inventory.view_model"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         model = get_object_or_404(Model.objects.restrict(request.user), pk=pk)
         versions = model.versions.select_related("imported_by").annotate(file_count=Count("files"))
         latest = model.latest_version
@@ -101,7 +102,7 @@ class ModelDetailView(PermissionMixin, View):
 class VersionDetailView(PermissionMixin, View):
     permission_required = "inventory.view_modelversion"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         version = get_object_or_404(
             ModelVersion.objects.restrict(request.user).select_related("model", "imported_by"), pk=pk
         )
@@ -129,7 +130,7 @@ def _version_panels(request: HttpRequest, version: ModelVersion) -> list[dict[st
 class UsageAddView(PermissionMixin, View):
     permission_required = "inventory.add_applicationmodel"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
         form = forms.UsageForm(request.POST, user=request.user)
         if form.is_valid():
@@ -148,7 +149,7 @@ class UsageAddView(PermissionMixin, View):
 class UsageRemoveView(PermissionMixin, View):
     permission_required = "inventory.delete_applicationmodel"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         usage = get_object_or_404(ApplicationModel.objects.restrict(request.user).select_related("version"), pk=pk)
         target = usage.version.get_absolute_url()
         services.remove_usage(usage=usage, user=request.user)
@@ -159,7 +160,7 @@ class UsageRemoveView(PermissionMixin, View):
 class WatchAddView(PermissionMixin, View):
     permission_required = "inventory.add_watch"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         model = get_object_or_404(Model.objects.restrict(request.user), pk=pk)
         form = forms.WatchForm(request.POST)
         if form.is_valid():
@@ -171,7 +172,7 @@ class WatchAddView(PermissionMixin, View):
 class WatchRemoveView(PermissionMixin, View):
     permission_required = "inventory.delete_watch"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         watch = get_object_or_404(Watch.objects.restrict(request.user).select_related("model"), pk=pk)
         model = watch.model
         services.unwatch_model(watch=watch, user=request.user)
@@ -185,13 +186,13 @@ class WatchRemoveView(PermissionMixin, View):
 class ImportView(PermissionMixin, View):
     permission_required = "inventory.import_model"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         initial = {"repo_id": request.GET.get("repo_id", ""), "revision": request.GET.get("revision", "main")}
         return render(
             request, "inventory/import_form.html", {"form": forms.ImportForm(initial=initial, user=request.user)}
         )
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest) -> HttpResponse:
         form = forms.ImportForm(request.POST, user=request.user)
         if not form.is_valid():
             template = _partial(request, "inventory/import_form.html", "form")
@@ -215,7 +216,7 @@ class ImportView(PermissionMixin, View):
 class ImportJobListView(PermissionMixin, View):
     permission_required = "inventory.view_importjob"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = ImportJob.objects.restrict(request.user).select_related("requested_by", "version", "application")
         filterset = filtersets.ImportJobFilterSet(request.GET, queryset=qs)
         page = _page(request, filterset.qs)
@@ -229,7 +230,7 @@ class ImportJobListView(PermissionMixin, View):
 class ImportJobDetailView(PermissionMixin, View):
     permission_required = "inventory.view_importjob"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         job = get_object_or_404(
             ImportJob.objects.restrict(request.user).select_related("version", "version__model", "requested_by"),
             pk=pk,
@@ -247,7 +248,7 @@ class ImportJobDetailView(PermissionMixin, View):
 class ImportJobRetryView(PermissionMixin, View):
     permission_required = "inventory.import_model"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         job = get_object_or_404(ImportJob.objects.restrict(request.user), pk=pk)
         try:
             job = services.retry_import(job=job, user=request.user)
@@ -267,7 +268,7 @@ class ImportJobRetryView(PermissionMixin, View):
 class OrganizationListView(PermissionMixin, View):
     permission_required = "inventory.view_organization"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         orgs = list(
             Organization.objects.restrict(request.user).annotate(app_count=Count("applications")).order_by("name")
         )
@@ -286,7 +287,7 @@ class OrganizationListView(PermissionMixin, View):
 class OrganizationDetailView(PermissionMixin, View):
     permission_required = "inventory.view_organization"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         org = get_object_or_404(Organization.objects.restrict(request.user).select_related("parent"), pk=pk)
         return render(
             request,
@@ -308,12 +309,12 @@ class _EditView(PermissionMixin, View):
     template = "inventory/object_form.html"
     action_prefix = ""
 
-    def get_object(self, request: HttpRequest, pk: int | None) -> Any:
+    def get_object(self, request: HtmxHttpRequest, pk: int | None) -> Any:
         if pk is None:
             return None
         return get_object_or_404(self.model.objects.restrict(request.user), pk=pk)
 
-    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         obj = self.get_object(request, pk)
         return render(
             request,
@@ -321,7 +322,7 @@ class _EditView(PermissionMixin, View):
             {"form": self.form_class(instance=obj), "object": obj, "kind": self.model._meta.verbose_name},
         )
 
-    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         obj = self.get_object(request, pk)
         form = self.form_class(request.POST, instance=obj)
         if not form.is_valid():
@@ -346,7 +347,7 @@ class OrganizationUpdateView(OrganizationCreateView):
 class ApplicationListView(PermissionMixin, View):
     permission_required = "inventory.view_application"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = (
             Application.objects.restrict(request.user)
             .select_related("organization")
@@ -366,7 +367,7 @@ class ApplicationListView(PermissionMixin, View):
 class ApplicationDetailView(PermissionMixin, View):
     permission_required = "inventory.view_application"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         app = get_object_or_404(
             Application.objects.restrict(request.user).select_related("organization", "owner"), pk=pk
         )
@@ -402,7 +403,7 @@ class ApplicationUpdateView(ApplicationCreateView):
 class DatasetListView(PermissionMixin, View):
     permission_required = "inventory.view_dataset"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = Dataset.objects.restrict(request.user).annotate(version_count=Count("versions")).order_by("repo_id")
         filterset = filtersets.DatasetFilterSet(request.GET, queryset=qs)
         page = _page(request, filterset.qs)
@@ -416,12 +417,12 @@ class DatasetListView(PermissionMixin, View):
 class DatasetDetailView(PermissionMixin, View):
     permission_required = "inventory.view_dataset"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         dataset = get_object_or_404(Dataset.objects.restrict(request.user), pk=pk)
         form = forms.DatasetFlagsForm(initial={"flags": dataset.flags, "notes": dataset.notes})
         return render(request, "inventory/dataset_detail.html", self._context(request, dataset, form))
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         require(request.user, "inventory.change_dataset")
         dataset = get_object_or_404(Dataset.objects.restrict(request.user), pk=pk)
         form = forms.DatasetFlagsForm(request.POST)
@@ -433,11 +434,13 @@ class DatasetDetailView(PermissionMixin, View):
             return redirect(reverse("inventory:dataset_detail", args=[dataset.pk]))
         return render(request, "inventory/dataset_detail.html", self._context(request, dataset, form))
 
-    def _context(self, request: HttpRequest, dataset: Dataset, form: forms.DatasetFlagsForm) -> dict[str, Any]:
+    def _context(self, request: HtmxHttpRequest, dataset: Dataset, form: forms.DatasetFlagsForm) -> dict[str, Any]:
         return {
             "dataset": dataset,
             "form": form,
-            "versions": dataset.versions.select_related("model").order_by("model__repo_id")[:200],
+            "versions": ModelVersion.objects.filter(datasets=dataset)
+            .select_related("model")
+            .order_by("model__repo_id")[:200],
             "events": AuditEvent.objects.restrict(request.user).for_object(dataset)[:20],
         }
 

@@ -60,7 +60,7 @@ class BaseModelLinkSerializer(serializers.ModelSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     repo_id = serializers.CharField(source="model.repo_id", read_only=True)
     base_models = BaseModelLinkSerializer(source="base_links", many=True, read_only=True)
-    datasets = serializers.SlugRelatedField(slug_field="repo_id", many=True, read_only=True)
+    datasets: serializers.RelatedField = serializers.SlugRelatedField(slug_field="repo_id", many=True, read_only=True)
 
     class Meta:
         model = ModelVersion

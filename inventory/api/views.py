@@ -27,23 +27,20 @@ from inventory.models import (
 class RestrictedViewSetMixin:
     """Every API read goes through the access gate."""
 
-    queryset: QuerySet[Any]
-    request: Request
-
     def get_queryset(self) -> QuerySet[Any]:
         return self.queryset.restrict(self.request.user)  # type: ignore[attr-defined]
 
 
-class OrganizationViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
-    queryset = Organization.objects.all()
-    serializer_class = s.OrganizationSerializer
-    ordering_fields = ["name"]
+class AuditedModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
+    """Create/update audited with before/after (`audit_prefix`.create / .update)."""
+
+    audit_prefix = ""
 
     def perform_create(self, serializer: Any) -> None:
-        self._audited(serializer, "organization.create")
+        self._audited(serializer, f"{self.audit_prefix}.create")
 
     def perform_update(self, serializer: Any) -> None:
-        self._audited(serializer, "organization.update")
+        self._audited(serializer, f"{self.audit_prefix}.update")
 
     def _audited(self, serializer: Any, action_name: str) -> None:
         from django.db import transaction
@@ -58,16 +55,18 @@ class OrganizationViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
             )
 
 
-class ApplicationViewSet(OrganizationViewSet):
+class OrganizationViewSet(AuditedModelViewSet):
+    queryset = Organization.objects.all()
+    serializer_class = s.OrganizationSerializer
+    ordering_fields = ["name"]
+    audit_prefix = "organization"
+
+
+class ApplicationViewSet(AuditedModelViewSet):
     queryset = Application.objects.select_related("organization")
     serializer_class = s.ApplicationSerializer
     filterset_class = filtersets.ApplicationFilterSet
-
-    def perform_create(self, serializer: Any) -> None:
-        self._audited(serializer, "application.create")
-
-    def perform_update(self, serializer: Any) -> None:
-        self._audited(serializer, "application.update")
+    audit_prefix = "application"
 
 
 class ModelViewSet(RestrictedViewSetMixin, viewsets.ReadOnlyModelViewSet):
