@@ -291,8 +291,12 @@ class _Walker:
             rec = self.records.get((g.module, g.name, g.how))
             if rec is not None:
                 arg = resolved(args[0]) if len(args) == 1 else Unknown("")
-                singleton = isinstance(arg, Global) and arg.cls.name in ("Ellipsis", "NotImplemented")
-                if arg is None or (singleton and arg.cls.module == "builtins"):
+                singleton = (
+                    isinstance(arg, Global)
+                    and arg.cls.module == "builtins"
+                    and arg.cls.name in ("Ellipsis", "NotImplemented")
+                )
+                if arg is None or singleton:
                     rec.benign_calls += 1
                     return
                 rec.other_calls += 1

@@ -395,7 +395,7 @@ def _traversal(module: str, name: str) -> str:
             return f"attribute traversal into module {parts[i]!r}"
         for j in range(i + 1, len(parts)):
             sub_mod, sub_name = ".".join(parts[i:j]), ".".join(parts[j:])
-            if _pair_deny(sub_mod, sub_name) or (i == 0 and _pair_deny(f"{module}.{sub_mod}", sub_name)):
+            if _pair_deny(sub_mod, sub_name) or (i == 0 and _deny(f"{module}.{sub_mod}", sub_name)):
                 return f"attribute traversal reaches denied {sub_mod}.{sub_name}"
     return ""
 

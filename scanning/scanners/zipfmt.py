@@ -369,9 +369,13 @@ def data_offset(reader: Reader, entry: ZipEntry) -> int:
 
 
 def open_member(reader: Reader, entry: ZipEntry, ctx: ScanContext) -> Reader:
-    """A Reader over the member's uncompressed bytes."""
+    """A Reader over the member's uncompressed bytes.
+
+    Encrypted members are reported as unscannable on ``ctx`` but still opened as if they were not:
+    a loader that ignores the flag (a flipped flag bit is a known scanner bypass) reads them in clear.
+    """
     if entry.encrypted:
-        raise ZipError(f"member {entry.name!r} is encrypted")
+        ctx.unscannable("zip.encrypted", f"member {entry.name!r} is flagged as encrypted", entry.name)
     start = data_offset(reader, entry)
     if entry.method == STORED:
         return SubReader(reader, start, entry.comp_size)

@@ -130,3 +130,15 @@ def test_unsupported_method_and_encryption_fail_closed() -> None:
     raw[cd + 10 : cd + 12] = (12).to_bytes(2, "little")
     result = scan_reader(BytesReader(bytes(raw)), "x.zip")
     assert result.verdict is Verdict.UNSCANNABLE
+
+
+def test_encryption_flag_bypass_still_scanned() -> None:
+    raw = bytearray(plain_zip({"a.pkl": system()}, deflate=False))
+    lh = raw.find(b"PK\x03\x04")
+    raw[lh + 6 : lh + 8] = (1).to_bytes(2, "little")
+    cd = raw.find(b"PK\x01\x02")
+    raw[cd + 8 : cd + 10] = (1).to_bytes(2, "little")
+    result = scan_reader(BytesReader(bytes(raw)), "x.zip")
+    rules = {f.rule for f in result.findings}
+    assert {"zip.encrypted", "pickle.global.denied"} <= rules
+    assert result.verdict is Verdict.MALICIOUS
