@@ -313,12 +313,17 @@ def _inflate(
         ctx.check_time()
         if d.eof:
             pending = d.unused_data + pending
-            consumed = pos - len(pending)
-            if pending[: len(magic)] == magic or (not pending and reader.read_at(pos, len(magic)) == magic):
+            while len(pending) < len(magic):  # the next stream's magic may straddle a chunk boundary
+                more = reader.read_at(pos, max(CHUNK, len(magic)))
+                if not more:
+                    break
+                pos += len(more)
+                pending += more
+            if pending.startswith(magic):  # concatenated stream (gzip members, pbzip2, xz -T)
                 d = make()
                 streams += 1
                 continue
-            _check_trailing(reader, ctx, consumed)
+            _check_trailing(reader, ctx, pos - len(pending))
             return
         if d.needs_input:
             if pending:

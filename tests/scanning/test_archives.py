@@ -237,3 +237,14 @@ def test_no_router_fails_closed():
     ctx = ScanContext()
     archives.scan_tar(BytesReader(tar_bytes([("a.json", "file", "{}")])), ctx)
     assert rules(ctx) == {"nested.no_router"}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_stream_boundaries_at_any_chunk_size(monkeypatch, chunk):
+    monkeypatch.setattr(archives, "CHUNK", chunk)
+    data = gzip.compress(b'{"a": ') + gzip.compress(b"1}")
+    assert run(archives.scan_gzip, data, "x.json.gz").findings == []
+    assert rules(run(archives.scan_gzip, data + b"junk", "x.json.gz")) == {"archive.trailing_data"}
+    xz = lzma.compress(b'{"a": ') + lzma.compress(b"1}")
+    assert run(archives.scan_xz, xz, "x.json.xz").findings == []
+    assert rules(run(archives.scan_gzip, data[:-3], "x.json.gz")) == {"gzip.malformed"}
