@@ -461,12 +461,14 @@ def _missing_facts() -> dict[str, Any]:
     }
 
 
-def _facts_from(analysis: LicenseAnalysis, conclusion: LicenseConclusion | None) -> dict[str, Any]:
+def _facts_from(
+    analysis: LicenseAnalysis, conclusion: LicenseConclusion | None, catalog: Catalog | None = None
+) -> dict[str, Any]:
     if analysis.state != AnalysisState.DONE:
         facts = _missing_facts()
         facts["state"] = analysis.state
         return facts
-    catalog = engine_catalog()
+    catalog = catalog or engine_catalog()
     summary = analysis.summary or {}
     effective = analysis.effective
     effective_ids = list(analysis.effective_ids)
@@ -518,11 +520,11 @@ def license_facts(version_ids: list[int] | set[int]) -> dict[int, dict[str, Any]
         version_id__in=ids, application__isnull=True, organization__isnull=True
     ).order_by("version_id", "-created_at", "-id"):
         latest.setdefault(c.version_id, c)
-    engine_catalog()
+    catalog = engine_catalog()
     out: dict[int, dict[str, Any]] = {}
     for vid in ids:
         analysis = analyses.get(vid)
-        out[vid] = _facts_from(analysis, latest.get(vid)) if analysis else _missing_facts()
+        out[vid] = _facts_from(analysis, latest.get(vid), catalog) if analysis else _missing_facts()
     return out
 
 
@@ -549,8 +551,10 @@ def _org_chain(application: Application) -> list[int]:
     return chain
 
 
-def _judge(facts: dict[str, Any], application: Application, pipeline_tag: str = "") -> tuple[bool, list[str]]:
-    catalog = engine_catalog()
+def _judge(
+    facts: dict[str, Any], application: Application, pipeline_tag: str = "", catalog: Catalog | None = None
+) -> tuple[bool, list[str]]:
+    catalog = catalog or engine_catalog()
     sources: dict[str, list[str]] = {}
     for lid in facts["effective_ids"]:
         for term in catalog.terms(lid):
@@ -578,6 +582,7 @@ def use_fit_many(pairs: list[tuple[int, Application]]) -> dict[tuple[int, int], 
         conclusions.setdefault(c.version_id, []).append(c)
     org_ids = {app.organization_id for _, app in pairs}
     orgs = {o.pk: o for o in Organization.objects.all()} if org_ids else {}
+    catalog = engine_catalog()
     out: dict[tuple[int, int], tuple[bool, list[str]]] = {}
     for vid, app in pairs:
         chain: list[int] = []
@@ -587,9 +592,9 @@ def use_fit_many(pairs: list[tuple[int, Application]]) -> dict[tuple[int, int], 
             node = orgs.get(node.parent_id) if node.parent_id else None
         analysis = analyses.get(vid)
         conclusion = _scoped_conclusion(conclusions.get(vid, []), app, chain)
-        facts = _facts_from(analysis, conclusion) if analysis else _missing_facts()
+        facts = _facts_from(analysis, conclusion, catalog) if analysis else _missing_facts()
         tag = analysis.version.model.pipeline_tag if analysis else ""
-        out[(vid, app.pk)] = _judge(facts, app, tag)
+        out[(vid, app.pk)] = _judge(facts, app, tag, catalog)
     return out
 
 
@@ -773,12 +778,12 @@ def _app_facts(application: Application, version_ids: list[int]) -> dict[int, di
     for c in LicenseConclusion.objects.filter(version_id__in=version_ids).order_by("-created_at", "-id"):
         conclusions.setdefault(c.version_id, []).append(c)
     chain = _org_chain(application)
+    catalog = engine_catalog()
     out = {}
     for vid in version_ids:
         a = analyses.get(vid)
-        out[vid] = (
-            _facts_from(a, _scoped_conclusion(conclusions.get(vid, []), application, chain)) if a else _missing_facts()
-        )
+        conclusion = _scoped_conclusion(conclusions.get(vid, []), application, chain)
+        out[vid] = _facts_from(a, conclusion, catalog) if a else _missing_facts()
     return out
 
 
