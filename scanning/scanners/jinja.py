@@ -372,7 +372,9 @@ def analyse(template: str) -> list[JinjaIssue]:
                     )
                 elif prev is not None and prev.text == "[" and t.text in DANGEROUS_NAMES - _ATTR_ONLY:
                     hit("jinja.ssti.internals", Verdict.MALICIOUS, f"subscript reaches {t.text!r}", snippet, ce)
-                elif _PCT_C.search(t.text):
+                elif _PCT_C.search(t.text) and (
+                    t.text.count("%c") >= 2 or (nxt is not None and nxt.text == "|" and _next_is(toks, i + 2, "format"))
+                ):
                     hit(
                         "jinja.obfuscation",
                         Verdict.SUSPICIOUS,
@@ -380,7 +382,11 @@ def analyse(template: str) -> list[JinjaIssue]:
                         snippet,
                         Category.OBFUSCATION,
                     )
-                elif t.text and set(t.text) == {"_"}:
+                elif (
+                    t.text
+                    and set(t.text) == {"_"}
+                    and ((prev is not None and prev.text in "*~+") or (nxt is not None and nxt.text in "*~+"))
+                ):
                     hit(
                         "jinja.obfuscation",
                         Verdict.SUSPICIOUS,
@@ -424,7 +430,7 @@ def analyse(template: str) -> list[JinjaIssue]:
                     ce,
                 )
         names = [t.text for t in toks if t.kind == "name"]
-        if "format" in names and any(_PCT_C.search(s) for s in strings):
+        if "format" in names and any("%c" in s for s in strings):
             hit(
                 "jinja.obfuscation",
                 Verdict.SUSPICIOUS,
@@ -443,6 +449,10 @@ def analyse(template: str) -> list[JinjaIssue]:
             ce,
         )
     return issues
+
+
+def _next_is(toks: list[Tok], i: int, text: str) -> bool:
+    return i < len(toks) and toks[i].text == text
 
 
 def _format_strings(toks: list[Tok]) -> list[str]:

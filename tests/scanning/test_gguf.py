@@ -71,7 +71,8 @@ def test_attr_with_plain_literal_is_only_suspicious():
 
 def test_obfuscation_pieces_are_suspicious():
     assert worst("{{ '%c%c'|format(95, 95) }}") >= Verdict.SUSPICIOUS
-    assert worst("{{ '_' }}") == Verdict.SUSPICIOUS
+    assert worst("{{ '_' * 2 }}") == Verdict.SUSPICIOUS
+    assert worst("{{ '_' }}") == Verdict.SAFE
 
 
 def test_unterminated_block_is_suspicious():
@@ -256,3 +257,25 @@ def test_encoded_dunders_are_malicious(template):
 
 def test_format_with_huge_width_is_not_evaluated():
     assert worst("{{ '%999999999c'|format(95) }}") >= Verdict.SUSPICIOUS
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ tool.name|replace('-', '_') }}",
+        "{{ 'Answer with 100% confidence' }}",
+        "{{ '%-10s|%5d'|format(name, n) }}",
+        "{% macro render(m) %}{{ m.content }}{% endmacro %}{% for m in messages %}{{ render(m) }}{% endfor %}",
+        "{{ messages|selectattr('role', 'equalto', 'user')|list|length }}",
+        "{{ loop.cycle('odd', 'even') if loop is defined else '' }}{{ x|dictsort }}",
+        "{% filter upper %}{{ bos_token }}{% endfilter %}",
+        "{{ message['content'] if message['content'] is string else message['content'][0]['text'] }}",
+    ],
+)
+def test_more_benign_constructs_are_safe(template):
+    assert worst(template) == Verdict.SAFE, jinja.analyse(template)
+
+
+@pytest.mark.parametrize("template", ["{{ '_' * 2 ~ 'x' }}", "{{ '%c%c'|format(1, 2) }}", "{{ '%c'|format(97) }}"])
+def test_character_assembly_is_suspicious(template):
+    assert worst(template) >= Verdict.SUSPICIOUS
