@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -69,18 +70,35 @@ def providers(*, per_application: bool | None = None) -> list[FactProvider]:
     return [p for p in _PROVIDERS.values() if per_application is None or p.per_application == per_application]
 
 
-def gather_facts(version_ids: list[int], context: EvaluationContext, *, per_application: bool = False) -> Facts:
-    """Merge the facts of every provider of the given kind; a failing provider leaves its facts absent."""
+PROVIDER_SECONDS: dict[str, float] = defaultdict(float)  # cumulative time per provider (bench, diagnostics)
+
+
+def gather_facts(
+    version_ids: list[int],
+    context: EvaluationContext,
+    *,
+    per_application: bool = False,
+    needed: set[str] | frozenset[str] | None = None,
+) -> Facts:
+    """Merge the facts of every provider of the given kind; a failing provider leaves its facts absent.
+
+    With `needed`, providers that fill none of those facts are not asked at all.
+    """
     merged: Facts = {vid: {} for vid in version_ids}
     if not version_ids:
         return merged
     for provider in providers(per_application=per_application):
+        if needed is not None and not needed.intersection(provider.facts):
+            continue
+        started = time.perf_counter()
         try:
             with transaction.atomic():  # a savepoint: a failed query must not abort the caller's transaction
                 part = provider.provide(version_ids, context)
         except Exception:  # a broken provider must not stop evaluation; its facts read as missing
             log.exception("fact provider %s failed", provider.name)
             continue
+        finally:
+            PROVIDER_SECONDS[provider.name] += time.perf_counter() - started
         for vid, facts in part.items():
             if vid in merged:
                 merged[vid].update(facts)
@@ -211,6 +229,7 @@ def inventory_facts(version_ids: list[int], context: EvaluationContext) -> Facts
         pinned[vid] = {p["path"]: p.get("sha256", "") for p in pins or []}
 
     out: Facts = {}
+    lineage_cache: dict[int, tuple[int, set[int]]] = {}
     for row in rows:
         vid = row["id"]
         card = {**(row["model__card_data"] or {}), **(row["card_data"] or {})}
@@ -219,9 +238,12 @@ def inventory_facts(version_ids: list[int], context: EvaluationContext) -> Facts
         vfiles = files.get(vid, [])
         bases = links.get(vid, [])
         model_id = row["model_id"]
-        if bases:
+        if bases and not {b[2] for b in bases} <= model_bases[model_id]:
             model_bases[model_id] |= {b[2] for b in bases}
-        depth, foundation_ids = _lineage(model_bases, model_id)
+            lineage_cache.clear()
+        if model_id not in lineage_cache:
+            lineage_cache[model_id] = _lineage(model_bases, model_id)
+        depth, foundation_ids = lineage_cache[model_id]
         foundations = {repo_of.get(m, row["model__repo_id"] if m == model_id else str(m)) for m in foundation_ids}
         ds = datasets.get(vid, [])
         recorded = {path: sha for path, _fmt, sha in vfiles}

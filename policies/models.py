@@ -191,6 +191,7 @@ class Violation(models.Model):
     )
     state = models.CharField(max_length=8, choices=ViolationState.choices, default=ViolationState.OPEN, db_index=True)
     matched = models.JSONField(default=dict, help_text="The constraints and the facts that matched.")
+    fingerprint = models.CharField(max_length=32, blank=True, help_text="Hash of `matched`: cheap change detection.")
     waiver = models.ForeignKey("Waiver", null=True, blank=True, on_delete=models.SET_NULL, related_name="violations")
     policy_revision = models.PositiveIntegerField(default=1)
     first_seen_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -1,0 +1,195 @@
+"""REST API of the policies app: the same services and FilterSets as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.permissions import has_perm, require
+from inventory.models import Application
+from policies import filtersets, services
+from policies.api import serializers as s
+from policies.models import Approval, Policy, Violation, Waiver
+
+
+class RestrictedMixin:
+    queryset: QuerySet[Any]
+    request: Request
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.queryset.restrict(self.request.user)  # type: ignore[attr-defined]
+
+
+class PolicyViewSet(RestrictedMixin, viewsets.ModelViewSet):
+    """CRUD through the audited services; `impact` previews a change before it is saved."""
+
+    queryset = Policy.objects.with_details()
+    serializer_class = s.PolicySerializer
+    filterset_class = filtersets.PolicyFilterSet
+    ordering_fields = ["name", "threat_level", "updated_at"]
+    permission_map = {
+        "impact": "policies.view_policy",
+        "export": "policies.view_policy",
+        "import_yaml": "policies.add_policy",
+        "enable": "policies.change_policy",
+        "disable": "policies.change_policy",
+    }
+
+    def perform_create(self, serializer: s.PolicySerializer) -> None:
+        serializer.instance = services.create_policy(user=self.request.user, data=serializer.policy_data())
+
+    def perform_update(self, serializer: s.PolicySerializer) -> None:
+        serializer.instance = services.update_policy(
+            user=self.request.user, policy=serializer.instance, data=serializer.policy_data()
+        )
+
+    def perform_destroy(self, instance: Policy) -> None:
+        services.delete_policy(user=self.request.user, policy=instance)
+
+    @extend_schema(request=s.ImpactRequestSerializer, responses=s.ImpactSerializer)
+    @action(detail=False, methods=["post"])
+    def impact(self, request: Request) -> Response:
+        if not (has_perm(request.user, "policies.add_policy") or has_perm(request.user, "policies.change_policy")):
+            require(request.user, "policies.change_policy")
+        policy = None
+        if request.data.get("policy"):
+            policy = self.get_queryset().filter(pk=request.data.get("policy")).first()
+        serializer = s.ImpactRequestSerializer(data=request.data, instance=policy, partial=policy is not None)
+        serializer.is_valid(raise_exception=True)
+        impact = services.preview_policy_impact(
+            data=serializer.policy_data(), policy=policy, stage=serializer.validated_data.get("stage", "release")
+        )
+        return Response(s.ImpactSerializer(impact).data)
+
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: Any = None) -> Response:
+        policy = services.set_policy_enabled(user=request.user, policy=self.get_object(), enabled=True)
+        return Response(self.get_serializer(policy).data)
+
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: Any = None) -> Response:
+        policy = services.set_policy_enabled(user=request.user, policy=self.get_object(), enabled=False)
+        return Response(self.get_serializer(policy).data)
+
+    @extend_schema(responses={(200, "application/yaml"): str})
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> Response:
+        text = services.export_policies(policies=self.filter_queryset(self.get_queryset()))
+        return Response(text, content_type="application/yaml")
+
+    @extend_schema(request={"application/yaml": str}, responses=s.PolicySerializer(many=True))
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_yaml(self, request: Request) -> Response:
+        require(request.user, "policies.change_policy")
+        text = request.data.get("yaml") if hasattr(request.data, "get") else None
+        text = text or request.body.decode("utf-8", errors="replace")
+        policies = services.import_policies(user=request.user, text=text)
+        return Response(s.PolicySerializer(policies, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class ViolationViewSet(RestrictedMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Violation.objects.for_list().order_by("-policy__threat_level", "-first_seen_at", "-id")
+    serializer_class = s.ViolationSerializer
+    filterset_class = filtersets.ViolationFilterSet
+    ordering_fields = ["first_seen_at", "policy__threat_level"]
+
+
+class WaiverViewSet(RestrictedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Request (POST), then approve / reject / revoke by someone else with the category's reviewer role."""
+
+    queryset = Waiver.objects.for_list()
+    serializer_class = s.WaiverSerializer
+    filterset_class = filtersets.WaiverFilterSet
+    permission_map = {
+        "create": "policies.request_waiver",
+        "approve": "policies.view_waiver",
+        "reject": "policies.view_waiver",
+        "revoke": "policies.view_waiver",
+    }
+
+    @extend_schema(request=s.WaiverRequestSerializer, responses=s.WaiverSerializer)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.WaiverRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        v = dict(serializer.validated_data)
+        violation = v.pop("violation", None)
+        waiver = services.request_waiver(user=request.user, source_violation=violation, **v)
+        return Response(s.WaiverSerializer(waiver).data, status=status.HTTP_201_CREATED)
+
+    def _decide(self, request: Request, *, approve: bool | None) -> Response:
+        waiver = self.get_object()
+        serializer = s.DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = serializer.validated_data["comment"]
+        if approve is None:
+            waiver = services.revoke_waiver(user=request.user, waiver=waiver, comment=comment)
+        else:
+            waiver = services.decide_waiver(user=request.user, waiver=waiver, approve=approve, comment=comment)
+        return Response(s.WaiverSerializer(waiver).data)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.WaiverSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: Any = None) -> Response:
+        return self._decide(request, approve=True)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.WaiverSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: Any = None) -> Response:
+        return self._decide(request, approve=False)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.WaiverSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: Any = None) -> Response:
+        return self._decide(request, approve=None)
+
+
+class ApprovalViewSet(RestrictedMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """POST {version, decision: approved|rejected, reason}; refused while a release-failing violation is open."""
+
+    queryset = Approval.objects.select_related("decided_by")
+    serializer_class = s.ApprovalSerializer
+    filterset_fields = ["version", "decision", "is_current"]
+    permission_map = {"create": "policies.approve_version"}
+
+    @extend_schema(request=s.ApprovalRequestSerializer, responses=s.ApprovalSerializer)
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.ApprovalRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        v = serializer.validated_data
+        decide = services.approve_version if v["decision"] == "approved" else services.reject_version
+        approval = decide(user=request.user, version=v["version"], reason=v["reason"])
+        return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
+
+
+class GateView(APIView):
+    """`POST /api/v1/gate` per DESIGN.md: `{"action", "violations", "identity": {"verified", "mismatches"}}`."""
+
+    permission_map = {"POST": "policies.use_gate"}
+
+    @extend_schema(request=s.GateRequestSerializer, responses=s.GateResponseSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = s.GateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        v = serializer.validated_data
+        application: Application | None = v.get("application")
+        if (
+            application is not None
+            and not Application.objects.restrict(request.user).filter(pk=application.pk).exists()
+        ):
+            application = None
+        result = services.check_gate(
+            user=request.user,
+            repo_id=v["repo_id"],
+            revision=v["revision"],
+            stage=v["stage"],
+            application=application,
+            files=[dict(f) for f in v.get("files", [])] or None,
+        )
+        return Response(result)

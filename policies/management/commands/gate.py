@@ -1,0 +1,68 @@
+"""`python manage.py gate REPO_ID@REV --stage STAGE [--application APP] [--dir DIR]` (DESIGN.md contract).
+
+Prints `{"action", "violations", "identity": {"verified", "mismatches"}}` as one JSON object.
+Exit 0 unless the action is `fail` or the identity does not verify; 2 on a usage error.
+Identity: the files under --dir (e.g. a Hugging Face cache snapshot) are hashed and compared with
+the hashes the approval pinned (or, before approval, the hashes recorded at import). Without
+--dir nothing is verified and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from inventory.models import Application
+from policies.choices import Stage
+from policies.services import check_gate
+
+
+class _SystemActor:
+    """The CLI runs on the server as the operator: it may ask the gate."""
+
+    is_active = True
+    is_authenticated = True
+    pk = None
+
+    def has_perm(self, perm: str) -> bool:
+        return perm == "policies.use_gate"
+
+
+class Command(BaseCommand):
+    help = "Ask the gate whether REPO_ID@REV may be used at STAGE; verify local files against the approved hashes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("target", help="REPO_ID@REVISION (revision defaults to main)")
+        parser.add_argument("--stage", required=True, choices=Stage.values)
+        parser.add_argument("--application", help="application slug or id (its policies and use profile apply)")
+        parser.add_argument("--dir", dest="directory", help="local folder holding the files to verify")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        target: str = options["target"]
+        repo_id, _, revision = target.partition("@")
+        if not repo_id:
+            raise CommandError("Give REPO_ID@REVISION", returncode=2)
+        application = None
+        if options.get("application"):
+            key = options["application"]
+            qs = Application.objects.all()
+            application = qs.filter(slug=key).first() or (qs.filter(pk=int(key)).first() if key.isdigit() else None)
+            if application is None:
+                raise CommandError(f"Unknown application {key!r}", returncode=2)
+        try:
+            result = check_gate(
+                user=_SystemActor(),
+                repo_id=repo_id,
+                revision=revision or "main",
+                stage=options["stage"],
+                application=application,
+                directory=options.get("directory"),
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        self.stdout.write(json.dumps(result, default=str))
+        if result["action"] == "fail" or not result["identity"]["verified"]:
+            raise SystemExit(1)
