@@ -2,19 +2,32 @@ from django.contrib import admin
 
 from scanning import models
 
+_FILE_FIELDS = ("path", "format", "verdict", "sha256", "size", "bytes_read", "bytes_transferred", "seconds", "error")
+
 
 class ScanFileResultInline(admin.TabularInline):
     model = models.ScanFileResult
     extra = 0
-    fields = ["path", "format", "verdict", "sha256", "size", "bytes_read", "bytes_transferred", "seconds", "error"]
-    readonly_fields = fields
+    fields = _FILE_FIELDS
+    readonly_fields = _FILE_FIELDS
     can_delete = False
 
 
 @admin.register(models.ScanRun)
 class ScanRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "version", "state", "verdict", "trigger", "files_done", "files_total", "finding_count",
-                    "rules_version", "created_at", "finished_at"]
+    list_display = [
+        "id",
+        "version",
+        "state",
+        "verdict",
+        "trigger",
+        "files_done",
+        "files_total",
+        "finding_count",
+        "rules_version",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["state", "verdict", "trigger", "rules_version", "remote"]
     search_fields = ["version__model__repo_id", "version__commit"]
     raw_id_fields = ["version", "requested_by"]

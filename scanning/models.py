@@ -35,8 +35,13 @@ class ScanRun(models.Model):
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="scan_runs")
     state = models.CharField(max_length=10, choices=ScanState.choices, default=ScanState.QUEUED, db_index=True)
-    verdict = models.CharField(max_length=12, choices=ScanVerdict.choices, blank=True, db_index=True,
-                               help_text="Worst verdict over the files; blank until the run succeeds.")
+    verdict = models.CharField(
+        max_length=12,
+        choices=ScanVerdict.choices,
+        blank=True,
+        db_index=True,
+        help_text="Worst verdict over the files; blank until the run succeeds.",
+    )
     trigger = models.CharField(max_length=14, choices=ScanTrigger.choices, default=ScanTrigger.IMPORT)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -119,7 +119,9 @@ def request_scan(*, version: ModelVersion, user: Any, trigger: str = ScanTrigger
     run = _create_run(version=version, user=user, trigger=trigger)
     if trigger == ScanTrigger.MANUAL:
         record_event(
-            actor=user, action="scan.request", target=version,
+            actor=user,
+            action="scan.request",
+            target=version,
             after={"scan_run": run.pk, "rules_version": run.rules_version},
         )
     tasks.scan_version.delay_on_commit(run.pk)
@@ -224,14 +226,20 @@ class _RecordingReader:
         return int(getattr(self.inner, "bytes_transferred", 0))
 
 
-def _unscannable(path: str, rule: str, message: str, evidence: str = "", *, size: int = 0,
-                 sha256: str = "") -> base.ScanResult:
+def _unscannable(
+    path: str, rule: str, message: str, evidence: str = "", *, size: int = 0, sha256: str = ""
+) -> base.ScanResult:
     finding = base.Finding(
-        rule=rule, category=base.Category.UNSCANNABLE, severity=base.Severity.HIGH,
-        verdict=base.Verdict.UNSCANNABLE, message=message, evidence=evidence,
+        rule=rule,
+        category=base.Category.UNSCANNABLE,
+        severity=base.Severity.HIGH,
+        verdict=base.Verdict.UNSCANNABLE,
+        message=message,
+        evidence=evidence,
     )
-    return base.ScanResult(path=path, format="", verdict=base.Verdict.UNSCANNABLE, sha256=sha256, size=size,
-                           findings=[finding])
+    return base.ScanResult(
+        path=path, format="", verdict=base.Verdict.UNSCANNABLE, sha256=sha256, size=size, findings=[finding]
+    )
 
 
 def _local_file(root: str, rel: str) -> Path | None:
@@ -249,22 +257,31 @@ def _scan_local(version: ModelVersion, mf: ModelFile, limits: base.Limits) -> _F
     if full is None:
         return _FileOutcome(_unscannable(mf.path, "file.path", "Unsafe file path; not read.", mf.path))
     if not full.is_file():
-        return _FileOutcome(_unscannable(mf.path, "file.missing", "File not found in the imported folder.",
-                                         str(full), size=mf.size))
+        return _FileOutcome(
+            _unscannable(mf.path, "file.missing", "File not found in the imported folder.", str(full), size=mf.size)
+        )
     try:
         result = scanners.scan_file(str(full), limits=limits)
     except Exception as exc:  # a scanner bug must not sink the run: fail closed for this file
         log.exception("scanner crashed on %s", full)
-        return _FileOutcome(_unscannable(mf.path, "scan.error", "The scanner failed on this file.",
-                                         f"{type(exc).__name__}: {exc}", size=mf.size), error=str(exc))
+        return _FileOutcome(
+            _unscannable(
+                mf.path, "scan.error", "The scanner failed on this file.", f"{type(exc).__name__}: {exc}", size=mf.size
+            ),
+            error=str(exc),
+        )
     outcome = _FileOutcome(result)
     if mf.sha256 and result.sha256 and result.sha256 != mf.sha256:
-        outcome.extra.append(base.Finding(
-            rule="identity.mismatch", category=base.Category.UNSCANNABLE, severity=base.Severity.HIGH,
-            verdict=base.Verdict.UNSCANNABLE,
-            message="The file on disk is not the file recorded at import (sha256 differs).",
-            evidence=f"recorded {mf.sha256}, scanned {result.sha256}",
-        ))
+        outcome.extra.append(
+            base.Finding(
+                rule="identity.mismatch",
+                category=base.Category.UNSCANNABLE,
+                severity=base.Severity.HIGH,
+                verdict=base.Verdict.UNSCANNABLE,
+                message="The file on disk is not the file recorded at import (sha256 differs).",
+                evidence=f"recorded {mf.sha256}, scanned {result.sha256}",
+            )
+        )
     return outcome
 
 
@@ -287,17 +304,33 @@ def _scan_remote(version: ModelVersion, mf: ModelFile, limits: base.Limits, clie
     except Exception as exc:
         if reader.error is None:
             log.exception("scanner crashed on %s", mf.path)
-            return _FileOutcome(_unscannable(mf.path, "scan.error", "The scanner failed on this file.",
-                                             f"{type(exc).__name__}: {exc}", size=mf.size, sha256=mf.sha256),
-                                bytes_transferred=reader.bytes_transferred, error=str(exc))
+            return _FileOutcome(
+                _unscannable(
+                    mf.path,
+                    "scan.error",
+                    "The scanner failed on this file.",
+                    f"{type(exc).__name__}: {exc}",
+                    size=mf.size,
+                    sha256=mf.sha256,
+                ),
+                bytes_transferred=reader.bytes_transferred,
+                error=str(exc),
+            )
         result = None
     if reader.error is not None:
         err = reader.error
         if isinstance(err, (EntryNotFound, HubIntegrityError)):
             return _FileOutcome(
-                _unscannable(mf.path, "remote.unavailable", "The Hub did not serve this file as recorded.",
-                             str(err), size=mf.size, sha256=mf.sha256),
-                bytes_transferred=reader.bytes_transferred, error=str(err),
+                _unscannable(
+                    mf.path,
+                    "remote.unavailable",
+                    "The Hub did not serve this file as recorded.",
+                    str(err),
+                    size=mf.size,
+                    sha256=mf.sha256,
+                ),
+                bytes_transferred=reader.bytes_transferred,
+                error=str(err),
             )
         raise err
     assert result is not None
@@ -307,10 +340,19 @@ def _scan_remote(version: ModelVersion, mf: ModelFile, limits: base.Limits, clie
 def _claim(scan_run_id: int) -> ScanRun | None:
     """Move a queued (or stale running) run to running; None when someone else owns it or it is done."""
     now = timezone.now()
-    claimed = ScanRun.objects.filter(pk=scan_run_id).filter(
-        Q(state=ScanState.QUEUED) | Q(state=ScanState.RUNNING, started_at__lt=now - STALE_AFTER)
-    ).update(state=ScanState.RUNNING, started_at=now, finished_at=None, duration=None, error="", error_kind="",
-             attempts=F("attempts") + 1)
+    claimed = (
+        ScanRun.objects.filter(pk=scan_run_id)
+        .filter(Q(state=ScanState.QUEUED) | Q(state=ScanState.RUNNING, started_at__lt=now - STALE_AFTER))
+        .update(
+            state=ScanState.RUNNING,
+            started_at=now,
+            finished_at=None,
+            duration=None,
+            error="",
+            error_kind="",
+            attempts=F("attempts") + 1,
+        )
+    )
     if not claimed:
         return None
     return ScanRun.objects.select_related("version", "version__model").get(pk=scan_run_id)
@@ -329,16 +371,32 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
     verdict = ScanVerdict(outcome.verdict.label)
     with transaction.atomic():
         ScanFileResult.objects.create(
-            scan_run=run, file=mf, path=mf.path, format=(result.format or "")[:40], verdict=verdict,
-            sha256=result.sha256 or "", size=result.size or mf.size, bytes_read=result.bytes_read,
-            bytes_transferred=outcome.bytes_transferred, seconds=result.seconds, finding_count=len(findings),
+            scan_run=run,
+            file=mf,
+            path=mf.path,
+            format=(result.format or "")[:40],
+            verdict=verdict,
+            sha256=result.sha256 or "",
+            size=result.size or mf.size,
+            bytes_read=result.bytes_read,
+            bytes_transferred=outcome.bytes_transferred,
+            seconds=result.seconds,
+            finding_count=len(findings),
             error=outcome.error,
         )
         Finding.objects.bulk_create(
             Finding(
-                scan_run=run, file=mf, path=mf.path[:1000], rule=f.rule[:100], category=str(f.category),
-                severity=str(f.severity), verdict=f.verdict.label, message=f.message, evidence=f.evidence,
-                member=(f.member or "")[:1000], offset=f.offset if f.offset is not None and f.offset >= 0 else None,
+                scan_run=run,
+                file=mf,
+                path=mf.path[:1000],
+                rule=f.rule[:100],
+                category=str(f.category),
+                severity=str(f.severity),
+                verdict=f.verdict.label,
+                message=f.message,
+                evidence=f.evidence,
+                member=(f.member or "")[:1000],
+                offset=f.offset if f.offset is not None and f.offset >= 0 else None,
             )
             for f in findings
         )
@@ -355,7 +413,11 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
 def _fail(run: ScanRun, message: str, kind: str) -> None:
     now = timezone.now()
     ScanRun.objects.filter(pk=run.pk).update(
-        state=ScanState.FAILED, error=message, error_kind=kind[:60], finished_at=now, current_path="",
+        state=ScanState.FAILED,
+        error=message,
+        error_kind=kind[:60],
+        finished_at=now,
+        current_path="",
         duration=(now - run.started_at) if run.started_at else None,
     )
     version_id = run.version_id
@@ -378,9 +440,17 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
     ScanFileResult.objects.filter(scan_run=run).delete()
     remote = _is_remote(version)
     ScanRun.objects.filter(pk=run.pk).update(
-        files_total=len(files), files_done=0, bytes_total=sum(f.size for f in files), bytes_done=0, bytes_read=0,
-        bytes_transferred=0, finding_count=0, remote=remote, current_path=files[0].path if files else "",
-        rules_version=RULES_VERSION, scanner_version=scanner_version(),
+        files_total=len(files),
+        files_done=0,
+        bytes_total=sum(f.size for f in files),
+        bytes_done=0,
+        bytes_read=0,
+        bytes_transferred=0,
+        finding_count=0,
+        remote=remote,
+        current_path=files[0].path if files else "",
+        rules_version=RULES_VERSION,
+        scanner_version=scanner_version(),
     )
     limits = scan_limits()
     verdicts: list[str] = []
@@ -397,8 +467,9 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
             elif version.local_path:
                 outcome = _scan_local(version, mf, limits)
             else:
-                outcome = _FileOutcome(_unscannable(mf.path, "file.missing", "No local copy and not on the Hub.",
-                                                    size=mf.size))
+                outcome = _FileOutcome(
+                    _unscannable(mf.path, "file.missing", "No local copy and not on the Hub.", size=mf.size)
+                )
             next_path = files[i + 1].path if i + 1 < len(files) else ""
             _record_file(run, mf, outcome, next_path)
             verdicts.append(outcome.verdict.label)
@@ -421,7 +492,10 @@ def _finish(run: ScanRun, files: list[ModelFile], verdicts: list[str], formats: 
     now = timezone.now()
     verdict = ScanVerdict.worst(verdicts)
     ScanRun.objects.filter(pk=run.pk).update(
-        state=ScanState.SUCCEEDED, verdict=verdict, finished_at=now, current_path="",
+        state=ScanState.SUCCEEDED,
+        verdict=verdict,
+        finished_at=now,
+        current_path="",
         duration=(now - run.started_at) if run.started_at else None,
     )
     ModelVersion.objects.filter(pk=run.version_id).update(scan_verdict=verdict)
@@ -433,4 +507,3 @@ def _finish(run: ScanRun, files: list[ModelFile], verdicts: list[str], formats: 
     version_id = run.version_id
     transaction.on_commit(lambda: pipeline.facts_changed([version_id]))
     return ScanRun.objects.select_related("version", "version__model").get(pk=run.pk)
-

@@ -19,8 +19,14 @@ app.conf.beat_schedule.update(
 )
 
 
-@shared_task(name="scanning.scan_version", bind=True, acks_late=True, max_retries=MAX_SCAN_RETRIES,
-             soft_time_limit=2 * 3600, time_limit=2 * 3600 + 300)
+@shared_task(
+    name="scanning.scan_version",
+    bind=True,
+    acks_late=True,
+    max_retries=MAX_SCAN_RETRIES,
+    soft_time_limit=2 * 3600,
+    time_limit=2 * 3600 + 300,
+)
 def scan_version(self, scan_run_id: int) -> str | None:  # type: ignore[no-untyped-def]
     """Execute one queued `ScanRun`; transient Hub errors are retried with backoff."""
     try:

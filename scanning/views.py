@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
+from django_htmx.middleware import HtmxDetails
 
 from governance.permissions import PermissionMixin, has_perm
 from inventory.models import Model, ModelVersion
@@ -29,7 +30,11 @@ PANEL_FINDINGS = 20
 PANEL_TEMPLATE = "scanning/_version_panel.html"
 
 
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     """The partial for htmx requests that target it, the full page otherwise (and for boosted links)."""
     if request.htmx and not request.htmx.boosted:
         return f"{template}#{partial}"
@@ -51,7 +56,7 @@ def _toast(response: HttpResponse, level: str, message: str, **events: Any) -> H
 class ScanRunListView(PermissionMixin, View):
     permission_required = "scanning.view_scanrun"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:  # type: ignore[override]
         qs = (
             ScanRun.objects.restrict(request.user)
             .filter(version__in=ModelVersion.objects.restrict(request.user))
@@ -74,7 +79,7 @@ class ScanRunListView(PermissionMixin, View):
 class ScanRunDetailView(PermissionMixin, View):
     permission_required = "scanning.view_scanrun"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
         run = get_object_or_404(
             ScanRun.objects.restrict(request.user)
             .filter(version__in=ModelVersion.objects.restrict(request.user))
@@ -91,9 +96,7 @@ class ScanRunDetailView(PermissionMixin, View):
             "page": findings,
             "findings": findings.object_list,
             "file_results": run.file_results.select_related("file").order_by("path"),
-            "finding_paths": list(
-                run.findings.order_by("path").values_list("path", flat=True).distinct()
-            ),
+            "finding_paths": list(run.findings.order_by("path").values_list("path", flat=True).distinct()),
             "can_scan": has_perm(request.user, "scanning.run_scan"),
         }
         template = "scanning/scanrun_detail.html"
@@ -158,7 +161,7 @@ class VersionScanView(PermissionMixin, View):
 
     permission_required = "scanning.run_scan"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:  # type: ignore[override]
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=pk)
         try:
             services.request_scan(version=version, user=request.user)

@@ -29,8 +29,9 @@ def _request_scan(request: Request, version_id: int) -> Response:
         run = services.request_scan(version=version, user=request.user)
     except services.ScanAlreadyActive as exc:
         active = ScanRun.objects.filter(version=version).active().order_by("-id").first()
-        return Response({"detail": exc.messages[0], "scan_run": active.pk if active else None},
-                        status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"detail": exc.messages[0], "scan_run": active.pk if active else None}, status=status.HTTP_409_CONFLICT
+        )
     run.refresh_from_db()
     return Response(ScanRunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 

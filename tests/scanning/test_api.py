@@ -27,10 +27,13 @@ def api_for():
 
 @pytest.fixture
 def scanned(tmp_path):
-    version = local_version(tmp_path, {
-        "model.safetensors": safetensors_bytes(),
-        "pytorch_model.bin": malicious_pickle_bytes("true"),
-    })
+    version = local_version(
+        tmp_path,
+        {
+            "model.safetensors": safetensors_bytes(),
+            "pytorch_model.bin": malicious_pickle_bytes("true"),
+        },
+    )
     return services.scan_version_now(version.pk)
 
 

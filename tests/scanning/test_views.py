@@ -21,10 +21,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def scanned(tmp_path):
-    version = local_version(tmp_path, {
-        "model.safetensors": safetensors_bytes(),
-        "pytorch_model.bin": malicious_pickle_bytes("true"),
-    })
+    version = local_version(
+        tmp_path,
+        {
+            "model.safetensors": safetensors_bytes(),
+            "pytorch_model.bin": malicious_pickle_bytes("true"),
+        },
+    )
     return services.scan_version_now(version.pk)
 
 
@@ -32,8 +35,15 @@ def _runs(n: int) -> None:
     for i in range(n):
         version = ModelVersionFactory()
         ModelFileFactory(version=version)
-        ScanRun.objects.create(version=version, state=ScanState.SUCCEEDED, verdict="safe" if i % 2 else "malicious",
-                               trigger=ScanTrigger.IMPORT, files_total=1, files_done=1, rules_version="r")
+        ScanRun.objects.create(
+            version=version,
+            state=ScanState.SUCCEEDED,
+            verdict="safe" if i % 2 else "malicious",
+            trigger=ScanTrigger.IMPORT,
+            files_total=1,
+            files_done=1,
+            rules_version="r",
+        )
 
 
 def test_scanrun_list_full_page_and_partial(client_for, security, scanned):
@@ -146,8 +156,9 @@ def test_rescan_without_js_redirects(client_for, architect, scanned):
 @pytest.mark.parametrize("role", ["manager", "nobody"])
 def test_rescan_is_forbidden_without_run_scan(request, client_for, role, scanned):
     user = request.getfixturevalue(role)
-    response = client_for(user).post(reverse("scanning:version_scan", args=[scanned.version_id]),
-                                     HTTP_HX_REQUEST="true")
+    response = client_for(user).post(
+        reverse("scanning:version_scan", args=[scanned.version_id]), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 403
     assert ScanRun.objects.filter(version=scanned.version).count() == 1
 
@@ -162,8 +173,9 @@ def test_nobody_sees_no_scan_pages(client_for, nobody, scanned):
 def test_failed_scan_is_visible_and_retryable(client_for, security, tmp_path):
     version = local_version(tmp_path, {"model.safetensors": safetensors_bytes()})
     run = services._create_run(version=version, user=None, trigger=ScanTrigger.IMPORT)
-    ScanRun.objects.filter(pk=run.pk).update(state=ScanState.FAILED, error="Hub said 401 for pytorch_model.bin",
-                                             error_kind="GatedRepo")
+    ScanRun.objects.filter(pk=run.pk).update(
+        state=ScanState.FAILED, error="Hub said 401 for pytorch_model.bin", error_kind="GatedRepo"
+    )
     client = client_for(security)
     detail = client.get(run.get_absolute_url()).content.decode()
     assert "The scan failed" in detail and "Hub said 401" in detail and "Retry scan" in detail

@@ -164,12 +164,16 @@ class Command(BaseCommand):
 
 def _unreadable(path: str, size: int, exc: OSError) -> base.ScanResult:
     finding = base.Finding(
-        rule="file.unreadable", category=base.Category.UNSCANNABLE, severity=base.Severity.MEDIUM,
-        verdict=base.Verdict.UNSCANNABLE, message="The file could not be read.",
+        rule="file.unreadable",
+        category=base.Category.UNSCANNABLE,
+        severity=base.Severity.MEDIUM,
+        verdict=base.Verdict.UNSCANNABLE,
+        message="The file could not be read.",
         evidence=f"{type(exc).__name__}: {exc}",
     )
-    return base.ScanResult(path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=size,
-                           findings=[finding])
+    return base.ScanResult(
+        path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=size, findings=[finding]
+    )
 
 
 def _size(path: Path) -> int:
