@@ -5,7 +5,9 @@ ONNX graphs contain no code, but two features reach outside the file:
 * ``onnx.custom_domain`` (suspicious, code-execution) - a node (or ``opset_import``) in an operator
   domain other than the standard ones. Custom-op domains are implemented by native libraries
   registered in the runtime (``ort.SessionOptions.register_custom_ops_library``); a model that
-  needs them asks the user to load a shared object.
+  needs them asks the user to load a shared object. onnxruntime's own internal domains
+  (``com.microsoft.nchwc``…, written by its optimizer) and model-local function domains are not
+  custom ops.
 * ``onnx.external_data.escape`` (malicious, filesystem) - a tensor's ``external_data`` location is
   absolute, contains ``..``, a drive letter, a URL scheme or a NUL byte: loading the model reads
   (and ``save_model`` may write) files outside the model directory (CVE-2022-25882 class).
@@ -28,6 +30,14 @@ from .fmtcommon import FormatError, short
 FORMAT = "onnx"
 
 STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training", "ai.onnx.training"}
+# Domains onnxruntime itself implements (graph optimizers write them into saved optimized models):
+# no external library is loaded for them.
+ORT_INTERNAL_DOMAINS = {
+    "com.microsoft.nchwc",
+    "com.ms.internal.nhwc",
+    "com.microsoft.experimental",
+    "com.microsoft.dml",
+}
 MAX_GRAPH_DEPTH = 16
 MAX_REPORTED = 20
 
@@ -105,7 +115,9 @@ class _Walker:
                 self.domain(pb.text(self.win, sub), f"({where})")
 
     def domain(self, domain: str, op: str) -> None:
-        if domain in STANDARD_DOMAINS or any(d == domain for d, _ in self.local_functions):
+        if domain in STANDARD_DOMAINS or domain in ORT_INTERNAL_DOMAINS:
+            return
+        if any(d == domain for d, _ in self.local_functions):
             return
         if domain not in self.custom or (self.custom[domain].startswith("(") and not op.startswith("(")):
             self.custom[domain] = op  # prefer naming a real op over the opset_import entry

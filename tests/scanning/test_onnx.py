@@ -29,6 +29,7 @@ def test_standard_domains_are_safe():
         helper.make_opsetid("", 17),
         helper.make_opsetid("com.microsoft", 1),
         helper.make_opsetid("ai.onnx.ml", 3),
+        helper.make_opsetid("com.microsoft.nchwc", 1),
     ]
     assert scan(onnx_model(nodes, opsets=opsets)).findings == []
 
