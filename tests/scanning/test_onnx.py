@@ -173,3 +173,33 @@ def test_protobuf_reader_roundtrip():
     win = pb.Window(BytesReader(msg))
     got = [(f.number, f.wire, f.value) for f in pb.fields(win, 0, len(msg))]
     assert got == [(1, 0, 300), (2, 2, 2), (3, 2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x80" * 11, "varint"),  # never-ending varint
+        (b"\x0b", "wire type 3"),  # start group
+        (b"\x00\x01", "field number 0"),
+        (b"\x09\x01\x02", "fixed64"),
+        (b"\x0d\x01", "fixed32"),
+        (b"\x0a\x05ab", "overruns"),
+    ],
+)
+def test_protobuf_reader_rejects_malformed_wire_data(data, message):
+    from scanning.scanners.fmtcommon import FormatError
+
+    win = pb.Window(BytesReader(data))
+    with pytest.raises(FormatError, match=message):
+        list(pb.fields(win, 0, len(data)))
+
+
+def test_protobuf_reader_fixed_fields_and_text():
+    import struct
+
+    msg = b"\x09" + struct.pack("<Q", 7) + b"\x15" + struct.pack("<I", 9) + pb.enc_bytes(3, "h\xe9llo".encode())
+    win = pb.Window(BytesReader(msg))
+    fields = list(pb.fields(win, 0, len(msg)))
+    assert [(f.number, f.value) for f in fields[:2]] == [(1, 7), (2, 9)]
+    assert pb.text(win, fields[2]) == "h\xe9llo"
+    assert pb.text(win, pb.Field(3, pb.LEN, 2, fields[2].offset + 2)) == "\ufffdl"  # starts inside a UTF-8 sequence

@@ -180,3 +180,38 @@ def test_non_object_json_is_fine():
 def test_dispatch_by_content():
     assert rules(run(remote_code.scan, b'{"auto_map": {"AutoModel": "m.M"}}', "x")) == {"config.auto_map"}
     assert rules(run(remote_code.scan, b"import os\nos.system('x')\n", "x")) == {"python.process"}
+
+
+OWN_MODULES = [
+    "safetensors",
+    "gguf",
+    "onnx",
+    "keras",
+    "tensorflow",
+    "remote_code",
+    "archives",
+    "protobuf",
+    "jinja",
+    "fmtcommon",
+]
+
+
+@pytest.mark.parametrize("module", OWN_MODULES)
+def test_format_scanners_obey_the_hard_rules(module):
+    """Static check of our own scanners: no Django, no Jinja rendering, no unmarshal/unpickle, no exec."""
+    import ast
+    from pathlib import Path
+
+    import scanning.scanners as pkg
+
+    path = Path(pkg.__file__).parent / f"{module}.py"
+    tree = ast.parse(path.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"django", "jinja2", "pickle", "marshal", "dill", "joblib", "keras", "tensorflow", "torch"}
+    ctx = run(remote_code.scan_python, path.read_bytes(), f"{module}.py")
+    assert verdict_of(ctx.findings) == Verdict.SAFE, ctx.findings
