@@ -138,3 +138,34 @@ def test_subprocess_contract(folder):
         [sys.executable, "manage.py", "scan"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert usage.returncode == 2 and usage.stdout == "" and usage.stderr
+
+
+@pytest.mark.django_db
+def test_import_model_wait_reports_the_scan(folder):
+    """`import_model --wait` runs the scan step and prints `"scan": {"verdict", "findings": n}`."""
+    out = io.StringIO()
+    call_command(
+        "import_model", "acme/local-evil", "--from-dir", str(folder), "--wait", stdout=out, stderr=io.StringIO()
+    )
+    summary = json.loads(out.getvalue())
+    assert summary["scan"]["verdict"] == "malicious"
+    assert summary["scan"]["findings"] >= 1
+
+
+@pytest.mark.django_db
+def test_rescan_outdated_command(tmp_path, django_capture_on_commit_callbacks):
+    from scanning import services
+    from scanning.models import ScanRun
+    from tests.scanning.test_services import local_version
+
+    version = local_version(tmp_path, {"model.safetensors": safetensors_bytes()})
+    run = services.scan_version_now(version.pk)
+    ScanRun.objects.filter(pk=run.pk).update(rules_version="1999.1.1")
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks():
+        call_command("rescan_outdated", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "rules_version": services.RULES_VERSION,
+        "queued": 1,
+        "versions": [version.pk],
+    }
