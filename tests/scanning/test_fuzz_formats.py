@@ -173,3 +173,66 @@ def test_corpus_file_has_expected_verdict(index):
     path, label = corpus()[index]
     ctx = scan_path(path)
     assert verdict_label(ctx) == label, [(f.rule, f.verdict.label, f.evidence) for f in ctx.findings]
+
+
+# --------------------------------------------------------------------------- memory stays bounded
+
+
+def _peak(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _scan_file(path: Path, fmt: str) -> ScanContext:
+    from scanning.scanners.base import FileReader
+
+    ctx = ScanContext(path=str(path), scan_nested=mini_router)
+    with FileReader(path) as reader:
+        SCANNERS[fmt](reader, ctx)
+    return ctx
+
+
+def test_memory_independent_of_size_safetensors_and_gguf(tmp_path):
+    import json
+    import struct
+
+    big = 512 * 1024 * 1024  # sparse: costs no disk
+    st_path = tmp_path / "big.safetensors"
+    header = json.dumps({"w": {"dtype": "U8", "shape": [big], "data_offsets": [0, big]}}).encode()
+    with open(st_path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)) + header)
+        fh.truncate(8 + len(header) + big)
+    assert _peak(lambda: _scan_file(st_path, "safetensors")) < 2 * 1024 * 1024
+
+    gg_path = tmp_path / "big.gguf"
+    name = b"w"
+    head = b"GGUF" + struct.pack("<IQQ", 3, 1, 0) + struct.pack("<Q", 1) + name + struct.pack("<IQIQ", 1, big, 24, 0)
+    head += bytes(-len(head) % 32)
+    with open(gg_path, "wb") as fh:
+        fh.write(head)
+        fh.truncate(len(head) + big)
+    assert _peak(lambda: _scan_file(gg_path, "gguf")) < 2 * 1024 * 1024
+
+
+def test_memory_bounded_for_tar_and_gzip_members(tmp_path):
+    import gzip
+    import json
+    import struct
+
+    from tests.scanning.corpus_formats import tar_bytes
+
+    size = 64 * 1024 * 1024
+    header = json.dumps({"w": {"dtype": "U8", "shape": [size], "data_offsets": [0, size]}}).encode()
+    payload = struct.pack("<Q", len(header)) + header + bytes(size)
+    gz = tmp_path / "big.safetensors.gz"
+    gz.write_bytes(gzip.compress(payload, compresslevel=1))
+    assert _peak(lambda: _scan_file(gz, "gzip")) < 24 * 1024 * 1024  # 8 MiB spool in memory + 4 MiB chunks
+    tar = tmp_path / "big.tar"
+    tar.write_bytes(tar_bytes([("model.safetensors", "file", payload)]))
+    assert _peak(lambda: _scan_file(tar, "tar")) < 4 * 1024 * 1024
