@@ -86,8 +86,10 @@ class SList:
             self.items.append(value)
 
     def extend(self, values: list[Any]) -> None:
-        for v in values:
-            self.add(v)
+        room = CONTAINER_CAP - len(self.items)
+        if room > 0:
+            self.items.extend(values[:room])
+        self.count += len(values)
 
 
 @dataclass(slots=True, eq=False)
