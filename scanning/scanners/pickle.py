@@ -60,6 +60,9 @@ MAX_STACK = 1_000_000
 MAX_MEMO = 2_000_000
 RETAIN_BUDGET = 64 * 1024 * 1024  # bytes of str/bytes values kept across the stream
 TIME_CHECK_EVERY = 4096
+MAX_FINDINGS_PER_RULE = 20  # per pickle stream; the rest is summarized in one finding
+MAX_GLOBAL_FINDINGS = 200
+MAX_DISTINCT_GLOBALS = 50_000
 CHUNK = 1024 * 1024
 HIGHEST_PROTOCOL = 5
 
@@ -219,6 +222,8 @@ class _Walker:
         self.torchscript = torchscript
         self.records: dict[tuple[str, str, str], _GlobalRecord] = {}
         self.once: set[tuple[str, str]] = set()
+        self.per_rule: dict[str, int] = {}
+        self.suppressed: dict[str, tuple[Category, Severity, Verdict]] = {}
         self.stack: list[Any] = []
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
@@ -242,13 +247,26 @@ class _Walker:
         key = (rule, evidence or message)
         if key in self.once:
             return
+        shown = self.per_rule.get(rule, 0)
+        self.per_rule[rule] = shown + 1
+        if shown >= MAX_FINDINGS_PER_RULE:
+            self.suppressed.setdefault(rule, (category, severity, verdict))
+            return
         self.once.add(key)
         self.ctx.add(rule, category, severity, verdict, message, evidence, offset=offset)
 
     def flush(self) -> None:
+        for rule, (category, severity, verdict) in self.suppressed.items():
+            extra = self.per_rule[rule] - MAX_FINDINGS_PER_RULE
+            self.ctx.add(rule, category, severity, verdict, f"{extra} more {rule} findings in this pickle not listed")
+        self.suppressed.clear()
+        reported = 0
         for rec in self.records.values():
             d = rec.cls.decision
             if d is Decision.ALLOW or (rec.benign_calls and not rec.other_calls):
+                continue
+            reported += 1
+            if reported > MAX_GLOBAL_FINDINGS:
                 continue
             times = f" ({rec.count} uses)" if rec.count > 1 else ""
             evidence = rec.evidence or f"{rec.module}.{rec.name}"
@@ -275,6 +293,18 @@ class _Walker:
                     evidence,
                     offset=rec.offset,
                 )
+        if reported > MAX_GLOBAL_FINDINGS:
+            worst = max(
+                (r for r in self.records.values() if r.cls.decision is not Decision.ALLOW),
+                key=lambda r: r.cls.decision is Decision.DENY,
+            )
+            self.ctx.add(
+                "pickle.global.many",
+                Category.OBFUSCATION,
+                Severity.HIGH,
+                Verdict.MALICIOUS if worst.cls.decision is Decision.DENY else Verdict.SUSPICIOUS,
+                f"{reported - MAX_GLOBAL_FINDINGS} more non-allowlisted globals in this pickle not listed",
+            )
         self.records.clear()
 
     # -- globals ---------------------------------------------------------------------------------------
@@ -288,6 +318,8 @@ class _Walker:
         rkey = (module, name, how if cls.decision is not Decision.ALLOW else "")
         rec = self.records.get(rkey)
         if rec is None:
+            if len(self.records) >= MAX_DISTINCT_GLOBALS:
+                raise LimitExceeded(f"more than {MAX_DISTINCT_GLOBALS} distinct globals in one pickle")
             rec = self.records[rkey] = _GlobalRecord(module, name, cls, offset, how)
             if len(self.result.globals) < 10_000:
                 self.result.globals.append(key)

@@ -629,6 +629,12 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
 # --------------------------------------------------------------------------------------------------
 
 
+def corpus_index() -> list[tuple[str, str]]:
+    """(file name, expected label) of every sample, in ``build_corpus`` order, without writing anything."""
+    samples = [*malicious_samples(), *other_samples(), *benign_samples(Path("."))]
+    return [(name, label) for name, _, label in samples]
+
+
 def build_corpus(dirpath: Path | str) -> list[tuple[Path, str]]:
     """Write every sample under ``dirpath``; return (file, expected verdict label)."""
     root = Path(dirpath)

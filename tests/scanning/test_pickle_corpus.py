@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scanning.scanners import scan_file
-from tests.scanning.corpus_pickle import build_corpus
+from tests.scanning.corpus_pickle import build_corpus, corpus_index
 
 
 @pytest.fixture(scope="module")
@@ -15,19 +15,13 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
     return build_corpus(tmp_path_factory.mktemp("pickle-corpus"))
 
 
-def _ids() -> list[str]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        return [f"{label}/{path.name}" for path, label in build_corpus(d)]
-
-
-IDS = _ids()
+IDS = [f"{label}/{name}" for name, label in corpus_index()]
 
 
 @pytest.mark.parametrize("index", range(len(IDS)), ids=IDS)
 def test_corpus_verdict(corpus: list[tuple[Path, str]], index: int) -> None:
     path, expected = corpus[index]
+    assert f"{expected}/{path.name}" == IDS[index]
     result = scan_file(path)
     detail = [(f.rule, f.message, f.member, f.evidence) for f in result.findings]
     assert result.verdict.label == expected, f"{path.name}: {result.format} {detail}"

@@ -145,3 +145,14 @@ def test_looks_like_pickle() -> None:
     assert not pickle_scanner.looks_like_pickle(b"# README\nhello\n")
     assert not pickle_scanner.looks_like_pickle(b"cat\nnothing\n")
     assert not pickle_scanner.looks_like_pickle(b'{"a": 1}')
+
+
+def test_findings_are_bounded() -> None:
+    body = b"".join(g("mod%d" % i, "f") + b"0" for i in range(300)) + b"".join(
+        b"\x82" + bytes([i]) + b"0" for i in range(60)
+    )
+    ctx = run(p2(body + b"N"))
+    assert len(ctx.findings) < 260
+    assert any(f.rule == "pickle.global.many" for f in ctx.findings)
+    assert any(f.rule == "pickle.ext" and "more" in f.message for f in ctx.findings)
+    assert verdict_of(ctx.findings) is Verdict.SUSPICIOUS
