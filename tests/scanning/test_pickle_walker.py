@@ -148,7 +148,7 @@ def test_looks_like_pickle() -> None:
 
 
 def test_findings_are_bounded() -> None:
-    body = b"".join(g("mod%d" % i, "f") + b"0" for i in range(300)) + b"".join(
+    body = b"".join(g(f"mod{i}", "f") + b"0" for i in range(300)) + b"".join(
         b"\x82" + bytes([i]) + b"0" for i in range(60)
     )
     ctx = run(p2(body + b"N"))
