@@ -51,7 +51,7 @@ class Command(BaseCommand):
 
 
 def _sha(*parts: object) -> str:
-    return hashlib.sha1("-".join(map(str, parts)).encode()).hexdigest()
+    return hashlib.sha1("-".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()
 
 
 def seed_large(
@@ -129,7 +129,7 @@ def seed_large(
     # older versions carry root-context violations.
     usages = []
     used: dict[int, int] = {}
-    for i, m in enumerate(model_rows):
+    for i in range(len(model_rows)):
         v = version_rows[i * versions_per_model + versions_per_model - 1]
         app = apps[rng.randrange(len(apps))]
         used[v.pk] = app.pk
