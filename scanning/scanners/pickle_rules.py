@@ -142,6 +142,30 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("numpy.random._pcg64", "PCG64 PCG64DXSM")
     | _pairs("numpy.random._philox", "Philox")
     | _pairs("numpy.random._sfc64", "SFC64")
+    # numpy math ufuncs (pure functions of numbers; sklearn FunctionTransformer(np.log1p) pickles them)
+    | _pairs(
+        "numpy",
+        "log log1p log2 log10 exp expm1 exp2 sqrt cbrt square abs absolute negative sign sin cos tan arcsin"
+        " arccos arctan sinh cosh tanh arcsinh arccosh arctanh floor ceil rint trunc round clip maximum minimum"
+        " add subtract multiply divide true_divide power reciprocal isnan isfinite nan_to_num mean median sum",
+    )
+    # scipy sparse matrices/arrays (sklearn text features, one-hot output)
+    | {
+        (f"scipy.sparse.{prefix}{fmt}", f"{fmt}_{kind}")
+        for prefix in ("_", "")
+        for fmt in ("csr", "csc", "coo", "bsr", "dia", "dok", "lil")
+        for kind in ("matrix", "array")
+    }
+    # sklearn Cython trees/metrics rebuild helper: newObj(cls) == cls.__new__(cls)
+    | {
+        (m, "newObj")
+        for m in (
+            "sklearn.neighbors._kd_tree",
+            "sklearn.neighbors._ball_tree",
+            "sklearn.neighbors._binary_tree",
+            "sklearn.metrics._dist_metrics",
+        )
+    }
     # joblib wrappers around numpy arrays (raw array bytes follow the wrapper in the stream)
     | _pairs("joblib.numpy_pickle", "NumpyArrayWrapper")
     | _pairs("joblib.numpy_pickle_compat", "NDArrayWrapper ZNDArrayWrapper")

@@ -581,10 +581,12 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
     try:
         import joblib
         import sklearn  # noqa: F401
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
+        from sklearn.neighbors import KNeighborsClassifier
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
         from sklearn.tree import DecisionTreeRegressor
     except ImportError:  # pragma: no cover
         joblib = None  # type: ignore[assignment]
@@ -596,6 +598,11 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
             "forest": RandomForestClassifier(n_estimators=3, random_state=0).fit(x, y),
             "pipeline": make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
             "tree": DecisionTreeRegressor(random_state=0).fit(x, y),
+            "knn": KNeighborsClassifier(n_neighbors=3).fit(x, y),
+            "hgb": HistGradientBoostingClassifier(max_iter=3).fit(x, y),
+            "log1p": make_pipeline(FunctionTransformer(np.log1p), LogisticRegression()).fit(x, y),
+            "tfidf": TfidfVectorizer().fit(["alpha beta", "beta gamma", "delta"]),
+            "tfidf_matrix": TfidfVectorizer().fit_transform(["alpha beta", "beta gamma"]),
         }
         for key, model in models.items():
             out.append((f"sklearn_{key}.pkl", pickle.dumps(model, protocol=5), ok))
