@@ -10,7 +10,7 @@ class LicensesConfig(AppConfig):
         from licenses import services, views
 
         pipeline.register("licenses", order=20, run=_run_step)
-        pipeline.register_summary("licenses", services.license_summary)
+        pipeline.register_summary("licenses", services.license_summary)  # type: ignore[arg-type]
         pipeline.on_facts_changed(services.refresh_use_fit)
         extensions.register_version_panel(
             "licenses", order=20, template="licenses/_version_panel.html", context=views.version_panel_context

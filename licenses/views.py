@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
+from governance.http import HtmxHttpRequest
 from governance.models import AuditEvent
 from governance.permissions import PermissionMixin, has_perm, require
 from inventory.models import Application, ApplicationModel, ModelVersion
@@ -23,13 +24,13 @@ from licenses.models import License, LicenseAnalysis, LicenseConclusion, License
 PAGE_SIZE = 50
 
 
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
+def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
     if request.htmx and not request.htmx.boosted:
         return f"{template}#{partial}"
     return template
 
 
-def _page(request: HttpRequest, qs: QuerySet[Any]) -> Any:
+def _page(request: HtmxHttpRequest, qs: QuerySet[Any]) -> Any:
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
@@ -39,7 +40,7 @@ class QueueView(PermissionMixin, View):
 
     permission_required = "licenses.view_licenseanalysis"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         params = request.GET.copy()
         if "needs_review" not in params:
             params["needs_review"] = "true"
@@ -56,7 +57,7 @@ class QueueView(PermissionMixin, View):
 
 
 # --- review --------------------------------------------------------------------------------------
-def _review_context(request: HttpRequest, version: ModelVersion) -> dict[str, Any]:
+def _review_context(request: HtmxHttpRequest, version: ModelVersion) -> dict[str, Any]:
     analysis = LicenseAnalysis.objects.filter(version=version).first()
     evidence = list(analysis.evidence.all()) if analysis else []
     usages = list(
@@ -98,7 +99,7 @@ def _review_context(request: HttpRequest, version: ModelVersion) -> dict[str, An
 class ReviewView(PermissionMixin, View):
     permission_required = "licenses.view_licenseanalysis"
 
-    def get(self, request: HttpRequest, version_id: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=version_id)
         context = _review_context(request, version)
         return render(request, _partial(request, "licenses/review.html", "state"), context)
@@ -109,7 +110,7 @@ class AnalyseView(PermissionMixin, View):
 
     permission_required = "licenses.conclude_license"
 
-    def post(self, request: HttpRequest, version_id: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=version_id)
         services.enqueue_analysis(version_id=version.pk)
         messages.info(request, "License analysis queued.")
@@ -119,7 +120,7 @@ class AnalyseView(PermissionMixin, View):
 class ConcludeView(PermissionMixin, View):
     permission_required = "licenses.conclude_license"
 
-    def post(self, request: HttpRequest, version_id: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=version_id)
         form = forms.ConclusionForm(request.POST, user=request.user)
         error = ""
@@ -137,7 +138,7 @@ class ConcludeView(PermissionMixin, View):
             except services.ConclusionError as exc:
                 error = str(exc)
         else:
-            error = "; ".join(e for errs in form.errors.values() for e in errs)
+            error = "; ".join(str(e) for errs in form.errors.values() for e in errs)
         if request.htmx:
             context = _review_context(request, version)
             if error:
@@ -159,7 +160,7 @@ class EvidenceView(PermissionMixin, View):
 
     permission_required = "licenses.view_licenseanalysis"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         evidence = get_object_or_404(
             LicenseEvidence.objects.select_related("analysis__version__model"),
             pk=pk,
@@ -172,7 +173,7 @@ class EvidenceView(PermissionMixin, View):
 class LicenseListView(PermissionMixin, View):
     permission_required = "licenses.view_license"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = (
             License.objects.restrict(request.user)
             .select_related("component_of")
@@ -187,7 +188,7 @@ class LicenseListView(PermissionMixin, View):
 class LicenseDetailView(PermissionMixin, View):
     permission_required = "licenses.view_license"
 
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         lic = get_object_or_404(License.objects.restrict(request.user), pk=pk)
         context = {
             "license": lic,
@@ -204,15 +205,15 @@ class LicenseDetailView(PermissionMixin, View):
 class LicenseEditView(PermissionMixin, View):
     permission_required = "licenses.view_license"
 
-    def _license(self, request: HttpRequest, pk: int | None) -> License | None:
+    def _license(self, request: HtmxHttpRequest, pk: int | None) -> License | None:
         require(request.user, "licenses.change_license" if pk else "licenses.add_license")
         return get_object_or_404(License.objects.restrict(request.user), pk=pk) if pk else None
 
-    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         lic = self._license(request, pk)
         return render(request, "licenses/license_form.html", {"form": forms.LicenseForm(instance=lic), "license": lic})
 
-    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         lic = self._license(request, pk)
         form = forms.LicenseForm(request.POST, instance=License.objects.get(pk=lic.pk) if lic else None)
         if form.is_valid():
@@ -232,7 +233,7 @@ class LicenseEditView(PermissionMixin, View):
 class LicenseObligationView(PermissionMixin, View):
     permission_required = "licenses.change_license"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         lic = get_object_or_404(License.objects.restrict(request.user), pk=pk)
         form = forms.LicenseObligationForm(request.POST)
         if form.is_valid():
@@ -248,14 +249,14 @@ class LicenseObligationView(PermissionMixin, View):
         else:
             messages.error(request, "Give an obligation term.")
         if request.htmx:
-            return LicenseDetailView.as_view()(request, pk=pk)
+            return LicenseDetailView().get(request, pk=pk)
         return HttpResponseRedirect(lic.get_absolute_url())
 
 
 class ObligationListView(PermissionMixin, View):
     permission_required = "licenses.view_obligation"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = Obligation.objects.restrict(request.user).prefetch_related("license_obligations__license")
         filterset = filtersets.ObligationFilterSet(request.GET, queryset=qs, request=request)
         context = {
@@ -267,7 +268,7 @@ class ObligationListView(PermissionMixin, View):
         }
         return render(request, _partial(request, "licenses/obligation_list.html", "results"), context)
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest) -> HttpResponse:
         pk = request.POST.get("pk")
         obligation = get_object_or_404(Obligation.objects.restrict(request.user), pk=pk) if pk else None
         form = forms.ObligationForm(
@@ -282,7 +283,7 @@ class ObligationListView(PermissionMixin, View):
             )
             messages.success(request, f"Obligation {form.cleaned_data['term']} saved.")
         else:
-            messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+            messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
         return HttpResponseRedirect(reverse("licenses:obligation_list"))
 
 
@@ -290,10 +291,10 @@ class ObligationListView(PermissionMixin, View):
 class ChecklistView(PermissionMixin, View):
     permission_required = "licenses.view_licenseanalysis"
 
-    def _app(self, request: HttpRequest, app_id: int) -> Application:
+    def _app(self, request: HtmxHttpRequest, app_id: int) -> Application:
         return get_object_or_404(Application.objects.restrict(request.user).select_related("organization"), pk=app_id)
 
-    def get(self, request: HttpRequest, app_id: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, app_id: int) -> HttpResponse:
         app = self._app(request, app_id)
         context = {
             "application": app,
@@ -304,7 +305,7 @@ class ChecklistView(PermissionMixin, View):
         }
         return render(request, _partial(request, "licenses/checklist.html", "rows"), context)
 
-    def post(self, request: HttpRequest, app_id: int) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest, app_id: int) -> HttpResponse:
         require(request.user, "licenses.change_obligationstatus")
         app = self._app(request, app_id)
         form = forms.ChecklistForm(request.POST)
@@ -333,7 +334,7 @@ class ChecklistView(PermissionMixin, View):
 class AttributionView(PermissionMixin, View):
     permission_required = "licenses.view_licenseanalysis"
 
-    def get(self, request: HttpRequest, app_id: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, app_id: int) -> HttpResponse:
         app = get_object_or_404(Application.objects.restrict(request.user), pk=app_id)
         entries = services.attribution_report(app)
         texts: dict[str, License] = {}
@@ -346,7 +347,7 @@ class AttributionView(PermissionMixin, View):
 class AttributionNoticeView(PermissionMixin, View):
     permission_required = "licenses.view_licenseanalysis"
 
-    def get(self, request: HttpRequest, app_id: int) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest, app_id: int) -> HttpResponse:
         app = get_object_or_404(Application.objects.restrict(request.user), pk=app_id)
         body = services.notice_text(app, services.attribution_report(app))
         response = HttpResponse(body, content_type="text/plain; charset=utf-8")

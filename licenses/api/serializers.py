@@ -83,7 +83,7 @@ class LicenseConclusionSerializer(serializers.ModelSerializer):
         queryset=Organization.objects.all(), allow_null=True, required=False
     )
     status = serializers.ChoiceField(choices=ConclusionStatus.choices)
-    created_by = serializers.StringRelatedField(read_only=True)
+    created_by: serializers.StringRelatedField = serializers.StringRelatedField(read_only=True)
 
     class Meta:
         model = LicenseConclusion

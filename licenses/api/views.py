@@ -19,7 +19,6 @@ from licenses.models import License, LicenseAnalysis, LicenseConclusion, Obligat
 
 class RestrictedViewSetMixin:
     queryset: QuerySet[Any]
-    request: Request
 
     def get_queryset(self) -> QuerySet[Any]:
         return self.queryset.restrict(self.request.user)  # type: ignore[attr-defined]

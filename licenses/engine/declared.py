@@ -11,6 +11,7 @@ knows it; otherwise it stays `other` with `declared_name`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ class Declared:
 
 
 # --- expression trees ------------------------------------------------------------------------
-def make(op: str, children: list[Expr]) -> Expr | None:
+def make(op: str, children: Sequence[Expr | None]) -> Expr | None:
     """Flatten same-operator children, drop duplicates, keep order."""
     flat: list[Expr] = []
     for child in children:

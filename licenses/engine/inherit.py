@@ -106,7 +106,7 @@ def trained_on_outputs(catalog: Catalog, card_markdown: str, datasets: list[str]
         for m in pattern.finditer(text):
             lid = _source_id(m)
             spec = catalog.licenses.get(lid or "")
-            if spec and spec.binds_output_trained and lid not in found:
+            if lid and spec and spec.binds_output_trained and lid not in found:
                 quote = m.group(0).strip()
                 found[lid] = Inherited(lid, f"outputs of {quote[:80]}", "outputs", False, f"card: “{quote[:160]}”")
     for ds in datasets:
