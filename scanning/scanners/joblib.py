@@ -82,6 +82,7 @@ def skip_wrapped_array(walker: _Walker, state: Any, pos: int) -> None:
         return
     if itemsize is None:
         raise pickle_scanner.PickleError("cannot size the dtype of a joblib NumpyArrayWrapper")
+    _probe_as_pickle(walker, buf.pos)
     align = resolved(state.get("numpy_array_alignment_bytes"))
     if isinstance(align, int):
         pad = buf.read(1)[0]
@@ -90,6 +91,29 @@ def skip_wrapped_array(walker: _Walker, state: Any, pos: int) -> None:
     start = buf.pos
     buf.skip(nbytes)
     _search_hidden(walker, start, nbytes)
+
+
+def _probe_as_pickle(walker: _Walker, start: int) -> None:
+    """What a plain ``pickle.load`` would do with the bytes joblib treats as array data.
+
+    Random array bytes fail within a few opcodes; a crafted region parses on and may name callables.
+    Only denied callables are reported (``joblib.hidden-global``): anything else would be noise.
+    """
+    probe_ctx = ScanContext(limits=walker.ctx.limits, deadline=walker.ctx.deadline)
+    probe = pickle_scanner._Walker(walker.reader, probe_ctx, start, walker.buf.end, torchscript=False, sniff=True)
+    probe.walk()
+    for f in probe_ctx.findings:
+        if f.verdict is Verdict.MALICIOUS:
+            walker.finding(
+                "joblib.hidden-global",
+                f.category,
+                f.severity,
+                Verdict.MALICIOUS,
+                "bytes joblib reads as array data parse as pickle opcodes reaching a denied callable"
+                " (runs when the file is opened with pickle.load)",
+                f.evidence,
+                f.offset,
+            )
 
 
 def _search_hidden(walker: _Walker, start: int, length: int) -> None:

@@ -104,3 +104,24 @@ def test_legacy_checkpoint_real_and_trailing(tmp_path: Path) -> None:
 def test_legacy_detection() -> None:
     assert torch_scanner.is_legacy(legacy_torch(pickle.dumps({}))[:64])
     assert not torch_scanner.is_legacy(pickle.dumps({})[:64])
+
+
+def test_joblib_unaligned_array_bytes_that_parse_as_pickle() -> None:
+    from tests.scanning.corpus_pickle import call, p4, sg, tup, u
+
+    # pickle.load (not joblib.load) parses the "array bytes" as opcodes: memo-based STACK_GLOBAL, no
+    # text patterns for a byte search to find; the probe walk of the region finds it.
+    payload = u("os") + b"q\xc8" + b"0" + u("system") + b"q\xc9" + b"0" + b"h\xc8h\xc9\x93" + tup(u("true")) + b"R0"
+    dtype = (
+        call(sg("numpy", "dtype"), u("u1"), b"\x89", b"\x88")
+        + tup(b"K\x03", u("|"), b"NNN", b"J\xff\xff\xff\xff" * 2, b"K\x00")
+        + b"b"
+    )
+    state = (
+        b"}(" + u("shape") + b"K" + bytes([len(payload)]) + b"\x85" + u("dtype") + dtype + u("order") + u("C") + b"u"
+    )
+    wrapper = sg("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + state + b"b"
+    data = p4(wrapper + payload)
+    result = scan_reader(BytesReader(data), "x.joblib")
+    assert result.verdict is Verdict.MALICIOUS, result.findings
+    assert any(f.rule == "joblib.hidden-global" and "os.system" in f.evidence for f in result.findings)
