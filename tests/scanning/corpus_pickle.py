@@ -234,6 +234,26 @@ def malicious_samples() -> list[tuple[str, bytes, str]]:
     add(("torch_jit_load.pkl", global_call("torch.jit", "load", u("/tmp/x.pt")), m))
     add(("numpy_load_nested.pkl", global_call("numpy", "load", u("/tmp/x.npy"), b"\x88"), m))
     add(("pickle_loads_nested.pkl", _inner_bytes_loader(system()), m))
+    nested_zip = torch_zip({"data.pkl": system()})
+    add(
+        (
+            "torch_load_from_bytes.pt",
+            torch_zip({"data.pkl": _inner_bytes_loader(nested_zip, "torch.storage", "_load_from_bytes")}),
+            m,
+        )
+    )
+    add(
+        (
+            "pickle_loads_b64.pkl",
+            p2(
+                call(
+                    g("pickle", "loads"),
+                    call(g("base64", "b64decode"), u(__import__("base64").b64encode(system()).decode())),
+                )
+            ),
+            m,
+        )
+    )
     # the inner payload is benign, but nested loaders are denied by themselves
     add(("pickle_loads_benign_inner.pkl", _inner_bytes_loader(pickle.dumps([1, 2])), m))
     # large nested payload (kept as a Blob, scanned in place through a SubReader)
