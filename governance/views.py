@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import urlencode
 from django.views import View
 
+from governance.http import HtmxHttpRequest
 from governance.models import AuditEvent
 from governance.permissions import PermissionMixin, has_perm
 
@@ -19,7 +23,7 @@ from governance.permissions import PermissionMixin, has_perm
 class HomeView(View):
     """Send each role where its work is: managers to the overview, reviewers to the inventory."""
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         if has_perm(request.user, "governance.view_overview"):
             return redirect("governance:overview")
         if has_perm(request.user, "inventory.view_model"):
@@ -130,7 +134,7 @@ class OverviewView(PermissionMixin, View):
 
     permission_required = "governance.view_overview"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         template = "governance/overview.html"
         if request.htmx and not request.htmx.boosted:
             template += "#figures"
@@ -141,7 +145,7 @@ class AuditEventListView(PermissionMixin, View):
     permission_required = "governance.view_auditevent"
     paginate_by = 50
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = AuditEvent.objects.restrict(request.user).select_related("target_type")
         action = request.GET.get("action", "").strip()
         actor = request.GET.get("actor", "").strip()
@@ -169,3 +173,104 @@ class AuditEventListView(PermissionMixin, View):
         if request.htmx and not request.htmx.boosted:
             template += "#results"
         return render(request, template, context)
+
+
+class NotificationPreferencesView(View):
+    """Each user chooses which events they get by email, and the daily digest."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from governance import notifications
+
+        if not notifications.can_receive(request.user):
+            raise PermissionDenied("Your role receives no notifications.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def _context(self, request: HttpRequest) -> dict[str, Any]:
+        from governance import notifications
+        from governance.models import NotificationEvent, Webhook
+
+        prefs = notifications.preferences_of(request.user)
+        allowed = set(notifications.events_for(request.user))
+        return {
+            "events": [
+                {"value": e.value, "label": e.label, "checked": e.value in prefs.email_events}
+                for e in NotificationEvent
+                if e.value in allowed
+            ],
+            "prefs": prefs,
+            "can_digest": has_perm(request.user, notifications.DIGEST_PERM),
+            "has_email": bool(getattr(request.user, "email", "")),
+            "webhooks": Webhook.objects.restrict(request.user).order_by("name")[:50],
+        }
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "governance/notification_preferences.html", self._context(request))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from governance import notifications
+
+        notifications.set_preferences(
+            user=request.user,
+            email_events=request.POST.getlist("email_events"),
+            daily_digest=bool(request.POST.get("daily_digest")),
+        )
+        if request.htmx:
+            response = render(request, "governance/notification_preferences.html#form", self._context(request))
+            response["HX-Trigger"] = '{"toast": {"level": "success", "message": "Preferences saved."}}'
+            return response
+        messages.success(request, "Preferences saved.")
+        return redirect("governance:notification_preferences")
+
+
+class VersionBomView(PermissionMixin, View):
+    """Download the CycloneDX 1.6 ML-BOM of a version."""
+
+    permission_required = "inventory.view_modelversion"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from governance import bom
+        from inventory.models import ModelVersion
+
+        version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=pk)
+        return _json_download(bom.version_bom(version), bom.filename(f"{version.model.repo_id}@{version.commit}"))
+
+
+class ApplicationBomView(PermissionMixin, View):
+    """Download the CycloneDX 1.6 ML-BOM of an application (every version it uses)."""
+
+    permission_required = "inventory.view_application"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from governance import bom
+        from inventory.models import Application
+
+        app = get_object_or_404(Application.objects.restrict(request.user).select_related("organization"), pk=pk)
+        return _json_download(bom.application_bom(app), bom.filename(app.slug))
+
+
+def _json_download(data: dict[str, Any], filename: str) -> HttpResponse:
+    response = HttpResponse(json.dumps(data, indent=2), content_type="application/vnd.cyclonedx+json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class ViolationExportView(PermissionMixin, View):
+    """CSV of the violations, with the violations list's filters (streamed)."""
+
+    permission_required = "policies.view_violation"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from governance import exports
+
+        return exports.violations_response(request.user, request.GET)
+
+
+class WaiverExportView(PermissionMixin, View):
+    """CSV of the waivers, with the waiver list's filters (streamed)."""
+
+    permission_required = "policies.view_waiver"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        from governance import exports
+
+        return exports.waivers_response(request.user, request.GET)

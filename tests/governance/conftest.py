@@ -21,9 +21,8 @@ def _no_default_pack(db):
 
 
 def make_policy(name: str, threat_level: int, category: str = "security", **kwargs: Any) -> Policy:
-    return Policy.objects.create(
-        name=name, threat_level=threat_level, category=category, action_release="fail", **kwargs
-    )
+    kwargs.setdefault("action_release", "fail")
+    return Policy.objects.create(name=name, threat_level=threat_level, category=category, **kwargs)
 
 
 def make_waiver(policy: Policy, version: Any, *, days: int = 5, state: str = "approved", **kwargs: Any) -> Waiver:

@@ -1,0 +1,524 @@
+"""Notifications: email (Django's email backend) and webhooks (HMAC-SHA256-signed JSON, retried with backoff).
+
+Two ways in:
+
+1. `notify(event, target=…, context={…})` — for any app that wants to announce something. It
+   queues one `WebhookDelivery` per interested webhook and an email task, both after commit.
+2. The feed (`process_feed`, a beat task every minute) derives events from what other apps already
+   record, without them calling us: new audit events by id watermark (`waiver.request`,
+   `waiver.approve|reject|revoke`, `waiver.expire`, `version.approve|reject`, `scan.failed`),
+   new open violations of a policy with a `fail` action (violation id watermark) and failed scan
+   runs (finish-time watermark). Watermarks start at "now" the first time, so history is not replayed.
+
+Each user chooses in their preferences which events they receive by email at once, and whether they
+get the daily digest (the default when they have chosen nothing). A user only receives events about
+things their role may see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage, get_connection
+from django.db import models, transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from governance.models import (
+    AuditEvent,
+    DeliveryState,
+    NotificationCursor,
+    NotificationEvent,
+    NotificationPreference,
+    RiskSnapshot,
+    Webhook,
+    WebhookDelivery,
+)
+from governance.permissions import has_perm
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Modelgate-Signature"
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 30  # seconds: 30, 60, 120, 240, 480 between the six attempts
+BACKOFF_CAP = 3600
+TIMEOUT = 10
+
+# The permission a user needs to receive an event (they must be allowed to see its subject).
+EVENT_PERMS: dict[str, str] = {
+    NotificationEvent.VIOLATION_FAIL: "policies.view_violation",
+    NotificationEvent.WAIVER_REQUEST: "policies.view_waiver",
+    NotificationEvent.WAIVER_DECISION: "policies.view_waiver",
+    NotificationEvent.WAIVER_EXPIRING: "policies.view_waiver",
+    NotificationEvent.VERSION_DECISION: "inventory.view_modelversion",
+    NotificationEvent.SCAN_FAILED: "scanning.view_scanrun",
+}
+DIGEST_PERM = "governance.view_overview"
+
+# Audit actions → events (checked against `grep -rn 'action=' */services.py`).
+AUDIT_ACTIONS: dict[str, str] = {
+    "waiver.request": NotificationEvent.WAIVER_REQUEST,
+    "waiver.approve": NotificationEvent.WAIVER_DECISION,
+    "waiver.reject": NotificationEvent.WAIVER_DECISION,
+    "waiver.revoke": NotificationEvent.WAIVER_DECISION,
+    "waiver.expire": NotificationEvent.WAIVER_EXPIRING,
+    "version.approve": NotificationEvent.VERSION_DECISION,
+    "version.reject": NotificationEvent.VERSION_DECISION,
+    "scan.failed": NotificationEvent.SCAN_FAILED,
+    "scan.fail": NotificationEvent.SCAN_FAILED,
+}
+ALL_EVENTS = list(NotificationEvent.values)
+
+
+def site_url(path: str = "") -> str:
+    return settings.MODELGATE_SITE_URL.rstrip("/") + path
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The value of the X-Modelgate-Signature header: `sha256=` + hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """For receivers (and tests): constant-time check of a signature header."""
+    return hmac.compare_digest(sign(secret, body), header or "")
+
+
+def new_secret() -> str:
+    return secrets.token_hex(32)
+
+
+# --- preferences ---------------------------------------------------------------------------------
+
+
+def events_for(user: Any) -> list[str]:
+    """Events this user's role lets them receive."""
+    return [e for e in ALL_EVENTS if has_perm(user, EVENT_PERMS[e])]
+
+
+def can_receive(user: Any) -> bool:
+    return bool(events_for(user)) or has_perm(user, DIGEST_PERM)
+
+
+@dataclass
+class Preferences:
+    email_events: list[str]
+    daily_digest: bool
+
+
+def preferences_of(user: Any) -> Preferences:
+    pref = NotificationPreference.objects.filter(user=user).first()
+    if pref is None:
+        return Preferences(email_events=[], daily_digest=has_perm(user, DIGEST_PERM))
+    return Preferences(email_events=list(pref.email_events or []), daily_digest=pref.daily_digest)
+
+
+@transaction.atomic
+def set_preferences(*, user: Any, email_events: list[str], daily_digest: bool) -> NotificationPreference:
+    """Store a user's own choices; events their role cannot receive are dropped."""
+    allowed = set(events_for(user))
+    chosen = [e for e in ALL_EVENTS if e in set(email_events) and e in allowed]
+    pref, _ = NotificationPreference.objects.update_or_create(
+        user=user, defaults={"email_events": chosen, "daily_digest": daily_digest and has_perm(user, DIGEST_PERM)}
+    )
+    return pref
+
+
+def subscribers(event: str) -> list[Any]:
+    """Active users with an email address who chose `event` and may see its subject."""
+    perm = EVENT_PERMS.get(event)
+    out = []
+    for pref in NotificationPreference.objects.select_related("user").filter(user__is_active=True):
+        user = pref.user
+        if user.email and event in (pref.email_events or []) and perm and has_perm(user, perm):
+            out.append(user)
+    return out
+
+
+# --- notify ---------------------------------------------------------------------------------------
+
+
+def _target(target: models.Model | None) -> dict[str, Any] | None:
+    if target is None:
+        return None
+    meta = target._meta
+    url = ""
+    get_url = getattr(target, "get_absolute_url", None)
+    if callable(get_url):
+        try:
+            url = site_url(get_url())
+        except Exception:
+            url = ""
+    return {"type": f"{meta.app_label}.{meta.model_name}", "id": target.pk, "repr": str(target)[:300], "url": url}
+
+
+def build_payload(event: str, *, target: models.Model | None, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "event": event,
+        "title": str(context.get("title") or (NotificationEvent(event).label if event in ALL_EVENTS else event)),
+        "occurred_at": timezone.now().isoformat(),
+        "target": _target(target),
+        "data": json.loads(json.dumps(context, default=str)),
+    }
+
+
+def notify(event: str, *, target: models.Model | None = None, context: dict[str, Any] | None = None) -> list[int]:
+    """Announce `event`: webhook deliveries (one row per interested webhook) and emails to subscribers.
+
+    Safe to call inside a transaction: the work is enqueued on commit. Returns the delivery ids.
+    """
+    from governance import tasks
+
+    payload = build_payload(event, target=target, context=context or {})
+    hooks = [w for w in Webhook.objects.filter(active=True) if w.wants(event)]
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(webhook=w, event=event, payload=payload) for w in hooks]
+    )
+    for d in deliveries:
+        transaction.on_commit(lambda pk=d.pk: tasks.deliver_webhook.delay(pk))
+    if event in EVENT_PERMS:
+        transaction.on_commit(lambda: tasks.send_event_email.delay(payload))
+    return [d.pk for d in deliveries]
+
+
+def email_event(payload: dict[str, Any]) -> int:
+    """Send one event to its subscribers (one message each). Returns the number sent."""
+    users = subscribers(payload["event"])
+    if not users:
+        return 0
+    target = payload.get("target") or {}
+    lines = [payload["title"], ""]
+    if target:
+        lines.append(f"{target.get('repr', '')}")
+    for key, value in (payload.get("data") or {}).items():
+        if key != "title" and value not in (None, "", [], {}):
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {value}")
+    if target.get("url"):
+        lines += ["", target["url"]]
+    lines += ["", f"Change what you receive: {site_url('/notifications/')}"]
+    subject = f"[Modelgate] {payload['title']}" + (f": {target.get('repr')}" if target else "")
+    messages = [EmailMessage(subject=subject[:200], body="\n".join(lines), to=[u.email]) for u in users]
+    return get_connection().send_messages(messages) or 0
+
+
+# --- webhook delivery ----------------------------------------------------------------------------
+
+
+def backoff(attempts: int) -> int:
+    """Seconds to wait after `attempts` failed attempts (exponential, capped)."""
+    return int(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError("Only http(s) webhook URLs are allowed")
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - scheme checked
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - scheme checked
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def attempt_delivery(delivery_id: int) -> int | None:
+    """POST one delivery once. Returns the seconds to wait before the next attempt, or None when done."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("webhook").get(pk=delivery_id)
+        if delivery.state in (DeliveryState.SUCCEEDED, DeliveryState.FAILED):
+            return None
+        delivery.attempts += 1
+        delivery.last_attempt_at = timezone.now()
+        delivery.save(update_fields=["attempts", "last_attempt_at"])
+    hook = delivery.webhook
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Modelgate-Webhook/1",
+        "X-Modelgate-Event": delivery.event,
+        "X-Modelgate-Delivery": str(delivery.pk),
+        SIGNATURE_HEADER: sign(hook.secret, body),
+    }
+    status, error = None, ""
+    try:
+        status = _post(hook.url, body, headers)
+    except (OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    delivery.response_status = status
+    if status is not None and 200 <= status < 300:
+        delivery.state, delivery.error, delivery.delivered_at = DeliveryState.SUCCEEDED, "", timezone.now()
+        wait = None
+    else:
+        delivery.error = error or f"HTTP {status}"
+        permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+        if permanent or delivery.attempts >= MAX_ATTEMPTS:
+            delivery.state, wait = DeliveryState.FAILED, None
+        else:
+            delivery.state, wait = DeliveryState.RETRYING, backoff(delivery.attempts)
+    delivery.save(update_fields=["state", "error", "delivered_at", "response_status"])
+    return wait
+
+
+def ping_webhook(*, webhook: Webhook, user: Any) -> WebhookDelivery:
+    """Queue a `ping` to a webhook (from its page or the API)."""
+    from governance import tasks
+
+    payload = build_payload("ping", target=webhook, context={"title": "Ping", "by": str(user)})
+    delivery = WebhookDelivery.objects.create(webhook=webhook, event="ping", payload=payload)
+    transaction.on_commit(lambda: tasks.deliver_webhook.delay(delivery.pk))
+    return delivery
+
+
+# --- the feed: events derived from what other apps record ---------------------------------------
+
+
+def _cursor(name: str, initial: int) -> NotificationCursor:
+    cursor, _ = NotificationCursor.objects.select_for_update().get_or_create(name=name, defaults={"position": initial})
+    return cursor
+
+
+def _audit_events() -> int:
+    start = AuditEvent.objects.aggregate(m=Max("id"))["m"] or 0
+    sent = 0
+    with transaction.atomic():
+        cursor = _cursor("audit", start)
+        events = list(
+            AuditEvent.objects.filter(id__gt=cursor.position, action__in=list(AUDIT_ACTIONS))
+            .select_related("target_type")
+            .order_by("id")[:500]
+        )
+        top = AuditEvent.objects.filter(id__gt=cursor.position).order_by("id").values_list("id", flat=True)[:500]
+        last = max([cursor.position, *top, *[e.id for e in events]])
+        for e in events:
+            target = e.target if e.target_type_id else None
+            context = {"title": _title(e.action), "action": e.action, "actor": e.actor_repr, "reason": e.reason,
+                       "audit_event": e.id}  # fmt: skip
+            if isinstance(e.after, dict):
+                context.update({k: e.after[k] for k in ("state", "expires_at", "scope") if k in e.after})
+            notify(AUDIT_ACTIONS[e.action], target=target, context=context)
+            sent += 1
+        cursor.position = last
+        cursor.save(update_fields=["position", "updated_at"])
+    return sent
+
+
+_TITLES = {
+    "waiver.request": "Waiver requested",
+    "waiver.approve": "Waiver approved",
+    "waiver.reject": "Waiver rejected",
+    "waiver.revoke": "Waiver revoked",
+    "waiver.expire": "Waiver expired",
+    "version.approve": "Version approved",
+    "version.reject": "Version rejected",
+    "scan.failed": "Scan failed",
+    "scan.fail": "Scan failed",
+}
+
+
+def _title(action: str) -> str:
+    return _TITLES.get(action, action)
+
+
+_FAIL_ANY = (
+    Q(policy__action_proxy="fail")
+    | Q(policy__action_develop="fail")
+    | Q(policy__action_source="fail")
+    | Q(policy__action_build="fail")
+    | Q(policy__action_stage_release="fail")
+    | Q(policy__action_release="fail")
+    | Q(policy__action_operate="fail")
+)
+
+
+def _violations() -> int:
+    from policies.models import Violation
+
+    start = Violation.objects.aggregate(m=Max("id"))["m"] or 0
+    sent = 0
+    with transaction.atomic():
+        cursor = _cursor("violation", start)
+        batch = list(
+            Violation.objects.filter(id__gt=cursor.position).order_by("id").values_list("id", flat=True)[:2000]
+        )
+        if not batch:
+            return 0
+        rows = (
+            Violation.objects.filter(id__in=batch, state="open")
+            .filter(_FAIL_ANY)
+            .select_related("policy", "version__model", "application")
+            .order_by("id")
+        )
+        for v in rows:
+            stages = [s for s, a in v.policy.actions().items() if a == "fail"]
+            notify(
+                NotificationEvent.VIOLATION_FAIL,
+                target=v,
+                context={"title": "New violation of a failing policy", "policy": v.policy.name,
+                         "threat_level": v.policy.threat_level, "category": v.policy.category,
+                         "model_version": str(v.version), "application": str(v.application or "root context"),
+                         "fails_at": stages},
+            )  # fmt: skip
+            sent += 1
+        cursor.position = batch[-1]
+        cursor.save(update_fields=["position", "updated_at"])
+    return sent
+
+
+def _scan_failures() -> int:
+    from scanning.models import ScanRun
+
+    def micros(value: datetime) -> int:
+        return int(value.timestamp() * 1_000_000)
+
+    sent = 0
+    with transaction.atomic():
+        cursor = _cursor("scanrun", micros(timezone.now()))
+        since = datetime.fromtimestamp(cursor.position / 1_000_000, tz=UTC)
+        runs = list(
+            ScanRun.objects.filter(state="failed", finished_at__gt=since)
+            .select_related("version__model")
+            .order_by("finished_at", "id")[:200]
+        )
+        for run in runs:
+            notify(
+                NotificationEvent.SCAN_FAILED,
+                target=run,
+                context={"title": "Scan failed", "model_version": str(run.version), "error": run.error[:500],
+                         "error_kind": run.error_kind},
+            )  # fmt: skip
+            sent += 1
+        if runs and runs[-1].finished_at:
+            cursor.position = micros(runs[-1].finished_at)
+            cursor.save(update_fields=["position", "updated_at"])
+    return sent
+
+
+def process_feed() -> dict[str, int]:
+    """One pass over the audit log, new violations and failed scans (idempotent: watermarks)."""
+    return {"audit": _audit_events(), "violations": _violations(), "scans": _scan_failures()}
+
+
+def notify_expiring_waivers(*, now: datetime | None = None, days: tuple[int, ...] = (7, 1)) -> int:
+    """Waivers in force that expire exactly `days` from today (UTC): notified a week and a day ahead."""
+    from policies.models import Waiver
+
+    now = now or timezone.now()
+    sent = 0
+    for d in days:
+        day = (now + timedelta(days=d)).date()
+        for waiver in Waiver.objects.in_force(now).filter(expires_at__date=day).select_related("policy"):
+            notify(
+                NotificationEvent.WAIVER_EXPIRING,
+                target=waiver,
+                context={"title": f"Waiver expires in {d} day{'s' if d != 1 else ''}", "policy": waiver.policy.name,
+                         "expires_at": waiver.expires_at.isoformat(), "for": waiver.target_label},
+            )  # fmt: skip
+            sent += 1
+    return sent
+
+
+# --- the daily digest ----------------------------------------------------------------------------
+
+
+def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
+    """Org-wide figures of the last 24 hours (unrestricted; only sent to users with the overview permission)."""
+    from governance.overview import band_of
+    from inventory.models import ModelVersion
+    from policies.models import Violation, Waiver
+
+    now = now or timezone.now()
+    since = now - timedelta(days=1)
+    open_qs = Violation.objects.filter(state="open")
+    total = open_qs.aggregate(r=Sum("policy__threat_level"))["r"] or 0
+    yesterday = RiskSnapshot.objects.filter(day__lt=now.date()).order_by("-day").values_list("total_risk", flat=True)
+    previous = yesterday.first()
+    new_by_band: dict[str, int] = {}
+    for level, n in (
+        Violation.objects.filter(first_seen_at__gte=since)
+        .values_list("policy__threat_level")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        band = band_of(level)
+        new_by_band[band] = new_by_band.get(band, 0) + n
+    resolved = Violation.objects.filter(state="resolved", resolved_at__gte=since).count()
+    expiring = list(
+        Waiver.objects.in_force(now)
+        .filter(expires_at__lte=now + timedelta(days=7))
+        .select_related("policy")
+        .order_by("expires_at")[:10]
+    )
+    scan_failures = 0
+    try:
+        from scanning.models import ScanRun
+
+        scan_failures = ScanRun.objects.filter(state="failed", finished_at__gte=since).count()
+    except ImportError:  # pragma: no cover - scanning not installed
+        pass
+    return {
+        "total_risk": total,
+        "previous_risk": previous,
+        "new_violations": sum(new_by_band.values()),
+        "new_by_band": new_by_band,
+        "resolved": resolved,
+        "pending_waivers": Waiver.objects.pending().count(),
+        "expiring_waivers": expiring,
+        "awaiting_review": ModelVersion.objects.filter(review_status__in=["pending", "in_review"]).count(),
+        "scan_failures": scan_failures,
+    }
+
+
+def digest_text(figures: dict[str, Any]) -> str:
+    delta = ""
+    if figures["previous_risk"] is not None:
+        diff = figures["total_risk"] - figures["previous_risk"]
+        delta = f" ({'+' if diff >= 0 else ''}{diff} since the last snapshot)"
+    bands = ", ".join(f"{n} {b}" for b, n in sorted(figures["new_by_band"].items())) or "none"
+    lines = [
+        "Modelgate daily digest",
+        "",
+        f"Total risk: {figures['total_risk']}{delta}",
+        f"New violations in the last 24 hours: {figures['new_violations']} ({bands})",
+        f"Violations resolved in the last 24 hours: {figures['resolved']}",
+        f"Waiver requests waiting for a decision: {figures['pending_waivers']}",
+        f"Versions awaiting review: {figures['awaiting_review']}",
+        f"Scans failed in the last 24 hours: {figures['scan_failures']}",
+        "",
+        "Waivers expiring within 7 days:",
+    ]
+    lines += [
+        f"  - {w.policy} for {w.target_label}, expires {w.expires_at:%Y-%m-%d}" for w in figures["expiring_waivers"]
+    ]
+    if not figures["expiring_waivers"]:
+        lines.append("  (none)")
+    lines += ["", f"Overview: {site_url('/overview/')}", f"Change what you receive: {site_url('/notifications/')}"]
+    return "\n".join(lines)
+
+
+def digest_recipients() -> list[Any]:
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    prefs = dict(NotificationPreference.objects.values_list("user_id", "daily_digest"))
+    return [u for u in users if prefs.get(u.pk, True) and has_perm(u, DIGEST_PERM)]
+
+
+def send_digest(*, now: datetime | None = None) -> int:
+    recipients = digest_recipients()
+    if not recipients:
+        return 0
+    body = digest_text(digest_figures(now=now))
+    day = (now or timezone.now()).date()
+    messages = [EmailMessage(subject=f"[Modelgate] Daily digest {day:%Y-%m-%d}", body=body, to=[u.email])
+                for u in recipients]  # fmt: skip
+    return get_connection().send_messages(messages) or 0
