@@ -156,3 +156,21 @@ def test_findings_are_bounded() -> None:
     assert any(f.rule == "pickle.global.many" for f in ctx.findings)
     assert any(f.rule == "pickle.ext" and "more" in f.message for f in ctx.findings)
     assert verdict_of(ctx.findings) is Verdict.SUSPICIOUS
+
+
+def test_memory_is_bounded_for_large_pickles() -> None:
+    import tracemalloc
+
+    from scanning.scanners.base import SubReader
+
+    big = pickle.dumps({"blob": b"\x01" * (48 * 1024 * 1024), "items": list(range(100_000))}, protocol=4)
+    reader = SubReader(BytesReader(big), 0, len(big))
+    tracemalloc.start()
+    try:
+        ctx = ScanContext()
+        pickle_scanner.scan(reader, ctx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ctx.findings == []
+    assert peak < 24 * 1024 * 1024, peak
