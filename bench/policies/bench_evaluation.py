@@ -47,7 +47,9 @@ def build(n_versions: int, n_policies: int) -> None:
     root = Organization.objects.create(name="Root", slug="root")
     orgs = [Organization.objects.create(name=f"Org {i}", slug=f"org-{i}", parent=root) for i in range(5)]
     apps = [
-        Application.objects.create(name=f"App {i}", slug=f"app-{i}", organization=orgs[i % 5], commercial_use=i % 2 == 0)
+        Application.objects.create(
+            name=f"App {i}", slug=f"app-{i}", organization=orgs[i % 5], commercial_use=i % 2 == 0
+        )
         for i in range(20)
     ]
     n_models = n_versions // 5
@@ -86,7 +88,9 @@ def build(n_versions: int, n_policies: int) -> None:
         for j in range(3)
     )
     BaseModelLink.objects.bulk_create(
-        BaseModelLink(version_id=vid, base_id=model_ids[rng.randrange(0, 50)], relation=rng.choice(["finetune", "adapter"]))
+        BaseModelLink(
+            version_id=vid, base_id=model_ids[rng.randrange(0, 50)], relation=rng.choice(["finetune", "adapter"])
+        )
         for vid in version_ids[100:]
         if rng.random() < 0.3
     )
@@ -185,13 +189,17 @@ def main() -> None:
         t0 = time.perf_counter()
         third = services.evaluate_versions()
         t3 = time.perf_counter() - t0
-        print(f"after fact change: {t3:6.2f} s  {third.created} created, {third.resolved} resolved, {third.updated} updated")
+        print(
+            f"after fact change: {t3:6.2f} s  {third.created} created, {third.resolved} resolved, {third.updated} updated"
+        )
         print(f"violations stored: {Violation.objects.count()}")
         from policies.facts import PROVIDER_SECONDS
 
         print("time in fact providers (all runs): " + ", ".join(f"{k} {v:.1f} s" for k, v in PROVIDER_SECONDS.items()))
         worst = max(t1, t2, t3)
-        print(f"RESULT: {args.versions} versions x {args.policies} policies re-evaluated in {worst:.1f} s (worst run; target < 60 s)")
+        print(
+            f"RESULT: {args.versions} versions x {args.policies} policies re-evaluated in {worst:.1f} s (worst run; target < 60 s)"
+        )
     finally:
         connection.creation.destroy_test_db(old, verbosity=0)
 

@@ -77,6 +77,7 @@ class PolicySerializer(serializers.ModelSerializer):
 
 
 class ImpactRequestSerializer(PolicySerializer):
+    name = serializers.CharField(max_length=150)  # no uniqueness check: nothing is saved
     stage = serializers.ChoiceField(choices=Stage.values, default=Stage.RELEASE, write_only=True)
     policy = serializers.PrimaryKeyRelatedField(queryset=Policy.objects.all(), required=False, allow_null=True)
 

@@ -22,7 +22,11 @@ def test_approval_refused_while_release_fail_unwaived(security, legal, reason):
     with pytest.raises(ValidationError, match="refused"):
         services.approve_version(user=security, version=version, reason="looks fine")
     w = services.request_waiver(
-        user=legal, policy=policy, scope="version", version=version, expires_on=services.timezone.now().date(),
+        user=legal,
+        policy=policy,
+        scope="version",
+        version=version,
+        expires_on=services.timezone.now().date(),
         reason=reason,
     )
     services.decide_waiver(user=security, waiver=w, approve=True)
@@ -51,17 +55,24 @@ def _files(version):
 def test_gate_passes_only_for_exact_files(security, admin_user):
     version = make_version(downloads=10_000, files=2)
     services.approve_version(user=security, version=version, reason="ok")
-    ok = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="release",
-                             files=_files(version))
+    ok = services.check_gate(
+        user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="release", files=_files(version)
+    )
     assert ok == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
     tampered = _files(version)
     tampered[0]["sha256"] = "0" * 64
-    bad = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit,
-                              stage="release", files=tampered)
+    bad = services.check_gate(
+        user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="release", files=tampered
+    )
     assert bad["identity"]["verified"] is False
     assert bad["identity"]["mismatches"][0]["reason"] == "hash differs"
-    extra = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit,
-                                stage="release", files=[{"path": "evil.pkl", "sha256": "1" * 64}])
+    extra = services.check_gate(
+        user=admin_user,
+        repo_id=version.model.repo_id,
+        revision=version.commit,
+        stage="release",
+        files=[{"path": "evil.pkl", "sha256": "1" * 64}],
+    )
     assert extra["identity"]["mismatches"][0]["reason"] == "unexpected file"
     none = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision="main", stage="release")
     assert none["identity"]["verified"] is False
@@ -72,8 +83,9 @@ def test_gate_uses_pinned_hashes_after_approval(security, admin_user):
     services.approve_version(user=security, version=version, reason="ok")
     pinned = _files(version)
     version.files.update(sha256="2" * 64)  # recorded hashes change later (re-import): pins still decide
-    result = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit,
-                                 stage="build", files=pinned)
+    result = services.check_gate(
+        user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="build", files=pinned
+    )
     assert result["identity"]["verified"] is True
 
 
@@ -87,8 +99,9 @@ def test_gate_action_per_stage_and_application(admin_user):
     make_policy("commercial", fact="application.commercial_use", operator="is", value=True, actions={"build": "fail"})
     r = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="build")
     assert r["action"] == "warn" and [v["policy"] for v in r["violations"]] == ["few downloads"]
-    r = services.check_gate(user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="build",
-                            application=app)
+    r = services.check_gate(
+        user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="build", application=app
+    )
     assert r["action"] == "fail"
     assert r["violations"][0]["facts"]
 
@@ -135,14 +148,22 @@ def test_gate_command_with_directory(tmp_path, security):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "model.safetensors").write_bytes(content)
     out = io.StringIO()
-    call_command("gate", f"{version.model.repo_id}@{version.commit}", "--stage", "release", "--dir", str(tmp_path),
-                 stdout=out)
+    call_command(
+        "gate", f"{version.model.repo_id}@{version.commit}", "--stage", "release", "--dir", str(tmp_path), stdout=out
+    )
     result = json.loads(out.getvalue())
     assert result == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
     (tmp_path / "sub" / "model.safetensors").write_bytes(content + b"x")
     with pytest.raises(SystemExit) as exc:
-        call_command("gate", f"{version.model.repo_id}@{version.commit}", "--stage", "release", "--dir",
-                     str(tmp_path), stdout=io.StringIO())
+        call_command(
+            "gate",
+            f"{version.model.repo_id}@{version.commit}",
+            "--stage",
+            "release",
+            "--dir",
+            str(tmp_path),
+            stdout=io.StringIO(),
+        )
     assert exc.value.code == 1
 
 
@@ -151,8 +172,9 @@ def test_gate_command_fail_exits_1(tmp_path):
     make_policy(actions={"build": "fail"})
     out = io.StringIO()
     with pytest.raises(SystemExit) as exc:
-        call_command("gate", f"{version.model.repo_id}@{version.commit}", "--stage", "build", "--dir", str(tmp_path),
-                     stdout=out)
+        call_command(
+            "gate", f"{version.model.repo_id}@{version.commit}", "--stage", "build", "--dir", str(tmp_path), stdout=out
+        )
     assert exc.value.code == 1
     assert json.loads(out.getvalue())["action"] == "fail"
 

@@ -27,8 +27,14 @@ def _setup(**policy_kwargs):
 def test_request_approve_waives_and_expiry_reopens(legal, security, reason):
     policy, version, violation = _setup()  # quality policy: either reviewer role decides
     waiver = services.request_waiver(
-        user=legal, policy=policy, scope="version", version=version, expires_on=today() + timedelta(days=10),
-        reason=reason, comment="accepted", source_violation=violation,
+        user=legal,
+        policy=policy,
+        scope="version",
+        version=version,
+        expires_on=today() + timedelta(days=10),
+        reason=reason,
+        comment="accepted",
+        source_violation=violation,
     )
     assert waiver.state == "pending" and waiver.expires_at.hour == 23 and waiver.expires_at.second == 59
     violation.refresh_from_db()
@@ -91,12 +97,18 @@ def test_non_waivable_refused(architect, reason):
         )
 
 
-@pytest.mark.parametrize(("threat", "days", "ok"), [(9, 30, True), (9, 31, False), (5, 90, True), (5, 91, False),
-                                                    (2, 365, True), (2, 366, False)])
+@pytest.mark.parametrize(
+    ("threat", "days", "ok"),
+    [(9, 30, True), (9, 31, False), (5, 90, True), (5, 91, False), (2, 365, True), (2, 366, False)],
+)
 def test_expiry_capped_by_band(architect, reason, threat, days, ok):
     policy, version, _ = _setup(threat_level=threat)
     call = lambda: services.request_waiver(  # noqa: E731
-        user=architect, policy=policy, scope="version", version=version, expires_on=today() + timedelta(days=days),
+        user=architect,
+        policy=policy,
+        scope="version",
+        version=version,
+        expires_on=today() + timedelta(days=days),
         reason=reason,
     )
     if ok:
@@ -110,7 +122,11 @@ def test_expiry_required_and_not_in_past(architect, reason):
     policy, version, _ = _setup()
     with pytest.raises(ValidationError):
         services.request_waiver(
-            user=architect, policy=policy, scope="version", version=version, expires_on=today() - timedelta(days=1),
+            user=architect,
+            policy=policy,
+            scope="version",
+            version=version,
+            expires_on=today() - timedelta(days=1),
             reason=reason,
         )
 
@@ -130,8 +146,14 @@ def test_scopes_and_owners(architect, security, reason):
         ApplicationModel.objects.create(application=other, version=v)
     services.evaluate_versions()
     w = services.request_waiver(
-        user=architect, policy=policy, scope="model", model=v1.model, owner="organization", organization=org,
-        expires_on=today(), reason=reason,
+        user=architect,
+        policy=policy,
+        scope="model",
+        model=v1.model,
+        owner="organization",
+        organization=org,
+        expires_on=today(),
+        reason=reason,
     )
     services.decide_waiver(user=security, waiver=w, approve=True)
     waived = set(Violation.objects.filter(state="waived").values_list("version_id", "application_id"))
@@ -144,9 +166,13 @@ def test_scopes_and_owners(architect, security, reason):
 
 
 def test_reminders_and_stale_report(architect, security, reason, mailoutbox):
-    policy, version, violation = _setup()
+    policy, version, _violation = _setup()
     w = services.request_waiver(
-        user=architect, policy=policy, scope="version", version=version, expires_on=today() + timedelta(days=3),
+        user=architect,
+        policy=policy,
+        scope="version",
+        version=version,
+        expires_on=today() + timedelta(days=3),
         reason=reason,
     )
     services.decide_waiver(user=security, waiver=w, approve=True)
