@@ -11,7 +11,9 @@ number of versions. Per version id:
       "declared": "apache-2.0" | None,        # canonical expression from card metadata
       "declared_ids": ["apache-2.0"],
       "declared_name": str | None,            # license_name when declared is other
-      "observed_ids": ["llama2", ...],        # licenses found in files/README/gated prompt
+      "observed_ids": ["llama2", ...],        # licenses found in files/README/gated prompt (an AUP counts
+                                              # as the license it belongs to: llama2-aup → llama2)
+      "observed_text_ids": ["llama2"],        # only licenses whose (full or partial) text is shipped
       "observed": [{"path", "license", "match", "score"}],
       "inherited_ids": ["llama3"],
       "effective": "mit AND llama3",          # after an installation-wide reviewer conclusion
@@ -35,7 +37,8 @@ chain > installation) against ``application.use_profile()``. Reasons beginning "
 are the blocking ones; the rest are cautions.
 
 ``license_summary(version) -> dict`` — the `licenses REPO_ID --json` object (DESIGN.md contract),
-analysing synchronously when no finished analysis exists.
+analysing synchronously when no finished analysis exists; an installation-wide deciding conclusion
+replaces `effective` and `obligations`.
 
 Use cases (keyword-only, atomic, audited): analyse_version, conclude_license, set_obligation_status,
 save_license, save_obligation, save_license_obligation, reanalyse_all_versions.
@@ -443,6 +446,7 @@ def _missing_facts() -> dict[str, Any]:
         "declared_ids": [],
         "declared_name": None,
         "observed_ids": [],
+        "observed_text_ids": [],
         "observed": [],
         "inherited_ids": [],
         "effective": "unknown",
@@ -488,7 +492,10 @@ def _facts_from(
         "declared": analysis.declared or None,
         "declared_ids": ids_of(parse_expression(catalog, analysis.declared)) if analysis.declared else [],
         "declared_name": analysis.declared_name or None,
-        "observed_ids": list(dict.fromkeys(o["license"] for o in observed)),
+        "observed_ids": list(dict.fromkeys(_parent_id(catalog, o["license"]) for o in observed)),
+        "observed_text_ids": list(
+            dict.fromkeys(o["license"] for o in observed if o["match"] in ("exact", "modified", "header", "partial"))
+        ),
         "observed": observed,
         "inherited_ids": list(dict.fromkeys(i for inh in analysis.inherited for i in _ids(catalog, inh["license"]))),
         "effective": effective,
@@ -505,6 +512,12 @@ def _facts_from(
         "review_status": conclusion.status if conclusion else ConclusionStatus.OPEN.value,
         "concluded": concluded,
     }
+
+
+def _parent_id(catalog: Catalog, license_id: str) -> str:
+    """An AUP / usage policy counts as the license it is a component of."""
+    spec = catalog.licenses.get(license_id)
+    return spec.component_of if spec is not None and spec.component_of else license_id
 
 
 def _ids(catalog: Catalog, expression: str) -> list[str]:
@@ -608,7 +621,14 @@ def license_summary(version: ModelVersion) -> dict[str, Any]:
     analysis = LicenseAnalysis.objects.filter(version=version, state=AnalysisState.DONE).first()
     if analysis is None:
         analysis = analyse_version(version_id=version.pk)
-    return dict(analysis.summary)
+    summary = dict(analysis.summary)
+    concluded = _concluded_expression(version.pk)
+    if concluded:  # a reviewer's installation-wide conclusion always wins
+        catalog = engine_catalog()
+        tree = parse_expression(catalog, concluded)
+        summary["effective"] = render(tree) or concluded
+        summary["obligations"] = obligations_of(catalog, tree)
+    return summary
 
 
 # --- decisions (audited) -------------------------------------------------------------------------

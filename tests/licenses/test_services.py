@@ -93,7 +93,7 @@ def test_license_facts_bulk_constant_queries(llama2_version, nc_version, mit_ver
         facts = services.license_facts(ids)
     f = facts[llama2_version.pk]
     assert f["effective"] == "llama2" and f["declared"] == "apache-2.0" and f["conflict"]
-    assert f["observed_ids"] == ["llama2", "llama2-aup"]
+    assert f["observed_ids"] == ["llama2"] and f["observed_text_ids"] == ["llama2"]
     assert f["threat_group"] == "ai-restricted" and "user-threshold:700M" in f["obligations"]
     assert facts[nc_version.pk]["threat_groups"] == ["non-commercial"]
     assert facts[999999]["state"] == "missing" and facts[999999]["unknown"]
@@ -155,6 +155,15 @@ def test_conclusion_rules_and_audit(llama2_version, legal, architect):
     assert event.after["status"] == "confirmed" and event.actor == legal
     facts = services.license_facts([llama2_version.pk])[llama2_version.pk]
     assert facts["review_status"] == "confirmed" and facts["concluded"]
+    services.conclude_license(
+        actor=legal,
+        version=llama2_version,
+        status="overridden",
+        license_expression="mit",
+        comment="Relicensed by Meta to us",
+    )
+    assert services.license_summary(llama2_version)["effective"] == "mit"
+    assert "user-threshold:700M" not in services.license_summary(llama2_version)["obligations"]
     assert not LicenseAnalysis.objects.get(version=llama2_version).needs_review
     services.conclude_license(
         actor=legal,
@@ -163,7 +172,7 @@ def test_conclusion_rules_and_audit(llama2_version, legal, architect):
         license_expression="apache-2.0",
         comment="declared option",
     )
-    assert LicenseConclusion.objects.filter(version=llama2_version).count() == 2
+    assert LicenseConclusion.objects.filter(version=llama2_version).count() == 3
 
 
 def test_checklist_and_attribution(llama2_version, mit_version, app_commercial, legal, manager):
