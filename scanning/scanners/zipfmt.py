@@ -243,6 +243,19 @@ def _find_next(reader: Reader, start: int, ctx: ScanContext | None) -> int | Non
     return None
 
 
+def _first_local(reader: Reader, ctx: ScanContext | None) -> int | None:
+    pos = 0
+    chunk = 1024 * 1024
+    while pos < reader.size:
+        if ctx is not None:
+            ctx.check_time()
+        i = reader.read_at(pos, chunk + 3).find(LOCAL_SIG)
+        if i >= 0:
+            return pos + i
+        pos += chunk
+    return None
+
+
 def local_headers(
     reader: Reader, start: int = 0, known: dict[int, ZipEntry] | None = None, ctx: ScanContext | None = None
 ) -> list[ZipEntry]:
@@ -292,12 +305,17 @@ def read_archive(reader: Reader, ctx: ScanContext | None = None, *, report: bool
         arc.problems.append(f"central directory unusable: {exc}")
     known = {e.header_offset: e for e in arc.central}
     first = min(known) if known else 0
-    if not known:
-        head = reader.read_at(0, 4)
-        if head != LOCAL_SIG:
-            nxt = _find_next(reader, 0, ctx)
-            first = nxt if nxt is not None else 0
-    arc.local = local_headers(reader, first, known, ctx)
+    # A streaming unzipper starts at the first local header of the file, which may come before the
+    # first member the central directory knows about (a member hidden in "prepended data").
+    start = 0 if reader.read_at(0, 4) == LOCAL_SIG else _first_local(reader, ctx)
+    if start is None:
+        start = first
+    arc.local = local_headers(reader, start, known, ctx)
+    seen = {e.header_offset for e in arc.local}
+    if known and first not in seen:
+        arc.local += [e for e in local_headers(reader, first, known, ctx) if e.header_offset not in seen]
+    if start < first and known:
+        arc.problems.append(f"local headers before the first central directory member (at {start})")
     if first > 0 or shift > 0:
         arc.problems.append(f"{max(first, shift)} bytes of data before the first member")
     _compare(reader, arc, known)

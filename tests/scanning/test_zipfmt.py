@@ -142,3 +142,14 @@ def test_encryption_flag_bypass_still_scanned() -> None:
     rules = {f.rule for f in result.findings}
     assert {"zip.encrypted", "pickle.global.denied"} <= rules
     assert result.verdict is Verdict.MALICIOUS
+
+
+def test_member_hidden_in_prepended_data_is_scanned() -> None:
+    from tests.scanning.corpus_pickle import local_header
+
+    hidden = local_header("evil.pkl", system())
+    visible = plain_zip({"a.txt": b"hello"}, deflate=False)
+    result = scan_reader(BytesReader(hidden + visible), "x.zip")
+    assert result.verdict is Verdict.MALICIOUS
+    assert any(f.member == "evil.pkl" and f.verdict is Verdict.MALICIOUS for f in result.findings)
+    assert any(f.rule == "zip.mismatch" for f in result.findings)
