@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -455,26 +457,30 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
     limits = scan_limits()
     verdicts: list[str] = []
     formats: dict[int, str] = {}
+    pending = [f.path for f in files]
+
+    def record(mf: ModelFile, outcome: _FileOutcome) -> None:
+        pending.remove(mf.path)
+        _record_file(run, mf, outcome, pending[0] if pending else "")
+        verdicts.append(outcome.verdict.label)
+        if outcome.result.format:
+            formats[mf.pk] = outcome.result.format[:40]
+
     try:
         if remote:
             from inventory.hub import HubClient
 
-            client = client or HubClient()
-        for i, mf in enumerate(files):
-            if remote:
-                assert client is not None
-                outcome = _scan_remote(version, mf, limits, client)
-            elif version.local_path:
-                outcome = _scan_local(version, mf, limits)
-            else:
-                outcome = _FileOutcome(
-                    _unscannable(mf.path, "file.missing", "No local copy and not on the Hub.", size=mf.size)
-                )
-            next_path = files[i + 1].path if i + 1 < len(files) else ""
-            _record_file(run, mf, outcome, next_path)
-            verdicts.append(outcome.verdict.label)
-            if outcome.result.format:
-                formats[mf.pk] = outcome.result.format[:40]
+            hub = client or HubClient()
+            _scan_remote_files(version, files, limits, hub, record)
+        else:
+            for mf in files:
+                if version.local_path:
+                    outcome = _scan_local(version, mf, limits)
+                else:
+                    outcome = _FileOutcome(
+                        _unscannable(mf.path, "file.missing", "No local copy and not on the Hub.", size=mf.size)
+                    )
+                record(mf, outcome)
     except Exception as exc:
         from inventory.hub import HubError
 
@@ -485,6 +491,29 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
         _fail(run, f"Unexpected error: {type(exc).__name__}: {exc}", "internal")
         raise ScanFailed(str(exc), kind="internal") from exc
     return _finish(run, files, verdicts, formats)
+
+
+def _scan_remote_files(
+    version: ModelVersion,
+    files: list[ModelFile],
+    limits: base.Limits,
+    client: HubClient,
+    record: Callable[[ModelFile, _FileOutcome], None],
+) -> None:
+    """Remote reads are latency-bound: scan a few files at once; results are recorded here, in this thread."""
+    workers = max(1, int(getattr(settings, "MODELGATE_SCAN_WORKERS", 4)))
+    if workers == 1 or len(files) <= 1:
+        for mf in files:
+            record(mf, _scan_remote(version, mf, limits, client))
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="modelgate-scan") as pool:
+        futures = {pool.submit(_scan_remote, version, mf, limits, client): mf for mf in files}
+        try:
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 @transaction.atomic

