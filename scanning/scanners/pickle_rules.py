@@ -188,6 +188,18 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("transformers.generation.configuration_utils", "GenerationConfig")
     | _pairs("accelerate.utils.dataclasses", "DistributedType DeepSpeedPlugin DataLoaderConfiguration")
     | _pairs("accelerate.state", "PartialState AcceleratorState")
+    # PyTorch Lightning checkpoints (.ckpt, e.g. Stable Diffusion): callback state and hyper-parameters
+    | _pairs("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
+    | _pairs("lightning.pytorch.callbacks.model_checkpoint", "ModelCheckpoint")
+    | _pairs("pytorch_lightning.callbacks.early_stopping", "EarlyStopping")
+    | _pairs("lightning.pytorch.callbacks.early_stopping", "EarlyStopping")
+    | _pairs("pytorch_lightning.utilities.parsing", "AttributeDict")
+    | _pairs("lightning_fabric.utilities.data", "AttributeDict")
+    | _pairs("omegaconf.dictconfig", "DictConfig")
+    | _pairs("omegaconf.listconfig", "ListConfig")
+    | _pairs("omegaconf.base", "ContainerMetadata Metadata")
+    | _pairs("omegaconf.nodes", "AnyNode StringNode IntegerNode FloatNode BooleanNode")
+    | _pairs("typing", "Any")
 )
 
 # Classes (CamelCase identifiers, no dots, no dunders) under these packages are allowed: estimators

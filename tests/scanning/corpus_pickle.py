@@ -445,6 +445,35 @@ def _training_args_pickle() -> bytes:
     return p2(obj)
 
 
+def _lightning_ckpt() -> bytes:
+    """A Stable-Diffusion-style Lightning .ckpt (torch zip) with callback state, hand-assembled."""
+    ckpt = (
+        g("pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint")
+        + b")\x81"
+        + b"}"
+        + u("monitor")
+        + b"Ns"
+        + b"b"
+    )
+    scalar = call(
+        g("numpy.core.multiarray", "scalar"), call(g("numpy", "dtype"), u("f8"), b"\x89", b"\x88"), binbytes(b"\0" * 8)
+    )
+    body = (
+        b"}("
+        + u("epoch")
+        + b"K\x06"
+        + u("callbacks")
+        + b"}"
+        + u("ModelCheckpoint")
+        + ckpt
+        + b"s"
+        + u("loss")
+        + scalar
+        + b"u"
+    )
+    return torch_zip({"data.pkl": p2(body)}, prefix="last")
+
+
 def stdlib_values() -> Any:
     return {
         "uuid": uuid.UUID(int=1),
@@ -480,6 +509,7 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
         out.append((f"stdlib_values_p{proto}.pkl", pickle.dumps(stdlib_values(), protocol=proto), ok))
     out.append(("training_args.bin", _training_args_pickle(), ok))
     out.append(("legacy_tar.pt", legacy_tar(), ok))
+    out.append(("lightning_sd.ckpt", _lightning_ckpt(), ok))
     out.append(("nonetype_p2.pkl", pickle.dumps([type(None), type(...), type(NotImplemented), None], protocol=2), ok))
     out.append(("nonetype_p4.pkl", pickle.dumps({"t": type(None)}, protocol=4), ok))
     out.append(("README.md", b"# Model card\n\nThis is a model.\n", ok))
