@@ -168,3 +168,38 @@ def test_version_panel_on_inventory_page(client_for, legal, llama2_version):
     r = client_for(legal).get(llama2_version.get_absolute_url())
     assert r.status_code == 200
     assert "Review licenses" in r.content.decode()
+
+
+def test_reviewer_works_the_queue_end_to_end(client_for, legal, llama2_version, app_commercial):
+    """Queue → review → evidence → conclude → checklist → attribution, following the pages' own links."""
+    import re
+
+    ApplicationModel.objects.create(application=app_commercial, version=llama2_version)
+    c = client_for(legal)
+    queue = c.get(reverse("licenses:queue")).content.decode()
+    review_url = reverse("licenses:review", args=[llama2_version.pk])
+    assert f'href="{review_url}"' in queue
+    review = c.get(review_url).content.decode()
+    evidence_url = re.search(r'href="(/licenses/evidence/\d+/)"', review).group(1)
+    assert 'class="hl"' in c.get(evidence_url, **HX).content.decode()
+    r = c.post(
+        reverse("licenses:conclude", args=[llama2_version.pk]),
+        {"status": "confirmed", "comment": "Shipped Llama 2 text governs; card corrected upstream."},
+        follow=True,
+    )
+    assert "Shipped Llama 2 text governs" in r.content.decode()
+    assert f'href="{review_url}"' not in c.get(reverse("licenses:queue")).content.decode()
+    checklist_url = reverse("licenses:checklist", args=[app_commercial.pk])
+    assert checklist_url in review
+    c.post(
+        checklist_url,
+        {
+            "version": llama2_version.pk,
+            "term": "attribution-notice",
+            "status": "fulfilled",
+            "owner": legal.pk,
+            "note": "NOTICE in app bundle",
+        },
+    )
+    notice = c.get(reverse("licenses:attribution_notice", args=[app_commercial.pk])).content.decode()
+    assert "Llama 2 is licensed under the LLAMA 2 Community License" in notice
