@@ -247,6 +247,8 @@ def scan_keras_zip(reader: Reader, ctx: ScanContext) -> None:
     except zipfmt.ZipError as exc:
         ctx.unscannable("keras.malformed", ".keras file is not a readable zip", str(exc))
         return
+    if not archive.has_central:  # Keras (zipfile) needs it; without it the file is truncated or forged
+        ctx.unscannable("keras.malformed", ".keras zip has no usable central directory", "; ".join(archive.problems))
     members = archive.members()
     for entry in members:
         if unsafe_member_name(entry.name):
