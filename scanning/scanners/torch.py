@@ -30,8 +30,16 @@ FORMAT = FORMAT_ZIP
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _MAGIC_BYTES = LEGACY_MAGIC.to_bytes(10, "little")
 
-_RAW_STORAGE = re.compile(r"^(?:.*/)?(?:data|constants)/\d+$")
-_SMALL_FILES = {"version", "byteorder", ".format_version", ".storage_alignment", "serialization_id"}
+_RAW_STORAGE = re.compile(r"^(?:.*/)?(?:data|constants)/\d+$|^(?:.*/)?data/(?:weights|constants)/[^/]+(?<!\.json)$")
+_SMALL_FILES = {
+    "version",
+    "byteorder",
+    ".format_version",
+    ".storage_alignment",
+    "serialization_id",
+    "archive_format",
+    "archive_version",
+}
 _TS_OP_NAMESPACES = {"aten", "prim", "quantized", "_quantized", "profiler", "_caffe2", "prepacked", "xnnpack"}
 
 _ELEMENT_SIZE = {
@@ -64,6 +72,9 @@ def zip_kind(names: list[str]) -> str | None:
     if has_constants or (has_data and has_code):
         return FORMAT_TORCHSCRIPT
     if has_data:
+        return FORMAT_ZIP
+    # torch.export (.pt2): models/*.json graph + raw weights; nested sample inputs are torch.save zips
+    if any(n.rsplit("/", 1)[-1] == "archive_format" for n in names) and any("/models/" in f"/{n}" for n in names):
         return FORMAT_ZIP
     return None
 

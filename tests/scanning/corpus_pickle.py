@@ -364,6 +364,9 @@ def malicious_samples() -> list[tuple[str, bytes, str]]:
     add(("npz_payload.npz", plain_zip({"arr_0.npy": obj_npy}, deflate=False), m))
     add(("npz_compressed_payload.npz", plain_zip({"arr_0.npy": obj_npy}), m))
     add(("legacy_torch_payload.pt", legacy_torch(system()), m))
+    pt2 = {"archive_format": b"pt2", "models/model.json": b"{}", "data/weights/weight_0": b"\0" * 8}
+    pt2["data/sample_inputs/model.pt"] = torch_zip({"data.pkl": system()})
+    add(("export_sample_inputs_payload.pt2", plain_zip({f"m/{k}": v for k, v in pt2.items()}, deflate=False), m))
     add(("legacy_tar_payload.pt", legacy_tar(main=system()), m))
     add(("legacy_tar_storage_payload.pt", legacy_tar(storage_args=system()), m))
     add(("joblib_zlib_payload.joblib", zlib.compress(system(proto=4)), m))
@@ -624,6 +627,9 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
                 return self.l(x) * 2 + self.c
 
         out.append(("torchscript.pt", lambda p: torch.jit.save(torch.jit.script(TinyNet()), p), ok))
+        out.append(
+            ("exported.pt2", lambda p: torch.export.save(torch.export.export(TinyNet(), (torch.ones(1, 2),)), p), ok)
+        )
         out.append(
             ("torchscript_traced.pt", lambda p: torch.jit.save(torch.jit.trace(TinyNet(), torch.ones(1, 2)), p), ok)
         )
