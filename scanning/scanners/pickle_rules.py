@@ -312,6 +312,13 @@ _deny_modules(
     " winreg _winreg gzip bz2 lzma zipapp mailbox",
 )
 _deny_pairs("filesystem access", _FS, "codecs", "open EncodedFile")
+_deny_pairs("filesystem access", _FS, "torch", "save from_numpy_file")
+_deny_pairs("filesystem access", _FS, "numpy", "save savez savez_compressed savetxt memmap tofile")
+_deny_pairs("filesystem access", _FS, "numpy.lib.format", "open_memmap write_array")
+_deny_pairs("filesystem access", _FS, "joblib", "dump")
+_deny_pairs(
+    "network access", _NET, "pandas", "read_csv read_json read_html read_parquet read_excel read_table read_xml"
+)
 _deny_pairs("filesystem access", _FS, "distutils.file_util", "write_file copy_file move_file")
 _deny_pairs(
     "filesystem access",
