@@ -214,7 +214,9 @@ class WaiverRequestForm(forms.Form):
         max_days = Band.max_waiver_days(policy.band) if policy else 365
         self.max_days = max_days
         presets = [d for d in WAIVER_EXPIRY_PRESETS if d <= max_days]
-        self.fields["preset"].choices = [("", "custom date"), *[(str(d), f"{d} days") for d in presets]]
+        preset_field = self.fields["preset"]
+        assert isinstance(preset_field, forms.ChoiceField)
+        preset_field.choices = [("", "custom date"), *[(str(d), f"{d} days") for d in presets]]
         self.fields["preset"].initial = str(presets[-1]) if presets else ""
         self.fields["expires_on"].help_text = f"At most {max_days} days for a {policy.band if policy else ''} policy."
 

@@ -151,9 +151,9 @@ def constraints_of(policy: Policy) -> list[dict[str, Any]]:
 def policy_snapshot(policy: Policy) -> dict[str, Any]:
     """The policy as exported to YAML and recorded before/after every edit."""
     scope: Any = "root"
-    if policy.application_id:
+    if policy.application is not None:
         scope = {"application": policy.application.slug}
-    elif policy.organization_id:
+    elif policy.organization is not None:
         scope = {"organization": policy.organization.slug}
     return {
         "name": policy.name,
@@ -340,6 +340,29 @@ def load_default_pack(*, force: bool = False) -> list[Policy]:
     for i, name in enumerate(DEFAULT_WAIVER_REASONS):
         WaiverReason.objects.get_or_create(name=name, defaults={"position": i})
     return created
+
+
+@transaction.atomic
+def load_policy_file(*, text: str, source: str, update: bool = False) -> list[Policy]:
+    """Load policies from YAML as the system (CLI): new names are created, existing ones updated only with `update`."""
+    loaded = []
+    for data in parse_policy_yaml(text):
+        existing = Policy.objects.filter(name=data.name).first()
+        if existing is not None and not update:
+            continue
+        before = policy_snapshot(existing) if existing else None
+        policy = existing or Policy()
+        _write_policy(policy, data)
+        if existing is not None:
+            policy.revision += 1
+            policy.save(update_fields=["revision"])
+        record_event(
+            actor=None, action="policy.update" if existing else "policy.create", target=policy,
+            reason=f"loaded from {source}", before=before, after=policy_snapshot(policy),
+        )  # fmt: skip
+        loaded.append(policy)
+    _enqueue_evaluation()
+    return loaded
 
 
 DEFAULT_WAIVER_REASONS = [

@@ -14,12 +14,14 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest as DjangoHttpRequest
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views import View
 
+from governance.http import HtmxHttpRequest as HttpRequest
 from governance.models import AuditEvent
 from governance.permissions import PermissionMixin, has_perm, require
 from inventory.models import Application, ModelVersion, Organization
@@ -134,7 +136,7 @@ class PolicyEditView(PermissionMixin, View):
 
     permission_required = "policies.view_policy"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+    def dispatch(self, request: DjangoHttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.permission_required = "policies.change_policy" if kwargs.get("pk") else "policies.add_policy"
         return super().dispatch(request, *args, **kwargs)
 
@@ -201,7 +203,10 @@ class PolicyPreviewView(PermissionMixin, View):
             except ValidationError as exc:
                 errors = _errors(exc)
         else:
-            errors = [f"{k}: {', '.join(v)}" if k != "__all__" else ", ".join(v) for k, v in form.errors.items()]
+            errors = [
+                f"{k}: {', '.join(str(m) for m in v)}" if k != "__all__" else ", ".join(str(m) for m in v)
+                for k, v in form.errors.items()
+            ]
         if request.htmx:
             return render(request, "policies/policy_form.html#impact", {"impact": impact, "errors": errors})
         return render(

@@ -124,9 +124,9 @@ class ViolationSerializer(serializers.ModelSerializer):
 
 class WaiverSerializer(serializers.ModelSerializer):
     policy_name = serializers.CharField(source="policy.name", read_only=True)
-    reason = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.StringRelatedField()
-    decided_by = serializers.StringRelatedField()
+    reason: serializers.SlugRelatedField[WaiverReason] = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    decided_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = Waiver
@@ -173,7 +173,7 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
-    decided_by = serializers.StringRelatedField()
+    decided_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = Approval

@@ -10,6 +10,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from governance.permissions import has_perm, require
@@ -21,7 +22,6 @@ from policies.models import Approval, Policy, Violation, Waiver
 
 class RestrictedMixin:
     queryset: QuerySet[Any]
-    request: Request
 
     def get_queryset(self) -> QuerySet[Any]:
         return self.queryset.restrict(self.request.user)  # type: ignore[attr-defined]
@@ -42,10 +42,12 @@ class PolicyViewSet(RestrictedMixin, viewsets.ModelViewSet):
         "disable": "policies.change_policy",
     }
 
-    def perform_create(self, serializer: s.PolicySerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        assert isinstance(serializer, s.PolicySerializer)
         serializer.instance = services.create_policy(user=self.request.user, data=serializer.policy_data())
 
-    def perform_update(self, serializer: s.PolicySerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        assert isinstance(serializer, s.PolicySerializer) and isinstance(serializer.instance, Policy)
         serializer.instance = services.update_policy(
             user=self.request.user, policy=serializer.instance, data=serializer.policy_data()
         )
@@ -59,8 +61,9 @@ class PolicyViewSet(RestrictedMixin, viewsets.ModelViewSet):
         if not (has_perm(request.user, "policies.add_policy") or has_perm(request.user, "policies.change_policy")):
             require(request.user, "policies.change_policy")
         policy = None
-        if request.data.get("policy"):
-            policy = self.get_queryset().filter(pk=request.data.get("policy")).first()
+        body: Any = request.data
+        if isinstance(body, dict) and body.get("policy"):
+            policy = self.get_queryset().filter(pk=body.get("policy")).first()
         serializer = s.ImpactRequestSerializer(data=request.data, instance=policy, partial=policy is not None)
         serializer.is_valid(raise_exception=True)
         impact = services.preview_policy_impact(

@@ -281,3 +281,44 @@ def test_api_violations_filter_and_waiver_flow(client_for, architect, security, 
         content_type="application/json",
     )  # fmt: skip
     assert too_long.status_code == 400
+
+
+def test_policy_and_waiver_lists_constant_queries(
+    client_for, manager, architect, reason, django_assert_max_num_queries
+):
+    c = client_for(manager)
+    for i in range(3):
+        make_policy(f"p{i}")
+    version = make_version(downloads=1)
+    services.evaluate_versions()
+    for p in Policy.objects.all():
+        services.request_waiver(
+            user=architect, policy=p, scope="version", version=version, expires_on=timezone.now().date(), reason=reason
+        )
+    with django_assert_max_num_queries(10):
+        assert c.get(reverse("policies:policy_list")).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert c.get(reverse("policies:waiver_list")).status_code == 200
+    for i in range(3, 8):
+        make_policy(f"p{i}")
+    with django_assert_max_num_queries(10):
+        assert c.get(reverse("policies:policy_list")).status_code == 200
+
+
+def test_load_policy_pack_command(tmp_path, default_pack):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("load_policy_pack", stdout=out)
+    assert "Loaded 0 policies" in out.getvalue()  # names already there are kept
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        services.export_policies(policies=Policy.objects.filter(name="Card incomplete")).replace(
+            "threat_level: 2", "threat_level: 3"
+        )
+    )
+    call_command("load_policy_pack", "--file", str(path), "--update", stdout=out)
+    assert Policy.objects.get(name="Card incomplete").threat_level == 3
+    assert AuditEvent.objects.filter(action="policy.update", reason="loaded from p.yaml").exists()

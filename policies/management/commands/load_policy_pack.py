@@ -7,11 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from governance.services import record_event
 from policies import services
-from policies.models import Policy
 
 
 class Command(BaseCommand):
@@ -26,30 +23,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options.get("file"):
-                created = self._load_file(Path(options["file"]), update=options["update"])
+                path = Path(options["file"])
+                loaded = services.load_policy_file(text=path.read_text(), source=path.name, update=options["update"])
             else:
-                created = services.load_default_pack(force=True)
+                loaded = services.load_default_pack(force=True)
         except (OSError, ValidationError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Loaded {len(created)} policies.")
-
-    @transaction.atomic
-    def _load_file(self, path: Path, *, update: bool) -> list[Policy]:
-        loaded = []
-        for data in services.parse_policy_yaml(path.read_text()):
-            existing = Policy.objects.filter(name=data.name).first()
-            if existing is not None and not update:
-                continue
-            before = services.policy_snapshot(existing) if existing else None
-            policy = existing or Policy()
-            services._write_policy(policy, data)
-            if existing is not None:
-                policy.revision += 1
-                policy.save(update_fields=["revision"])
-            record_event(
-                actor=None, action="policy.update" if existing else "policy.create", target=policy,
-                reason=f"loaded from {path.name}", before=before, after=services.policy_snapshot(policy),
-            )  # fmt: skip
-            loaded.append(policy)
-        services.request_evaluation()
-        return loaded
+        self.stdout.write(f"Loaded {len(loaded)} policies.")
