@@ -299,7 +299,15 @@ def _current_rules_version() -> str | None:
 
 @register_provider(
     "scanning",
-    facts=["scan.state", "scan.verdict", "scan.categories", "scan.rules", "scan.severities", "scan.finding_count"],
+    facts=[
+        "scan.state",
+        "scan.verdict",
+        "scan.categories",
+        "scan.rules",
+        "scan.evidence",
+        "scan.severities",
+        "scan.finding_count",
+    ],
 )
 def scanning_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
     """Fail closed: a version without a usable scan has `scan.state` = missing / failed / outdated."""
@@ -333,11 +341,11 @@ def _scan_rows(scan_run: Any, finding: Any, version_ids: list[int]) -> tuple[dic
         .values("id", "version_id", "verdict", "rules_version")
     ):
         finished.setdefault(run["version_id"], run)
-    findings: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
-    for run_id, rule, category, severity in finding.objects.filter(
+    findings: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
+    for run_id, rule, category, severity, evidence in finding.objects.filter(
         scan_run_id__in=[r["id"] for r in finished.values()]
-    ).values_list("scan_run_id", "rule", "category", "severity"):
-        findings[run_id].append((rule, category, severity))
+    ).values_list("scan_run_id", "rule", "category", "severity", "evidence"):
+        findings[run_id].append((rule, category, severity, (evidence or "")[:200]))
     return latest, finished, findings
 
 
@@ -359,9 +367,10 @@ def _scan_facts(out: Facts, latest: dict, finished: dict, findings: dict) -> Fac
             facts.update(
                 {
                     "scan.verdict": done["verdict"],
-                    "scan.categories": sorted({c for _r, c, _s in items if c}),
-                    "scan.rules": sorted({r for r, _c, _s in items if r}),
-                    "scan.severities": sorted({s for _r, _c, s in items if s}),
+                    "scan.categories": sorted({c for _r, c, _s, _e in items if c}),
+                    "scan.rules": sorted({r for r, _c, _s, _e in items if r}),
+                    "scan.evidence": sorted({e for _r, _c, _s, e in items if e}),
+                    "scan.severities": sorted({s for _r, _c, s, _e in items if s}),
                     "scan.finding_count": len(items),
                 }
             )

@@ -107,6 +107,13 @@ _FACTS: list[FactSpec] = [
         FINDING_CATEGORIES,
     ),
     _f("scan.rules", FactType.SET, "security", "Finding rules", "Rule ids (or imported global names) that matched."),
+    _f(
+        "scan.evidence",
+        FactType.SET,
+        "security",
+        "Finding evidence",
+        "Reconstructed calls / imported globals, e.g. matches *os.system* or *builtins.exec*.",
+    ),
     _f("scan.severities", FactType.SET, "security", "Finding severities", "", SEVERITIES),
     _f("scan.finding_count", FactType.NUMBER, "security", "Number of findings"),
     _f(
