@@ -159,6 +159,9 @@ class LicenseAnalysis(models.Model):
     is_weak = models.BooleanField(default=False, help_text="Own license rests on references only.")
     needs_review = models.BooleanField(default=False, db_index=True)
     risk = models.PositiveIntegerField(default=0, db_index=True, help_text="Orders the review queue.")
+    unfit_applications = models.JSONField(
+        default=list, blank=True, help_text="Applications whose use is not permitted."
+    )
     notes = models.JSONField(default=list, blank=True)
     summary = models.JSONField(default=dict, blank=True, help_text="The `licenses --json` object.")
     catalog_stamp = models.CharField(max_length=80, blank=True)

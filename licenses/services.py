@@ -346,14 +346,19 @@ def _store(
     analysis.state = AnalysisState.DONE
     analysis.finished_at = timezone.now()
     analysis.error = ""
-    _score(analysis, unfit=_unfit_count(version.pk, analysis))
     analysis.save()
+    analysis.unfit_applications = _unfit(version.pk, analysis)
+    _score(analysis)
+    LicenseAnalysis.objects.filter(pk=analysis.pk).update(
+        unfit_applications=analysis.unfit_applications, risk=analysis.risk, needs_review=analysis.needs_review
+    )
     ModelVersion.objects.filter(pk=version.pk).update(license_expression=res.effective[:300])
     return analysis
 
 
-def _score(analysis: LicenseAnalysis, *, unfit: int) -> None:
+def _score(analysis: LicenseAnalysis) -> None:
     """Queue order: unknown/other/conflicts/unfit first, then by threat group."""
+    unfit = len(analysis.unfit_applications)
     risk = THREAT_SEVERITY.get(analysis.threat_group, 6) * 10  # type: ignore[call-overload]
     risk += 40 if analysis.is_unknown else 0
     risk += 30 if analysis.is_other else 0
@@ -361,26 +366,37 @@ def _score(analysis: LicenseAnalysis, *, unfit: int) -> None:
     risk += 20 * min(unfit, 5)
     risk += 10 if analysis.is_weak else 0
     analysis.risk = risk
-    analysis.needs_review = bool(
+    latest = LicenseConclusion.objects.filter(
+        version_id=analysis.version_id, application__isnull=True, organization__isnull=True
+    ).first()
+    # A deciding conclusion settles the version until the detected license changes under it.
+    settled = bool(
+        latest and latest.status in ConclusionStatus.deciding() and latest.detected_effective == analysis.effective
+    )
+    analysis.needs_review = not settled and bool(
         analysis.is_unknown
         or analysis.is_other
         or analysis.conflict
-        or unfit
         or analysis.is_weak
         or analysis.threat_group in QUEUE_THREATS
     )
+    analysis.needs_review = analysis.needs_review or bool(unfit)
 
 
-def _unfit_count(version_id: int, analysis: LicenseAnalysis) -> int:
-    usages = list(ApplicationModel.objects.filter(version_id=version_id).select_related("application"))
+def _unfit(version_id: int, analysis: LicenseAnalysis) -> list[str]:
+    """Names of the applications using this version whose use is not permitted (with their first reason)."""
+    usages = list(ApplicationModel.objects.filter(version_id=version_id).select_related("application__organization"))
     if not usages:
-        return 0
-    facts = {version_id: _facts_from(analysis, None)}
-    n = 0
+        return []
+    fits = use_fit_many([(version_id, u.application) for u in usages])
+    out = []
     for u in usages:
-        permitted, _ = _judge(facts[version_id], u.application, analysis.version.model.pipeline_tag)
-        n += 0 if permitted else 1
-    return n
+        permitted, reasons = fits[(version_id, u.application_id)]
+        if not permitted:
+            out.append(
+                f"{u.application.name}: {reasons[0].removeprefix('not permitted: ')}" if reasons else u.application.name
+            )
+    return out
 
 
 def _after_analysis(version_id: int) -> None:
@@ -429,11 +445,12 @@ def refresh_use_fit(version_ids: list[int]) -> None:
     for analysis in LicenseAnalysis.objects.filter(version_id__in=version_ids, state=AnalysisState.DONE).select_related(
         "version__model"
     ):
-        before = (analysis.risk, analysis.needs_review)
-        _score(analysis, unfit=_unfit_count(analysis.version_id, analysis))
-        if (analysis.risk, analysis.needs_review) != before:
+        before = (analysis.risk, analysis.needs_review, analysis.unfit_applications)
+        analysis.unfit_applications = _unfit(analysis.version_id, analysis)
+        _score(analysis)
+        if (analysis.risk, analysis.needs_review, analysis.unfit_applications) != before:
             LicenseAnalysis.objects.filter(pk=analysis.pk).update(
-                risk=analysis.risk, needs_review=analysis.needs_review
+                risk=analysis.risk, needs_review=analysis.needs_review, unfit_applications=analysis.unfit_applications
             )
 
 
@@ -699,9 +716,7 @@ def conclude_license(
             before={"status": previous.status, "license": previous.license_expression} if previous else None,
             after={"status": status, "license": expression, "scope": conclusion.scope_label, "detected": detected},
         )
-        if application is None and organization is None and analysis is not None:
-            analysis.needs_review = status not in ConclusionStatus.deciding() and analysis.needs_review
-            LicenseAnalysis.objects.filter(pk=analysis.pk).update(needs_review=analysis.needs_review)
+        refresh_use_fit([version.pk])  # queue flags: settled by the conclusion, unfit applications recomputed
         vid = version.pk
         transaction.on_commit(lambda: _facts_changed([vid]))
     return conclusion

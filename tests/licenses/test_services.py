@@ -264,3 +264,29 @@ def test_failed_analysis_is_recorded(repo, monkeypatch):
     assert a.state == "failed" and "disk" in a.error
     assert services.license_facts([v.pk])[v.pk]["state"] == "failed"
     _ = OrganizationFactory
+
+
+def test_unfit_application_puts_a_permissive_version_in_the_queue(mit_version, org, legal):
+    from licenses.models import LicenseAnalysis
+
+    big = ApplicationFactory(organization=org, name="Huge app", commercial_use=True)
+    ApplicationModel.objects.create(application=big, version=mit_version)
+    services.refresh_use_fit([mit_version.pk])
+    assert not LicenseAnalysis.objects.get(version=mit_version).needs_review
+    services.save_license_obligation(
+        actor=legal, license=License.objects.get(key="mit"), term="user-threshold:1M", clause="test", quote="test"
+    )
+    big.monthly_active_users = 5_000_000
+    big.save()
+    a = services.analyse_version(version_id=mit_version.pk)
+    assert a.needs_review and a.unfit_applications and "Huge app" in a.unfit_applications[0]
+    services.conclude_license(
+        actor=legal,
+        version=mit_version,
+        status="overridden",
+        license_expression="apache-2.0",
+        comment="enterprise terms",
+        application=big,
+    )
+    a.refresh_from_db()
+    assert a.unfit_applications == [] and not a.needs_review
