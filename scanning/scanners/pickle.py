@@ -50,7 +50,7 @@ from scanning.scanners.pickle_ops import (
     render,
     resolved,
 )
-from scanning.scanners.pickle_rules import Classification, Decision, classify
+from scanning.scanners.pickle_rules import DENY_WHEN_CALLED, Classification, Decision, classify
 
 FORMAT = "pickle"
 
@@ -891,6 +891,17 @@ class _Walker:
     def call(self, func: Any, args: Any, kwargs: Any, pos: int, kind: str) -> Call:
         call = Call(func, args, pos, kwargs, kind)
         target = resolved(func)
+        if isinstance(target, Global) and (target.cls.module, target.cls.name) in DENY_WHEN_CALLED:
+            category, severity, why = DENY_WHEN_CALLED[(target.cls.module, target.cls.name)]
+            self.finding(
+                "pickle.global.denied",
+                category,
+                severity,
+                Verdict.MALICIOUS,
+                f"{kind} calls {target.module}.{target.name}: {why}",
+                render(call),
+                pos,
+            )
         if isinstance(target, Global):
             if target is not func:  # calling something a call produced, e.g. getattr(...)(...)
                 self.indirect(func, call, pos)

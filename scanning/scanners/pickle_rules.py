@@ -313,7 +313,7 @@ _deny_modules(
 )
 _deny_pairs("filesystem access", _FS, "codecs", "open EncodedFile")
 _deny_pairs("filesystem access", _FS, "torch", "save from_numpy_file")
-_deny_pairs("filesystem access", _FS, "numpy", "save savez savez_compressed savetxt memmap tofile")
+_deny_pairs("filesystem access", _FS, "numpy", "save savez savez_compressed savetxt tofile")
 _deny_pairs("filesystem access", _FS, "numpy.lib.format", "open_memmap write_array")
 _deny_pairs("filesystem access", _FS, "joblib", "dump")
 _deny_pairs(
@@ -352,6 +352,14 @@ for _cls in ("Path", "PosixPath", "WindowsPath"):
             ]
         ),
     )
+
+# Classes that are harmless as a reference (an array subclass named in a reconstruct call or a joblib
+# wrapper) but open/create files when called: allowed, and the walker reports any call of them.
+DENY_WHEN_CALLED: dict[tuple[str, str], tuple[Category, Severity, str]] = {
+    (m, "memmap"): (Category.FILESYSTEM, Severity.HIGH, "memory-mapped file access")
+    for m in ("numpy", "numpy.core.memmap", "numpy._core.memmap")
+}
+ALLOW = ALLOW | frozenset(DENY_WHEN_CALLED)
 
 # Dunder attributes a legitimate (module, qualname) never traverses.
 _DUNDER = re.compile(r"^__\w+__$")

@@ -308,6 +308,8 @@ def malicious_samples() -> list[tuple[str, bytes, str]]:
     add(("os_remove.pkl", global_call("os", "remove", u("/tmp/nothing-here")), m))
     add(("pathlib_write_text.pkl", global_call("pathlib", "Path.write_text", stack=True), m))
     add(("ctypes_cdll.pkl", global_call("ctypes", "CDLL", u("libc.so.6")), m))
+    add(("numpy_memmap_called.pkl", global_call("numpy", "memmap", u("/tmp/x"), u("f4"), u("w+")), m))
+    add(("torch_save_called.pkl", global_call("torch", "save", b"}", u("/tmp/x.pt")), m))
     add(("marshal_loads.pkl", global_call("marshal", "loads", binbytes(b"\xe3")), m))
     add(("types_functiontype.pkl", global_call("types", "FunctionType", b"N", b"}"), m))
     add(("sys_modules.pkl", p2(g("sys", "modules")), m))
@@ -563,6 +565,16 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
             )
         )
         out.append(("np_masked.pkl", pickle.dumps(np.ma.masked_array([1, 2], mask=[0, 1]), protocol=2), ok))
+
+        def memmap_pickle(p: Path) -> None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as d:
+                mm = np.memmap(Path(d) / "m.dat", dtype="f4", mode="w+", shape=(3,))
+                p.write_bytes(pickle.dumps(mm, protocol=2))
+                del mm
+
+        out.append(("np_memmap_ref.pkl", memmap_pickle, ok))
 
     try:
         import torch
