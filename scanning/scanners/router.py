@@ -348,6 +348,8 @@ def _guarded(reader: Reader, name: str, ctx: ScanContext) -> str:
         return _route(reader, name, ctx)
     except LimitExceeded as exc:
         ctx.unscannable("scan.limit", f"scan limit reached: {exc}", str(exc))
+    except zipfmt.ZipError as exc:
+        ctx.unscannable("zip.malformed", f"zip structure cannot be read: {exc}", str(exc)[:200])
     except RecursionError:
         ctx.unscannable("scan.error", "scanner recursion limit reached (deeply nested structure)")
     except Exception as exc:
