@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             tools = "modelgate,picklescan,modelscan,fickling" if args.quick else ",".join(detection.ALL_TOOLS)
             detection.main(["--tools", tools])
         if "throughput" not in skip:
-            throughput.main(["--size-gb", size, "--repeat", "1" if args.quick else "3", "--dir", str(big)])
+            throughput.main(["--size-gb", size, "--repeat", "1" if args.quick else "2", "--dir", str(big)])
         if "remote" not in skip:
             remote.main(["--size-gb", size, "--dir", str(big)])
     finally:

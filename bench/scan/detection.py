@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of " + ",".join(ALL_TOOLS))
     ap.add_argument("--timeout", type=float, default=120.0, help="per-file timeout in seconds (every tool)")
-    ap.add_argument("--modelaudit-workers", type=int, default=2, help="parallel modelaudit workers (slow peer)")
+    ap.add_argument("--modelaudit-workers", type=int, default=4, help="parallel modelaudit workers (slowest peer)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus directory")
     ap.add_argument("--out", type=Path, default=OUT / "detection.json")
     args = ap.parse_args(argv)
@@ -239,14 +239,17 @@ def main(argv: list[str] | None = None) -> int:
         def peer_job(tool: str) -> None:
             workers = args.modelaudit_workers if tool == "modelaudit" else 1
             t0 = time.monotonic()
-            version, answers, err = run_peer(tool, files, timeout=args.timeout, workers=workers)
+            version, answers, err = run_peer(
+                tool, files, timeout=args.timeout, workers=workers, progress=tool == "modelaudit"
+            )
             if err:
                 unavailable[tool] = err
                 print(f"[detection] {tool}: unavailable: {err}", flush=True)
                 return
             versions[tool] = version
             results[tool] = {
-                by_path[p]: {"outcome": a.outcome, "detail": a.detail, "seconds": a.seconds} for p, a in answers.items()
+                by_path[p]: {"outcome": a.outcome, "detail": a.detail.replace(f"{root}/", ""), "seconds": a.seconds}
+                for p, a in answers.items()
             }
             print(f"[detection] {tool} {version}: {len(answers)} files in {time.monotonic() - t0:.0f}s", flush=True)
 

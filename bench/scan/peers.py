@@ -166,7 +166,7 @@ def run_peer(
                     ans = PeerAnswer("error", str(exc), 0.0)
                 with lock:
                     answers[f] = ans
-                    if progress and len(answers) % 25 == 0:
+                    if progress and len(answers) % 50 == 0:
                         print(f"  [{tool}] {len(answers)}/{len(files)}", flush=True)
         finally:
             worker.stop()

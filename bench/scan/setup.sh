@@ -14,6 +14,10 @@ PICKLESCAN="picklescan==1.0.5"
 FICKLING="fickling==0.1.12"
 MODELAUDIT="modelaudit==0.2.54"
 MODELSCAN="modelscan==0.8.8"
+# fickling's PyTorch-zip support (fickling.polyglot) imports torch; modelaudit also proves torch globals inert by
+# reading torch's source when it is installed (without torch it warns on every benign PyTorch file). Same CPU wheel
+# as the app's dev requirements.
+TORCH="torch==2.13.0"
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating $VENV with $PY"
@@ -26,7 +30,7 @@ status=0
 install_peer() {  # name spec [extra pip args…]
   local name="$1"; shift
   echo "[setup] installing $*"
-  if "$PIP" install -q "$@"; then
+  if "$PIP" install -q "$@" 2> >(grep -v -E "is ignored: it is neither a file nor a directory" >&2); then
     echo "[setup] $name: OK ($("$VENV/bin/pip" show "$name" 2>/dev/null | awk '/^Version:/{print $2}'))"
   else
     echo "[setup] $name: COULD NOT INSTALL (the bench reports it as unavailable)"
@@ -35,6 +39,7 @@ install_peer() {  # name spec [extra pip args…]
 }
 
 install_peer picklescan "$PICKLESCAN"
+install_peer torch "$TORCH"
 install_peer fickling "$FICKLING"
 # modelscan: its pickle/zip/numpy scanners need only numpy; the tensorflow/h5py extras are for Keras/TF
 # formats and are not installed here (those scanners then report "skipped" instead of flagging).
@@ -44,9 +49,9 @@ install_peer modelaudit "$MODELAUDIT"
 
 # Optional helpers used by peers on some formats (numpy for modelscan/modelaudit numpy scanners; py7zr so the
 # 7z case can be inspected by peers that support it). Failure is not fatal.
-"$PIP" install -q numpy py7zr >/dev/null 2>&1 || echo "[setup] note: numpy/py7zr optional helpers not installed"
+"$PIP" install -q numpy py7zr==1.1.4 >/dev/null 2>&1 || echo "[setup] note: numpy/py7zr optional helpers not installed"
 
 echo "[setup] peers venv: $VENV"
-"$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(picklescan|modelscan|fickling|modelaudit|numpy|py7zr)==' \
+"$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(picklescan|modelscan|fickling|modelaudit|torch|numpy|py7zr)==' \
   | sed 's/^/[setup]   /'
 exit $status
