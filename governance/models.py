@@ -176,3 +176,50 @@ class NotificationCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class RollupRun(models.Model):
+    """One refresh of the overview's rollups (RiskRollup, ModelRiskRollup); the newest is the one in use."""
+
+    refreshed_at = models.DateTimeField(db_index=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    violations = models.PositiveIntegerField(default=0, help_text="Violations aggregated.")
+    figures = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Unscoped figures: {licenses: {group: versions}, top_models}.",
+    )
+
+    class Meta:
+        ordering = ["-refreshed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rollup {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RiskRollup(models.Model):
+    """Violations counted per context × threat level × category × state (a cache; ids, no foreign keys)."""
+
+    application_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="Empty: root context.")
+    organization_id = models.BigIntegerField(null=True, blank=True)
+    threat_level = models.PositiveSmallIntegerField()
+    category = models.CharField(max_length=10)
+    state = models.CharField(max_length=8)
+    count = models.PositiveIntegerField()
+    resolve_seconds = models.FloatField(default=0.0, help_text="Σ (resolved_at − opened_at) of resolved ones.")
+
+    def __str__(self) -> str:
+        return f"{self.application_id or 'root'} {self.threat_level} {self.category} {self.state}: {self.count}"
+
+
+class ModelRiskRollup(models.Model):
+    """Open risk per model and context (a cache; ids, no foreign keys)."""
+
+    model_id = models.BigIntegerField()
+    repo_id = models.CharField(max_length=200)
+    application_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    risk = models.PositiveIntegerField()
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.repo_id} in {self.application_id or 'root'}: {self.risk}"

@@ -12,6 +12,7 @@ from governance.celery import app
 
 app.conf.beat_schedule.update(
     {
+        "governance-refresh-rollups": {"task": "governance.refresh_rollups", "schedule": crontab(minute="*")},
         "governance-risk-snapshot": {"task": "governance.take_risk_snapshot", "schedule": crontab(hour=23, minute=55)},
         "governance-notification-feed": {"task": "governance.process_feed", "schedule": crontab(minute="*")},
         "governance-waivers-expiring": {
@@ -32,6 +33,13 @@ def take_risk_snapshot() -> int:
     from governance.overview import take_snapshot
 
     return take_snapshot().total_risk
+
+
+@shared_task(name="governance.refresh_rollups", acks_late=True, time_limit=300, soft_time_limit=270)
+def refresh_rollups() -> int:
+    from governance.overview import refresh_rollups as refresh
+
+    return refresh().duration_ms
 
 
 @shared_task(name="governance.process_feed", acks_late=True, time_limit=300, soft_time_limit=270)

@@ -12,7 +12,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views import View
 
 from governance.http import HtmxHttpRequest
@@ -52,6 +54,8 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
             return ""
         return f"{violations_url}?{urlencode({**scope_params, **params})}"
 
+    trend_chart = ov.line_chart(figures.trend)
+    trend_dots, trend_rows = _trend_markup(trend_chart)
     band_labels = {
         "critical": "Critical 8–10",
         "severe": "Severe 4–7",
@@ -104,7 +108,11 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
             ],
             label_width=130,
         ),
-        "trend_chart": ov.line_chart(figures.trend),
+        "trend_chart": trend_chart,
+        "trend_dots": trend_dots,
+        "trend_rows": trend_rows,
+        "organization_options": _options(figures.scope.organizations, figures.scope.organization),
+        "application_options": _options(figures.scope.applications, figures.scope.application),
         "matrix_rows": [
             (b, [(c, figures.matrix[b][c], drill(band=b, category=c)) for c in ov.CATEGORIES]) for b in ov.BANDS
         ],
@@ -127,6 +135,34 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
         ],
         "model_rows": [{**m, "violations": drill(q=m["repo_id"])} for m in figures.models],
     }
+
+
+def _options(rows: list[dict[str, Any]], selected: dict[str, Any] | None) -> str:
+    """`<option>`s built in Python: hundreds of applications render ~10× faster than a template loop."""
+    chosen = selected["id"] if selected else None
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((r["id"], " selected" if r["id"] == chosen else "", r["name"]) for r in rows),
+    )
+
+
+def _trend_markup(chart: dict[str, Any]) -> tuple[str, str]:
+    """The trend's SVG dots and its table rows (90 of each), built in Python for the same reason."""
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="2.5" class="trend-dot"><title>{}: {}</title></circle>',
+        ((p["x"], p["y"], p["day"].isoformat(), p["risk"]) for p in chart["points"]),
+    )
+    rows = format_html_join(
+        "",
+        '<tr><td>{}{}</td><td class="right">{}</td></tr>',
+        (
+            (p["day"].isoformat(), mark_safe(' <span class="muted">(now)</span>') if p.get("live") else "", p["risk"])
+            for p in reversed(chart["points"])
+        ),
+    )
+    return dots, rows
 
 
 class OverviewView(PermissionMixin, View):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from governance.overview import refresh_rollups
 from inventory.models import ApplicationModel
 from policies.models import Policy, Violation, Waiver, WaiverReason
 from tests import factories as f
@@ -84,6 +85,7 @@ def build_world(size: int = 1) -> dict[str, Any]:
         )
         world["violations"].append(resolved)
         make_waiver(policies[1], world["versions"][-1], application=app, owner="application")
+    refresh_rollups()
     return world
 
 
