@@ -161,6 +161,8 @@ class _Buf:
         self.buf = self.reader.read_at(self.pos, max(0, min(max(CHUNK, n), self.end - self.pos)))
 
     def skip(self, n: int) -> None:
+        if n < 0:
+            raise PickleError("negative length")
         if self.pos + n > self.end:
             raise PickleError("pickle data was truncated")
         self.pos += n

@@ -52,3 +52,34 @@ def test_mutations_never_crash(name: str) -> None:
             assert result.verdict >= Verdict.SUSPICIOUS or result.format == "empty", (name, len(data), result.findings)
         assert result.verdict is not None
     assert limits.max_seconds == 5
+
+
+def _joblib_bytes() -> bytes:
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump({"a": np.arange(20.0), "o": np.array([1, "x"], dtype=object), "s": "text"}, buf)
+    return buf.getvalue()
+
+
+PICKLE_SEEDS = {
+    "joblib": _joblib_bytes(),
+    "numpy-p2": pickle.dumps({"a": np.arange(6).reshape(2, 3), "r": np.random.RandomState(0)}, protocol=2),
+    "numpy-p5": pickle.dumps([np.float32(1), np.dtype([("a", "<f4")]), np.arange(3)], protocol=5),
+    "text-p0": pickle.dumps({"k": [1, 2.5, "s", (None, True)], "s": {1, 2}}, protocol=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PICKLE_SEEDS))
+def test_pickle_mutations_never_crash(name: str) -> None:
+    rng = random.Random(name)
+    seed = PICKLE_SEEDS[name]
+    for i in range(400):
+        data = bytearray(seed)
+        if i % 7 == 0:
+            data = data[: rng.randrange(1, len(data))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        result = scan_reader(BytesReader(bytes(data)), f"fuzz-{name}.pkl", limits=Limits(max_seconds=10))
+        assert not [f for f in result.findings if f.rule in ("scan.error", "scan.limit")], (name, i, bytes(data))
