@@ -27,17 +27,17 @@ def headline() -> None:
     if det.exists():
         d = json.loads(det.read_text())
         print("Detection on the corpus (flagged bad / all bad; false positives / benign):")
-        for tool in detection.ALL_TOOLS:
+        for tool in detection.REPORT_ROWS:
             s = d["summary"].get(tool)
             if s:
                 print(
-                    f"  {tool:<11} detection {100 * s['detection_rate']:5.1f}% ({s['bad_flagged']}/{s['bad_total']}),"
+                    f"  {tool:<19} detection {100 * s['detection_rate']:5.1f}% ({s['bad_flagged']}/{s['bad_total']}),"
                     f" incl. errors {100 * s['detection_rate_incl_errors']:5.1f}%,"
                     f" malicious {s['malicious_flagged']}/{s['malicious_total']},"
                     f" FP {100 * s['fp_rate']:4.1f}% ({s['false_positives']}/{s['benign_total']})"
                 )
             elif tool in d.get("unavailable", {}):
-                print(f"  {tool:<11} unavailable: {d['unavailable'][tool]}")
+                print(f"  {tool:<19} unavailable: {d['unavailable'][tool]}")
     tp = OUT / "throughput.json"
     if tp.exists():
         t = json.loads(tp.read_text())

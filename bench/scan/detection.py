@@ -36,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 OUT = REPO / "bench" / "out"
 ALL_TOOLS = ("modelgate", *PEER_TOOLS)
+# Rows of the report: modelaudit is also read with only CRITICAL issues blocking (its CLI blocks on WARNING too).
+REPORT_ROWS = (*ALL_TOOLS, "modelaudit-critical")
 BAD = ("malicious", "suspicious", "unscannable")
 
 
@@ -155,25 +157,27 @@ def print_report(
         f"{counts['unscannable']} unscannable (bad = {sum(counts[b] for b in BAD)}), {counts['safe']} benign"
     )
     head = (
-        f"{'tool':<11} {'version':<10} {'detection':>16} {'+err':>6} {'malicious':>11} "
+        f"{'tool':<19} {'version':<10} {'detection':>16} {'+err':>6} {'malicious':>11} "
         f"{'FP (benign)':>13} {'benign err':>10} {'time s':>8}"
     )
     print("\n" + head + "\n" + "-" * len(head))
-    for tool in ALL_TOOLS:
+    for tool in REPORT_ROWS:
         if tool in unavailable:
-            print(f"{tool:<11} {'-':<10} {'n/a: ' + unavailable[tool]}")
+            print(f"{tool:<19} {'-':<10} {'n/a: ' + unavailable[tool]}")
             continue
         s = summary.get(tool)
         if not s:
             continue
         det = f"{s['bad_flagged']}/{s['bad_total']} {100 * s['detection_rate']:5.1f}%"
         print(
-            f"{tool:<11} {versions.get(tool, ''):<10} {det:>16} {100 * s['detection_rate_incl_errors']:5.1f}% "
+            f"{tool:<19} {versions.get(tool, ''):<10} {det:>16} {100 * s['detection_rate_incl_errors']:5.1f}% "
             f"{s['malicious_flagged']:>4}/{s['malicious_total']:<6} "
             f"{s['false_positives']:>3}/{s['benign_total']:<3} {100 * s['fp_rate']:4.1f}% "
             f"{s['benign_errors']:>10} {s['seconds']:>8.1f}"
         )
     print("  detection = flagged bad / all bad; +err = also counting scan errors and timeouts as caught")
+    if "modelaudit-critical" in summary:
+        print("  modelaudit = its CLI's decision (WARNING or CRITICAL -> exit 1); modelaudit-critical = CRITICAL only")
 
     def line(tool: str, case: str) -> str:
         r = results[tool].get(case, {})
@@ -182,7 +186,7 @@ def print_report(
         note = f"  <{note}>" if note and case.startswith("extra/") else ""
         return f"    {case:<62} expected={cases[case][1]:<11} got={got:<9} {r.get('detail', '')[:110]}{note}"
 
-    for tool in ALL_TOOLS:
+    for tool in REPORT_ROWS:
         s = summary.get(tool)
         if not s:
             continue
@@ -199,7 +203,7 @@ def print_report(
         print(f"\nModelgate exact-verdict mismatches (informational; any non-safe verdict blocks): {len(mism)}")
         for c in mism:
             print(line("modelgate", c))
-        peers = [t for t in PEER_TOOLS if results.get(t)]
+        peers = [t for t in PEER_TOOLS if results.get(t)]  # modelaudit's CLI reading only
         if peers:
             bad = [c for c in cases if cases[c][1] in BAD]
             all_miss = [c for c in bad if all(results[t].get(c, {}).get("outcome") != "flagged" for t in peers)]
@@ -251,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
                 by_path[p]: {"outcome": a.outcome, "detail": a.detail.replace(f"{root}/", ""), "seconds": a.seconds}
                 for p, a in answers.items()
             }
+            if any(a.alt for a in answers.values()):
+                versions[f"{tool}-critical"] = version
+                results[f"{tool}-critical"] = {
+                    by_path[p]: {
+                        "outcome": a.alt or a.outcome,
+                        "detail": a.detail.replace(f"{root}/", ""),
+                        "seconds": a.seconds,
+                    }
+                    for p, a in answers.items()
+                }
             print(f"[detection] {tool} {version}: {len(answers)} files in {time.monotonic() - t0:.0f}s", flush=True)
 
         threads = [threading.Thread(target=peer_job, args=(t,)) for t in tools if t in PEER_TOOLS]

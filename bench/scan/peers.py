@@ -45,6 +45,7 @@ class PeerAnswer:
     outcome: str  # flagged | clean | error | timeout
     detail: str
     seconds: float
+    alt: str = ""  # a secondary reading of the same scan (modelaudit: CRITICAL-only), "" if none
 
 
 class PeerWorker:
@@ -115,7 +116,7 @@ class PeerWorker:
                 return PeerAnswer("error", "worker crashed on this file", dt)
             return PeerAnswer("timeout", f"no answer within {timeout:g}s", dt)
         ans = json.loads(line)
-        return PeerAnswer(ans["outcome"], ans.get("detail", ""), dt)
+        return PeerAnswer(ans["outcome"], ans.get("detail", ""), dt, ans.get("alt", ""))
 
     def stop(self) -> None:
         if self.proc is not None:

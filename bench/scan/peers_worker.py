@@ -121,12 +121,15 @@ def _modelaudit():
             for i in (res.issues or [])
             if str(getattr(i.severity, "value", i.severity)).lower() in ("critical", "warning")
         ]
-        if results_have_security_findings(res):  # CLI exit 1 (or 2 with findings)
-            return {"outcome": "flagged", "detail": _short(issues) or "failed security check"}
         code = determine_exit_code(res)
+        critical = any(str(getattr(i.severity, "value", i.severity)).lower() == "critical" for i in (res.issues or []))
+        # Secondary reading (reported as "modelaudit-critical"): only CRITICAL issues block.
+        alt = "flagged" if critical else ("error" if code == 2 else "clean")
+        if results_have_security_findings(res):  # CLI exit 1 (or 2 with findings)
+            return {"outcome": "flagged", "detail": _short(issues) or "failed security check", "alt": alt}
         if code == 2:
-            return {"outcome": "error", "detail": "inconclusive / operational error (exit 2)"}
-        return {"outcome": "clean", "detail": "no WARNING/CRITICAL issue"}
+            return {"outcome": "error", "detail": "inconclusive / operational error (exit 2)", "alt": alt}
+        return {"outcome": "clean", "detail": "no WARNING/CRITICAL issue", "alt": alt}
 
     return scan
 
