@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
                 ('refreshed_at', models.DateTimeField(db_index=True)),
                 ('duration_ms', models.PositiveIntegerField(default=0)),
                 ('violations', models.PositiveIntegerField(default=0, help_text='Violations aggregated.')),
-                ('figures', models.JSONField(blank=True, default=dict, help_text='Unscoped figures: {licenses: {threat group: approved versions}, top_models}.')),
+                ('figures', models.JSONField(blank=True, default=dict, help_text='Unscoped figures: {licenses: {group: versions}, top_models}.')),
             ],
             options={
                 'ordering': ['-refreshed_at', '-id'],
