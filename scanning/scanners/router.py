@@ -117,15 +117,20 @@ def _ext(name: str) -> str:
 
 
 def _is_text(head: bytes) -> bool:
-    if b"\x00" in head:
+    """Printable text (UTF-8 or a legacy 8-bit encoding): no NUL, almost no control characters."""
+    if not head or b"\x00" in head:
+        return False
+    controls = sum(1 for b in head if (b < 0x20 and b not in (9, 10, 12, 13)) or b == 0x7F)
+    if controls > 0.02 * len(head):
         return False
     try:
         head.decode("utf-8")
+        return True
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte char cut at the end of the sample is fine
-            return False
-    printable = sum(1 for b in head if b >= 0x20 or b in (9, 10, 13, 12))
-    return printable >= 0.95 * len(head)
+        if exc.start >= len(head) - 4:  # a multi-byte char cut at the end of the sample
+            return True
+    high = sum(1 for b in head if b >= 0x80)
+    return high <= 0.3 * len(head)
 
 
 def _looks_safetensors(reader: Reader, head: bytes) -> bool:

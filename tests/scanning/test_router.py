@@ -189,3 +189,8 @@ def test_safetensors_header_length_that_looks_like_a_pickle_proto() -> None:
 def test_missing_file_is_unscannable(tmp_path: Path) -> None:
     result = scan_file(tmp_path / "nope.pt")
     assert result.verdict is Verdict.UNSCANNABLE and result.findings[0].rule == "scan.error"
+
+
+def test_latin1_text_is_text() -> None:
+    result = scan_reader(BytesReader("# Modèle\n\nDonnées d'entraînement.\n".encode("latin-1")), "README.md")
+    assert (result.format, result.verdict) == ("text", Verdict.SAFE)
