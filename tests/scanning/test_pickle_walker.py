@@ -174,3 +174,22 @@ def test_memory_is_bounded_for_large_pickles() -> None:
         tracemalloc.stop()
     assert ctx.findings == []
     assert peak < 24 * 1024 * 1024, peak
+
+
+def test_stream_boundaries_match_pickletools() -> None:
+    import pickletools
+
+    import numpy as np
+
+    values = [
+        {"a": [1, 2.5, "s" * 300, b"b" * 70_000, None, True, (1, 2, 3, 4)], "n": -(2**70)},
+        [np.arange(10), np.float64(2.0), np.random.default_rng(0)],
+        {frozenset({1}), 3j, range(5)},
+        "é" * 1000,
+    ]
+    for value in values:
+        for proto in range(6):
+            data = pickle.dumps(value, protocol=proto) + b"TRAILER"
+            expected = max(pos for _, _, pos in pickletools.genops(data)) + 1
+            result = pickle_scanner.scan_stream(BytesReader(data), ScanContext(), 0)
+            assert result.ok and result.end == expected, (proto, result)
