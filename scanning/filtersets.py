@@ -11,9 +11,9 @@ from scanning.models import Finding, ScanRun
 
 
 class ScanRunFilterSet(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=ScanState.choices)
-    verdict = django_filters.ChoiceFilter(choices=ScanVerdict.choices)
-    trigger = django_filters.ChoiceFilter(choices=ScanTrigger.choices)
+    state = django_filters.ChoiceFilter(choices=ScanState.choices, empty_label="Any")
+    verdict = django_filters.ChoiceFilter(choices=ScanVerdict.choices, empty_label="Any")
+    trigger = django_filters.ChoiceFilter(choices=ScanTrigger.choices, empty_label="Any")
     model = django_filters.ModelChoiceFilter(field_name="version__model", queryset=Model.objects.all(), label="Model")
     version = django_filters.NumberFilter(field_name="version_id", label="Version id")
     q = django_filters.CharFilter(method="search", label="Search")
@@ -31,9 +31,9 @@ class ScanRunFilterSet(django_filters.FilterSet):
 
 
 class FindingFilterSet(django_filters.FilterSet):
-    category = django_filters.ChoiceFilter(choices=FindingCategory.choices)
-    severity = django_filters.ChoiceFilter(choices=FindingSeverity.choices)
-    verdict = django_filters.ChoiceFilter(choices=ScanVerdict.choices)
+    category = django_filters.ChoiceFilter(choices=FindingCategory.choices, empty_label="Any")
+    severity = django_filters.ChoiceFilter(choices=FindingSeverity.choices, empty_label="Any")
+    verdict = django_filters.ChoiceFilter(choices=ScanVerdict.choices, empty_label="Any")
     rule = django_filters.CharFilter(lookup_expr="startswith", label="Rule starts with")
     file = django_filters.CharFilter(field_name="path", label="File")
     path = django_filters.CharFilter(lookup_expr="icontains", label="File contains")

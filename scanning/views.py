@@ -170,6 +170,8 @@ class VersionScanView(PermissionMixin, View):
         else:
             level, message = "success", f"Scan of {version} queued."
         if request.htmx:
-            return _toast(_render_panel(request, version), level, message)
+            latest = services.latest_scan(version)
+            events = {"scanFinished": True} if latest is not None and not latest.is_active else {}
+            return _toast(_render_panel(request, version), level, message, **events)
         getattr(messages, level)(request, message)
         return redirect(version.get_absolute_url())
