@@ -72,7 +72,13 @@ class ScanRunListView(PermissionMixin, View):
         return render(
             request,
             _partial(request, "scanning/scanrun_list.html", "results"),
-            {"filterset": filterset, "page": page, "runs": page.object_list, "version": version},
+            {
+                "filterset": filterset,
+                "page": page,
+                "runs": page.object_list,
+                "version": version,
+                "any_active": any(run.is_active for run in page.object_list),
+            },
         )
 
 

@@ -190,3 +190,20 @@ def test_unscanned_version_panel_offers_a_scan(client_for, security):
     version = ModelVersionFactory()
     html = client_for(security).get(reverse("scanning:version_panel", args=[version.pk])).content.decode()
     assert "not been scanned" in html and "Scan now" in html
+
+
+def test_list_polls_only_while_a_run_is_active(client_for, admin_user, tmp_path):
+    version = local_version(tmp_path, {"model.safetensors": safetensors_bytes()})
+    run = services.request_scan(version=version, user=admin_user)
+    client = client_for(admin_user)
+    assert b"every 2s" in client.get(reverse("scanning:scanrun_list")).content
+    services.execute_scan(scan_run_id=run.pk)
+    assert b"every 2s" not in client.get(reverse("scanning:scanrun_list"), HTTP_HX_REQUEST="true").content
+
+
+def test_admin_pages(client, make_user, scanned):
+    admin = make_user(None, username="root", is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    for name in ("scanrun", "finding"):
+        assert client.get(reverse(f"admin:scanning_{name}_changelist")).status_code == 200
+    assert client.get(reverse("admin:scanning_scanrun_change", args=[scanned.pk])).status_code == 200
