@@ -234,7 +234,13 @@ class ConditionRowView(PermissionMixin, View):
         }
         if isinstance(cond["value"], list) and len(cond["value"]) == 1:
             cond["value"] = cond["value"][0]
-        return render(request, "policies/policy_form.html#condition", {"c": forms.condition_editor(prefix, cond)})
+        context: dict[str, Any] = {"c": forms.condition_editor(prefix, cond)}
+        if request.GET.get("add"):  # a new row, and the "Add condition" button moves to the next index (OOB)
+            k_index, _, j = prefix.removeprefix("k-").rstrip("-").partition("-c-")
+            if k_index.isdigit() and j.isdigit():
+                context.update(k_index=int(k_index), next=int(j) + 1)
+                return render(request, "policies/policy_form.html#added_condition", context)
+        return render(request, "policies/policy_form.html#condition", context)
 
 
 class PolicyExportView(PermissionMixin, View):

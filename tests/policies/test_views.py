@@ -322,3 +322,90 @@ def test_load_policy_pack_command(tmp_path, default_pack):
     call_command("load_policy_pack", "--file", str(path), "--update", stdout=out)
     assert Policy.objects.get(name="Card incomplete").threat_level == 3
     assert AuditEvent.objects.filter(action="policy.update", reason="loaded from p.yaml").exists()
+
+
+def test_add_condition_moves_button_out_of_band(client_for, architect):
+    response = client_for(architect).get(reverse("policies:condition_row"), {"prefix": "k-1-c-2-", "add": "1"}, **HX)
+    text = response.content.decode()
+    assert 'name="k-1-c-2-fact"' in text
+    assert 'id="add-k-1"' in text and 'hx-swap-oob="true"' in text and "prefix=k-1-c-3-" in text
+    page = client_for(architect).get(reverse("policies:policy_create")).content.decode()
+    assert 'id="add-k-0"' in page and "prefix=k-0-c-1-" in page and "hx-swap-oob" not in page.split("add-k-0")[1][:80]
+
+
+class _FormScraper:
+    """What a browser would submit from the page's #policy-form (inputs, checked boxes, selected options)."""
+
+    def __init__(self, html: str) -> None:
+        from html.parser import HTMLParser
+
+        self.data: list[tuple[str, str]] = []
+        scraper = self
+
+        class P(HTMLParser):
+            select: str | None = None
+            multiple = False
+            first_option: str | None = None
+            chosen = False
+            textarea: str | None = None
+            text = ""
+
+            def handle_starttag(self, tag, attrs):
+                a = dict(attrs)
+                if tag == "input" and a.get("name"):
+                    kind = a.get("type", "text")
+                    if kind in ("checkbox", "radio"):
+                        if "checked" in a:
+                            scraper.data.append((a["name"], a.get("value") or "on"))
+                    elif kind not in ("submit", "button", "file"):
+                        scraper.data.append((a["name"], a.get("value") or ""))
+                elif tag == "select":
+                    self.select, self.multiple, self.first_option, self.chosen = (
+                        a.get("name"),
+                        "multiple" in a,
+                        None,
+                        False,
+                    )
+                elif tag == "option" and self.select:
+                    if self.first_option is None:
+                        self.first_option = a.get("value", "")
+                    if "selected" in a:
+                        scraper.data.append((self.select, a.get("value", "")))
+                        self.chosen = True
+                elif tag == "textarea":
+                    self.textarea, self.text = a.get("name"), ""
+
+            def handle_endtag(self, tag):
+                if tag == "select" and self.select:
+                    if not self.chosen and not self.multiple and self.first_option is not None:
+                        scraper.data.append((self.select, self.first_option))
+                    self.select = None
+                elif tag == "textarea" and self.textarea:
+                    scraper.data.append((self.textarea, self.text.strip("\n")))
+                    self.textarea = None
+
+            def handle_data(self, data):
+                if self.textarea:
+                    self.text += data
+
+        form = html.split('id="policy-form"', 1)[1].split("</form>", 1)[0]
+        P().feed("<form " + form)
+
+    def querydict(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, v in self.data:
+            if k != "csrfmiddlewaretoken":
+                out.setdefault(k, []).append(v)
+        return out
+
+
+def test_every_default_policy_round_trips_through_the_editor_unchanged(client_for, architect, default_pack):
+    import html as htmlmod
+
+    c = client_for(architect)
+    for policy in default_pack:
+        page = c.get(reverse("policies:policy_edit", args=[policy.pk])).content.decode()
+        data = _FormScraper(htmlmod.unescape(page)).querydict()
+        response = c.post(reverse("policies:policy_edit", args=[policy.pk]), data)
+        assert response.status_code == 302, (policy.name, response.content[:2000])
+    assert not AuditEvent.objects.filter(action="policy.update").exists()
