@@ -24,9 +24,10 @@ from scanning.scanners.base import Category, Reader, ScanContext, Severity, Verd
 from scanning.scanners.numpy import descr_info
 from scanning.scanners.pickle_ops import Call, Global, SDict, resolved
 from scanning.scanners.pickle_rules import Decision, classify
+from scanning.scanners.pickle_walker import _Walker
 
 if TYPE_CHECKING:
-    from scanning.scanners.pickle import _Walker
+    from scanning.scanners.pickle_semantics import _Semantics
 
 FORMAT = "joblib"
 
@@ -64,7 +65,7 @@ def dtype_info(dtype: Any) -> tuple[int | None, bool | None]:
     return itemsize, bool(has_obj or flags & 1)
 
 
-def skip_wrapped_array(walker: _Walker, state: Any, pos: int) -> None:
+def skip_wrapped_array(walker: _Semantics, state: Any, pos: int) -> None:
     """Move the walker past the array data that follows a NumpyArrayWrapper's BUILD."""
     buf = walker.buf
     if not isinstance(state, SDict):
@@ -74,7 +75,7 @@ def skip_wrapped_array(walker: _Walker, state: Any, pos: int) -> None:
     if not (isinstance(shape, tuple) and all(isinstance(resolved(x), int) for x in shape)) or has_obj is None:
         raise pickle_scanner.PickleError("cannot size the array behind a joblib NumpyArrayWrapper")
     if has_obj:
-        nested = pickle_scanner._Walker(walker.reader, walker.ctx, buf.pos, buf.end, torchscript=False)
+        nested = _Walker(walker.reader, walker.ctx, buf.pos, buf.end, torchscript=False)
         result = nested.walk()
         if not result.ok:
             raise pickle_scanner.PickleError(f"object array pickle after NumpyArrayWrapper: {result.error}")
@@ -93,14 +94,14 @@ def skip_wrapped_array(walker: _Walker, state: Any, pos: int) -> None:
     _search_hidden(walker, start, nbytes)
 
 
-def _probe_as_pickle(walker: _Walker, start: int) -> None:
+def _probe_as_pickle(walker: _Semantics, start: int) -> None:
     """What a plain ``pickle.load`` would do with the bytes joblib treats as array data.
 
     Random array bytes fail within a few opcodes; a crafted region parses on and may name callables.
     Only denied callables are reported (``joblib.hidden-global``): anything else would be noise.
     """
     probe_ctx = ScanContext(limits=walker.ctx.limits, deadline=walker.ctx.deadline)
-    probe = pickle_scanner._Walker(walker.reader, probe_ctx, start, walker.buf.end, torchscript=False, sniff=True)
+    probe = _Walker(walker.reader, probe_ctx, start, walker.buf.end, torchscript=False, sniff=True)
     probe.walk()
     for f in probe_ctx.findings:
         if f.verdict is Verdict.MALICIOUS:
@@ -116,7 +117,7 @@ def _probe_as_pickle(walker: _Walker, start: int) -> None:
             )
 
 
-def _search_hidden(walker: _Walker, start: int, length: int) -> None:
+def _search_hidden(walker: _Semantics, start: int, length: int) -> None:
     chunk = 4 * 1024 * 1024
     overlap = 256
     pos = start
@@ -135,7 +136,7 @@ def _search_hidden(walker: _Walker, start: int, length: int) -> None:
         pos += chunk
 
 
-def _hidden(walker: _Walker, module: bytes, name: bytes, offset: int) -> None:
+def _hidden(walker: _Semantics, module: bytes, name: bytes, offset: int) -> None:
     cls = classify(module.decode("ascii"), name.decode("ascii"))
     if cls.decision is Decision.DENY:
         walker.finding(
