@@ -194,3 +194,15 @@ def test_missing_file_is_unscannable(tmp_path: Path) -> None:
 def test_latin1_text_is_text() -> None:
     result = scan_reader(BytesReader("# Modèle\n\nDonnées d'entraînement.\n".encode("latin-1")), "README.md")
     assert (result.format, result.verdict) == ("text", Verdict.SAFE)
+
+
+def test_router_agrees_with_the_format_corpus(tmp_path: Path) -> None:
+    """The other formats' corpus, scanned through the real router, keeps its expected verdicts."""
+    from tests.scanning.corpus_formats import build_corpus as build_format_corpus
+
+    differ = []
+    for path, label in build_format_corpus(tmp_path):
+        result = scan_file(path)
+        if result.verdict.label != label:
+            differ.append((path.name, label, result.format, result.verdict.label, [f.rule for f in result.findings]))
+    assert not differ, differ
