@@ -27,7 +27,7 @@ from governance.services import record_event
 from inventory import pipeline
 from inventory.choices import Source
 from inventory.models import ModelFile, ModelVersion
-from scanning.choices import ScanState, ScanTrigger, ScanVerdict
+from scanning.choices import FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 from scanning.models import Finding, ScanFileResult, ScanRun
 from scanning.scanners import base
 
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 RULES_VERSION = base.RULES_VERSION
 STALE_AFTER = timedelta(hours=3)  # a "running" row older than this lost its worker (acks_late redelivery)
+MAX_FINDINGS_PER_FILE = 500  # a crafted file must not flood the database; the verdict still counts all
+MAX_TEXT = 4000  # characters of a message or evidence kept
 
 
 def scanner_version() -> str:
@@ -367,9 +369,27 @@ def _is_remote(version: ModelVersion) -> bool:
     return version.model.source == Source.HUB
 
 
+def _stored_findings(findings: list[base.Finding]) -> list[base.Finding]:
+    """Bound what one file can write: the worst findings first, then a note of how many were left out."""
+    if len(findings) <= MAX_FINDINGS_PER_FILE:
+        return findings
+    ranked = sorted(findings, key=lambda f: (-int(f.verdict), -FindingSeverity.rank(str(f.severity))))
+    kept = ranked[: MAX_FINDINGS_PER_FILE - 1]
+    omitted = len(findings) - len(kept)
+    note = base.Finding(
+        rule="scan.findings_truncated",
+        category=base.Category.UNSCANNABLE,
+        severity=base.Severity.INFO,
+        verdict=max(f.verdict for f in ranked[len(kept) :]),
+        message=f"{omitted} more findings in this file were not stored (the verdict counts them).",
+        evidence=", ".join(sorted({f.rule for f in ranked[len(kept) :]}))[:MAX_TEXT],
+    )
+    return [*kept, note]
+
+
 def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: str) -> None:
     result = outcome.result
-    findings = outcome.findings
+    findings = _stored_findings(outcome.findings)
     verdict = ScanVerdict(outcome.verdict.label)
     with transaction.atomic():
         ScanFileResult.objects.create(
@@ -384,7 +404,7 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
             bytes_transferred=outcome.bytes_transferred,
             seconds=result.seconds,
             finding_count=len(findings),
-            error=outcome.error,
+            error=outcome.error[:MAX_TEXT],
         )
         Finding.objects.bulk_create(
             Finding(
@@ -395,8 +415,8 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
                 category=str(f.category),
                 severity=str(f.severity),
                 verdict=f.verdict.label,
-                message=f.message,
-                evidence=f.evidence,
+                message=f.message[:MAX_TEXT],
+                evidence=f.evidence[:MAX_TEXT],
                 member=(f.member or "")[:1000],
                 offset=f.offset if f.offset is not None and f.offset >= 0 else None,
             )

@@ -217,3 +217,31 @@ def test_choices_match_the_scanner_contract():
     assert set(FindingSeverity.values) == {str(s) for s in base.Severity}
     assert set(ScanVerdict.values) == {v.label for v in base.Verdict}
     assert sorted(ScanVerdict.values, key=ScanVerdict.rank) == [v.label for v in sorted(base.Verdict)]
+
+
+def test_findings_per_file_are_bounded_but_the_verdict_counts_all(tmp_path, monkeypatch):
+    version = local_version(tmp_path, {"many.bin": b"x" * 10})
+    from scanning import scanners
+
+    def flood(path, *, limits=None):
+        many = [
+            base.Finding("r.low", base.Category.OBFUSCATION, base.Severity.LOW, base.Verdict.SUSPICIOUS, "low")
+            for _ in range(services.MAX_FINDINGS_PER_FILE + 50)
+        ]
+        worst = base.Finding(
+            "r.bad", base.Category.PROCESS, base.Severity.CRITICAL, base.Verdict.MALICIOUS, "bad", "x" * 10_000
+        )
+        findings = [*many, worst]
+        return base.ScanResult(
+            path, "pickle", base.verdict_of(findings), hashlib.sha256(b"x" * 10).hexdigest(), 10, findings
+        )
+
+    monkeypatch.setattr(scanners, "scan_file", flood)
+    run = services.scan_version_now(version.pk)
+    stored = Finding.objects.filter(scan_run=run)
+    assert stored.count() == services.MAX_FINDINGS_PER_FILE == run.finding_count
+    assert run.verdict == ScanVerdict.MALICIOUS
+    bad = stored.get(rule="r.bad")  # the worst finding is kept
+    assert len(bad.evidence) == services.MAX_TEXT
+    note = stored.get(rule="scan.findings_truncated")
+    assert note.verdict == "suspicious" and "52 more findings" in note.message  # 551 found, 499 kept + this note
