@@ -213,11 +213,14 @@ def central_directory(reader: Reader, max_members: int = 10_000) -> tuple[list[Z
 
 
 def _local_header(reader: Reader, offset: int) -> tuple[ZipEntry, int] | None:
-    head = reader.read_at(offset, 30)
+    block = reader.read_at(offset, 30 + 482)  # one read covers the usual name + extra (remote readers)
+    head = block[:30]
     if len(head) < 30 or head[:4] != LOCAL_SIG:
         return None
     (_, _, flags, method, _, _, crc, comp, usize, nlen, xlen) = struct.unpack("<4sHHHHHIIIHH", head)
-    rest = reader.read_at(offset + 30, nlen + xlen)
+    rest = block[30 : 30 + nlen + xlen]
+    if len(rest) < nlen + xlen:
+        rest = reader.read_at(offset + 30, nlen + xlen)
     name = _decode_name(rest[:nlen], flags)
     usize, comp = _zip64_extra(rest[nlen:], [usize, comp], False)
     data_offset = offset + 30 + nlen + xlen
