@@ -135,6 +135,8 @@ def version_panel_context(request: HttpRequest, version: ModelVersion) -> dict[s
             "shown": shown,
             "findings": findings,
             "more_findings": max(0, (shown.finding_count if shown else 0) - len(findings)),
+            "outdated": shown is not None and shown.rules_version != services.RULES_VERSION,
+            "rules_version": services.RULES_VERSION,
             "can_scan": has_perm(request.user, "scanning.run_scan"),
             "panel_url": reverse("scanning:version_panel", args=[version.pk]),
             "scan_url": reverse("scanning:version_scan", args=[version.pk]),

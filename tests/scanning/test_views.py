@@ -207,3 +207,10 @@ def test_admin_pages(client, make_user, scanned):
     for name in ("scanrun", "finding"):
         assert client.get(reverse(f"admin:scanning_{name}_changelist")).status_code == 200
     assert client.get(reverse("admin:scanning_scanrun_change", args=[scanned.pk])).status_code == 200
+
+
+def test_panel_flags_a_scan_made_with_older_rules(client_for, security, scanned):
+    url = reverse("scanning:version_panel", args=[scanned.version_id])
+    assert b"Outdated rules" not in client_for(security).get(url).content
+    ScanRun.objects.filter(pk=scanned.pk).update(rules_version="1999.1.1")
+    assert b"Outdated rules" in client_for(security).get(url).content
