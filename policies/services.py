@@ -569,11 +569,13 @@ def _evaluate_chunk(
     Rows are read as tuples and written with executemany: at 10,000 versions this is the hot path.
     """
     matches = compute_matches(scoped, chunk, now=now, tree=tree)
+    # Lock the chunk's versions: concurrent evaluations of the same versions (a scan and a license
+    # conclusion landing together) diff one after the other instead of racing.
     versions = {
         vid: (model_id, status)
-        for vid, model_id, status in ModelVersion.objects.filter(id__in=chunk).values_list(
-            "id", "model_id", "review_status"
-        )
+        for vid, model_id, status in ModelVersion.objects.select_for_update()
+        .filter(id__in=chunk)
+        .values_list("id", "model_id", "review_status")
     }
     existing: dict[Key, tuple[int, str, str, int | None]] = {
         (policy_id, vid, app_id): (pk, state, fp, waiver_id)
@@ -651,7 +653,7 @@ def _write_violations(
             cursor.executemany(
                 f"INSERT INTO {table} (policy_id, version_id, application_id, state, matched, fingerprint, "  # noqa: S608
                 "waiver_id, policy_revision, first_seen_at, opened_at, last_evaluated_at, resolved_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, NULL)",
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, NULL) ON CONFLICT DO NOTHING",
                 [(k[0], k[1], k[2], state, prep(m), fingerprint(m), w, ts, ts, ts) for k, state, m, w in to_create],
             )
         same = [u for u in to_update if u[2] is None]
