@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1_000_000
 MAX_FILES = 1000
+MAX_HUB_OTHER_FILES = 200  # one HTTP request each: top-level and small files first
 MAX_SNIPPET_LINES = 1500
 MAX_BASE_DEPTH = 8
 QUEUE_THREATS = {ThreatGroup.AI_RESTRICTED, ThreatGroup.NON_COMMERCIAL, ThreatGroup.PROPRIETARY, ThreatGroup.UNKNOWN}
@@ -71,7 +72,12 @@ def read_version_files(version: ModelVersion) -> FileTexts:
         from inventory.hub import EntryNotFound, HubClient, HubError
 
         client = HubClient()
-        for f in candidates:
+        named = [f for f in candidates if is_license_named(f.path)]
+        others = [f for f in candidates if not is_license_named(f.path)]
+        if len(others) > MAX_HUB_OTHER_FILES:
+            notes.append(f"read {MAX_HUB_OTHER_FILES} of {len(others)} other text files from the Hub")
+            others = sorted(others, key=lambda f: (f.path.count("/"), f.size))[:MAX_HUB_OTHER_FILES]
+        for f in named + others:
             try:
                 texts[f.path] = client.read_text(
                     version.model.repo_id, version.commit, f.path, max_bytes=MAX_FILE_BYTES
