@@ -169,3 +169,23 @@ def test_rescan_outdated_command(tmp_path, django_capture_on_commit_callbacks):
         "queued": 1,
         "versions": [version.pk],
     }
+
+
+def test_progress_bar_on_a_terminal_redraws_in_place():
+    import time
+
+    from scanning.management.commands.scan import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = ProgressBar(stream, total_bytes=4096, total_files=2)
+    bar.update(0, 0, "big.safetensors")
+    time.sleep(0.6)  # the ticker keeps the line alive while one file is scanned
+    bar.update(2048, 1, "small.bin")
+    bar.finish(4096, 2)
+    text = stream.getvalue()
+    assert text.count("\r") >= 3 and "big.safetensors" in text and text.endswith("\n")
+    assert "[" + "#" * 28 + "] 100%" in text and "2/2 files" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -53,7 +54,13 @@ def human_size(n: float) -> str:
 
 
 class ProgressBar:
-    """A small bytes-based progress bar on a text stream (redrawn in place on a terminal)."""
+    """A small bytes-based progress bar on a text stream.
+
+    On a terminal it is redrawn in place, and a ticker thread keeps it alive (spinner, time on the current
+    file) while one big file is hashed and scanned; elsewhere only the final line is written.
+    """
+
+    SPINNER = "|/-\\"
 
     def __init__(self, stream: TextIO, total_bytes: int, total_files: int, *, width: int = 28) -> None:
         self.stream = stream
@@ -62,24 +69,57 @@ class ProgressBar:
         self.width = width
         self.started = time.monotonic()
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._state = (0, 0, "")
+        self._file_started = self.started
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
-    def draw(self, done_bytes: int, done_files: int, current: str = "", *, final: bool = False) -> None:
+    def update(self, done_bytes: int, done_files: int, current: str = "") -> None:
+        """A file starts (or the run moves on): remember where we are and redraw."""
+        with self._lock:
+            self._state = (done_bytes, done_files, current)
+            self._file_started = time.monotonic()
+        if self.tty and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="scan-progress", daemon=True)
+            self._ticker.start()
+        self.draw()
+
+    def finish(self, done_bytes: int, done_files: int) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+        with self._lock:
+            self._state = (done_bytes, done_files, "")
+        self.draw(final=True)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.25):
+            self.draw()
+
+    def draw(self, *, final: bool = False) -> None:
         if not self.tty and not final:
             return
-        frac = min(1.0, done_bytes / self.total) if self.total else 1.0
-        filled = int(frac * self.width)
-        elapsed = time.monotonic() - self.started
-        rate = done_bytes / elapsed if elapsed > 0 else 0.0
-        name = current if len(current) <= 40 else "…" + current[-39:]
-        line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:3.0f}% "
-            f"{human_size(done_bytes)}/{human_size(self.total)} {done_files}/{self.files} files "
-            f"{human_size(rate)}/s {name}"
-        )
-        self.stream.write(("\r" + line.ljust(110)) if self.tty else line)
-        if final:
-            self.stream.write("\n")
-        self.stream.flush()
+        with self._lock:
+            done_bytes, done_files, current = self._state
+            now = time.monotonic()
+            frac = min(1.0, done_bytes / self.total)
+            filled = int(frac * self.width)
+            elapsed = now - self.started
+            rate = done_bytes / elapsed if elapsed > 0 else 0.0
+            name = current if len(current) <= 40 else "…" + current[-39:]
+            spin = ""
+            if current and not final:
+                spin = f"{self.SPINNER[int(now * 4) % 4]} {now - self._file_started:4.0f}s "
+            line = (
+                f"[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:3.0f}% "
+                f"{human_size(done_bytes)}/{human_size(self.total)} {done_files}/{self.files} files "
+                f"{human_size(rate)}/s {spin}{name}"
+            )
+            self.stream.write(("\r" + line.ljust(118)) if self.tty else line)
+            if final:
+                self.stream.write("\n")
+            self.stream.flush()
 
 
 class Command(BaseCommand):
@@ -118,7 +158,7 @@ class Command(BaseCommand):
         done = 0
         for i, (path, size) in enumerate(zip(files, sizes, strict=True)):
             if bar:
-                bar.draw(done, i, str(path))
+                bar.update(done, i, str(path))
             try:
                 result = scan_file(str(path), limits=limits)
             except OSError as exc:  # unreadable: fail closed for this file, keep going
@@ -130,7 +170,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(result.as_contract(), ensure_ascii=False))
                 self.stdout.flush()
         if bar:
-            bar.draw(done, len(files), final=True)
+            bar.finish(done, len(files))
         if not as_json:
             self._table(results)
         if any(r.verdict.label != "safe" for r in results):
