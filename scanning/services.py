@@ -182,6 +182,26 @@ def rescan_outdated(*, limit: int = 200, include_unscanned: bool = False) -> lis
     return runs
 
 
+@transaction.atomic
+def recover_stale_scans(*, older_than: timedelta = STALE_AFTER) -> list[int]:
+    """Re-enqueue runs whose worker or message was lost (running or queued for longer than any attempt takes)."""
+    from scanning import tasks
+
+    cutoff = timezone.now() - older_than
+    stale = ScanRun.objects.select_for_update().filter(
+        Q(state=ScanState.RUNNING, started_at__lt=cutoff)
+        | Q(state=ScanState.QUEUED, created_at__lt=cutoff) & (Q(started_at__isnull=True) | Q(started_at__lt=cutoff))
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    if ids:
+        ScanRun.objects.filter(pk__in=ids).update(
+            state=ScanState.QUEUED, current_path="", error="Re-queued: the previous attempt was lost."
+        )
+        for pk in ids:
+            tasks.scan_version.delay_on_commit(pk)
+    return ids
+
+
 # --- execution ------------------------------------------------------------------------------
 
 

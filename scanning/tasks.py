@@ -41,5 +41,8 @@ def scan_version(self, scan_run_id: int) -> str | None:  # type: ignore[no-untyp
 
 @shared_task(name="scanning.rescan_outdated", acks_late=True, soft_time_limit=600, time_limit=660)
 def rescan_outdated(limit: int = 200) -> int:
-    """Queue rescans of versions scanned with an older rules version (beat, hourly)."""
+    """Hourly: re-enqueue runs whose attempt was lost, then rescan versions scanned with older rules."""
+    recovered = services.recover_stale_scans()
+    if recovered:
+        log.warning("re-queued %d lost scan runs: %s", len(recovered), recovered)
     return len(services.rescan_outdated(limit=limit))
