@@ -97,7 +97,7 @@ def wants(path: str) -> bool:
 def match_texts(catalog: Catalog, path: str, text: str, *, strict: bool = False) -> list[Evidence]:
     """Full-text matches of catalog texts in one file (up to MAX_ROUNDS licenses)."""
     index = catalog.index
-    toks = tokens(text)
+    toks = tokens(text, fast=True)
     if len(toks) < SHINGLE:
         return []
     # Cheap probe: a license text long enough to count (>= 20 shingles) has a hit among every 8th shingle.

@@ -38,9 +38,10 @@ def tokens_with_lines(text: str, *, placeholders: bool = False) -> tuple[list[st
     return toks, lines
 
 
-def tokens(text: str) -> list[str]:
-    """Tokens only (the cheap first pass over every file)."""
-    return _TOKEN.findall(clean(text))
+def tokens(text: str, *, fast: bool = False) -> list[str]:
+    """Tokens only. `fast` skips quote/tag clean-up: good enough for the probe that decides whether a
+    file deserves the full pass."""
+    return _TOKEN.findall(text.lower() if fast else clean(text))
 
 
 def tokens_and_lines(text: str) -> tuple[list[str], list[int]]:
