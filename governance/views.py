@@ -69,6 +69,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
         "violations_url": violations_url,
         "band_labels": band_labels,
         "open_url": drill(state="open"),
+        "export_query": f"?{urlencode(scope_params)}" if scope_params else "",
         "band_chart": ov.bar_chart(
             [
                 {

@@ -134,3 +134,11 @@ def test_rollup_task_and_snapshot_task(world):
 
     assert tasks.take_risk_snapshot.delay().get() == 75
     assert tasks.refresh_rollups.delay().get() >= 0
+
+
+def test_overview_links_exports_and_boms(world, client_for, manager):
+    app = world["apps"][0]
+    html = client_for(manager).get(URL, {"application": app.pk}).content.decode()
+    assert f"/exports/violations.csv?application={app.pk}" in html
+    assert f"/bom/applications/{app.pk}.cdx.json" in html
+    assert "/notifications/" in html
