@@ -79,11 +79,10 @@ _PICKLE_LIKE = {"pickle", "joblib", "pytorch-zip", "torchscript", "pytorch-legac
 _ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras"}
 # extension -> formats its content may have
 EXPECTED: dict[str, set[str]] = {
-    **{
-        ext: _PICKLE_LIKE
-        for ext in (".pkl", ".pickle", ".bin", ".pt", ".pth", ".ckpt", ".dill", ".sav", ".pt2", ".mar")
-    },
-    ".joblib": _PICKLE_LIKE | {"gzip", "bz2", "xz"},
+    **{ext: _PICKLE_LIKE for ext in (".bin", ".pt", ".pth", ".ckpt", ".pt2")},
+    # sklearn/joblib pickles are often saved compressed under their usual extension
+    **{ext: _PICKLE_LIKE | {"gzip", "bz2", "xz"} for ext in (".pkl", ".pickle", ".joblib", ".dill", ".sav")},
+    ".mar": _ZIP_LIKE,  # TorchServe archive: handler code + serialized model
     ".npy": {"numpy"},
     ".npz": {"numpy-zip", "zip"},
     ".safetensors": {"safetensors"},

@@ -206,3 +206,12 @@ def test_router_agrees_with_the_format_corpus(tmp_path: Path) -> None:
         if result.verdict.label != label:
             differ.append((path.name, label, result.format, result.verdict.label, [f.rule for f in result.findings]))
     assert not differ, differ
+
+
+def test_compressed_pickle_under_pickle_extension_is_not_a_mismatch(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(gzip.compress(pickle.dumps({"a": 1})))
+    result = scan_file(path)
+    assert result.verdict is Verdict.SAFE, result.findings
