@@ -189,3 +189,13 @@ def test_progress_bar_on_a_terminal_redraws_in_place():
     text = stream.getvalue()
     assert text.count("\r") >= 3 and "big.safetensors" in text and text.endswith("\n")
     assert "[" + "#" * 28 + "] 100%" in text and "2/2 files" in text
+
+
+def test_json_stays_valid_for_odd_file_names(tmp_path, no_db):
+    (tmp_path / "modèle.safetensors").write_bytes(safetensors_bytes())
+    with open(os.path.join(os.fsencode(tmp_path), b"bad-\xff.pkl"), "wb") as fh:
+        fh.write(malicious_pickle_bytes())
+    code, out, _ = run(str(tmp_path), "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(lines) == 2  # both lines parse
+    assert any(x["path"].endswith("modèle.safetensors") and x["verdict"] == "safe" for x in lines)

@@ -167,7 +167,8 @@ class Command(BaseCommand):
             results.append(result)
             done += size
             if as_json:
-                self.stdout.write(json.dumps(result.as_contract(), ensure_ascii=False))
+                # ASCII JSON stays valid even for file names that are not UTF-8.
+                self.stdout.write(json.dumps(result.as_contract()))
                 self.stdout.flush()
         if bar:
             bar.finish(done, len(files))
