@@ -445,9 +445,18 @@ Key = tuple[int, int, int | None]  # (policy, version, application)
 
 
 def compute_matches(
-    scoped: list[ScopedPolicy], version_ids: list[int], *, now: datetime, tree: OrgTree
+    scoped: list[ScopedPolicy],
+    version_ids: list[int],
+    *,
+    now: datetime,
+    tree: OrgTree,
+    extra_contexts: Iterable[tuple[int, int]] = (),
 ) -> dict[Key, dict[str, Any]]:
-    """Evaluate policies over versions in the root context and in each using application's context."""
+    """Evaluate policies over versions in the root context and in each using application's context.
+
+    `extra_contexts` adds (version, application) pairs that are not recorded usages (the gate asking
+    about an application that does not use the version yet).
+    """
     from inventory.models import ApplicationModel
 
     results: dict[Key, dict[str, Any]] = {}
@@ -467,6 +476,9 @@ def compute_matches(
         "version_id", "application_id"
     ):
         by_app[app_id].append(vid)
+    for vid, app_id in extra_contexts:
+        if vid not in by_app[app_id]:
+            by_app[app_id].append(vid)
     apps = Application.objects.in_bulk(list(by_app))
     for app_id, vids in by_app.items():
         policies = [p for p in scoped if _applies(p, app_id, tree)]
@@ -1191,22 +1203,44 @@ def check_gate(
         if created:
             pipeline.run_all(version.pk)
     evaluate_versions(version_ids=[version.pk])
-    action, violations = action_at(version=version, stage=stage, application=application)
+    if application is not None and not version.usages.filter(application=application).exists():
+        found = _unstored_context(version=version, application=application, stage=stage)
+    else:
+        _action, stored = action_at(version=version, stage=stage, application=application)
+        found = [(v.policy, v.matched) for v in stored]
     return {
-        "action": action,
+        "action": Action.strongest([p.action_for(stage) for p, _m in found]),
         "violations": [
             {
-                "policy": v.policy.name,
-                "threat_level": v.policy.threat_level,
-                "category": v.policy.category,
-                "action": v.policy.action_for(stage),
-                "constraints": v.matched.get("constraints", []),
-                "facts": v.matched.get("facts", {}),
+                "policy": p.name,
+                "threat_level": p.threat_level,
+                "category": p.category,
+                "action": p.action_for(stage),
+                "constraints": matched.get("constraints", []),
+                "facts": matched.get("facts", {}),
             }
-            for v in violations
+            for p, matched in found
         ],
         "identity": verify_identity(version=version, supplied=supplied),
     }
+
+
+def _unstored_context(
+    *, version: ModelVersion, application: Application, stage: str
+) -> list[tuple[Policy, dict[str, Any]]]:
+    """Open, unwaived violations the version would have in an application that does not use it (yet)."""
+    now = timezone.now()
+    policies = {p.pk: p for p in Policy.objects.enabled().prefetch_related("constraints__conditions")}
+    tree = OrgTree()
+    scoped = compile_policies(policies.values(), now=now)
+    rules = waiver_rules(now=now)
+    matches = compute_matches(scoped, [version.pk], now=now, tree=tree, extra_contexts=[(version.pk, application.pk)])
+    found = [
+        (policies[key[0]], matched)
+        for key, matched in matches.items()
+        if key[2] == application.pk and _covering(rules, key, version.model_id, tree) is None
+    ]
+    return sorted(found, key=lambda pm: (-pm[0].threat_level, pm[0].name))
 
 
 def _unknown(repo_id: str, revision: str, message: str) -> dict[str, Any]:

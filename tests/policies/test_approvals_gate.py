@@ -190,3 +190,16 @@ def test_files_changed_since_approval_fact(security):
     version.refresh_from_db()
     assert version.violations.get().policy.name == "changed"
     assert version.review_status == "in_review"
+
+
+def test_gate_for_an_application_that_does_not_use_the_version_yet(admin_user):
+    app = f.ApplicationFactory(commercial_use=True)
+    version = make_version(downloads=1)
+    make_policy("root fail", actions={"build": "fail"})
+    make_policy("commercial", fact="application.commercial_use", operator="is", value=True, actions={"build": "warn"})
+    r = services.check_gate(
+        user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="build", application=app
+    )
+    assert r["action"] == "fail"
+    assert sorted(v["policy"] for v in r["violations"]) == ["commercial", "root fail"]
+    assert not version.violations.filter(application=app).exists()  # nothing stored for a context that is not real
