@@ -27,6 +27,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -188,9 +189,9 @@ def notify(event: str, *, target: models.Model | None = None, context: dict[str,
         [WebhookDelivery(webhook=w, event=event, payload=payload) for w in hooks]
     )
     for d in deliveries:
-        transaction.on_commit(lambda pk=d.pk: tasks.deliver_webhook.delay(pk))
+        transaction.on_commit(partial(tasks.deliver_webhook.delay, d.pk))
     if event in EVENT_PERMS:
-        transaction.on_commit(lambda: tasks.send_event_email.delay(payload))
+        transaction.on_commit(partial(tasks.send_event_email.delay, payload))
     return [d.pk for d in deliveries]
 
 
@@ -277,7 +278,7 @@ def ping_webhook(*, webhook: Webhook, user: Any) -> WebhookDelivery:
 
     payload = build_payload("ping", target=webhook, context={"title": "Ping", "by": str(user)})
     delivery = WebhookDelivery.objects.create(webhook=webhook, event="ping", payload=payload)
-    transaction.on_commit(lambda: tasks.deliver_webhook.delay(delivery.pk))
+    transaction.on_commit(partial(tasks.deliver_webhook.delay, delivery.pk))
     return delivery
 
 

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -85,17 +85,24 @@ class Scope:
 
 def resolve_scope(user: Any, *, organization: Any = None, application: Any = None) -> Scope:
     """Two queries: the organizations and applications the user may see (for the filter menus too)."""
-    orgs = list(Organization.objects.restrict(user).order_by("name").values("id", "name", "parent_id"))
-    apps = list(Application.objects.restrict(user).order_by("name").values("id", "name", "organization_id"))
+    orgs = cast(
+        list[dict[str, Any]],
+        list(Organization.objects.restrict(user).order_by("name").values("id", "name", "parent_id")),
+    )
+    apps = cast(
+        list[dict[str, Any]],
+        list(Application.objects.restrict(user).order_by("name").values("id", "name", "organization_id")),
+    )
     scope = Scope(organizations=orgs, applications=apps)
     org_id, app_id = _int(organization), _int(application)
     by_id = {o["id"]: o for o in orgs}
-    if org_id in by_id:
+    if org_id is not None and org_id in by_id:
         scope.organization = by_id[org_id]
         children: dict[int | None, list[int]] = defaultdict(list)
         for o in orgs:
             children[o["parent_id"]].append(o["id"])
-        ids, frontier = {org_id}, [org_id]
+        ids: set[int] = {org_id}
+        frontier: list[int] = [org_id]
         while frontier:
             frontier = [c for p in frontier for c in children.get(p, []) if c not in ids]
             ids.update(frontier)

@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html_join
@@ -215,7 +216,7 @@ class AuditEventListView(PermissionMixin, View):
 class NotificationPreferencesView(View):
     """Each user chooses which events they get by email, and the daily digest."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         from governance import notifications
 
         if not notifications.can_receive(request.user):
@@ -243,7 +244,7 @@ class NotificationPreferencesView(View):
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(request, "governance/notification_preferences.html", self._context(request))
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: HtmxHttpRequest) -> HttpResponseBase:
         from governance import notifications
 
         notifications.set_preferences(
@@ -296,7 +297,7 @@ class ViolationExportView(PermissionMixin, View):
 
     permission_required = "policies.view_violation"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HttpRequest) -> HttpResponseBase:
         from governance import exports
 
         return exports.violations_response(request.user, request.GET)
@@ -307,7 +308,7 @@ class WaiverExportView(PermissionMixin, View):
 
     permission_required = "policies.view_waiver"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HttpRequest) -> HttpResponseBase:
         from governance import exports
 
         return exports.waivers_response(request.user, request.GET)
