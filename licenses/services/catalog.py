@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Max
+from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.permissions import require
@@ -23,11 +22,17 @@ _CATALOG_CACHE: dict[str, Catalog] = {}
 
 
 def catalog_stamp() -> str:
-    agg = License.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    lo = LicenseObligation.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    ob = Obligation.objects.aggregate(t=Max("updated_at"))
-    variants = LicenseText.objects.count()
-    return f"{agg['n']}-{agg['t']}-{lo['n']}-{lo['t']}-{ob['t']}-{variants}"
+    """Changes whenever a catalog row is added, edited or removed — one query."""
+    lic, lo, ob, lt = (m._meta.db_table for m in (License, LicenseObligation, Obligation, LicenseText))
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {lic}), (SELECT MAX(updated_at) FROM {lic}), "  # noqa: S608 - table names
+        f"(SELECT COUNT(*) FROM {lo}), (SELECT MAX(updated_at) FROM {lo}), "
+        f"(SELECT COUNT(*) FROM {ob}), (SELECT MAX(updated_at) FROM {ob}), (SELECT COUNT(*) FROM {lt})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return "-".join(str(v) for v in row)
 
 
 def engine_catalog() -> Catalog:

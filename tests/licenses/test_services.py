@@ -257,7 +257,7 @@ def test_queue_orders_riskiest_first(llama2_version, nc_version, mit_version, an
 
 def test_failed_analysis_is_recorded(repo, monkeypatch):
     v = repo("acme/boom", card={"license": "mit"})
-    monkeypatch.setattr(services, "read_version_files", lambda version: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(services.analysis, "read_version_files", lambda version: (_ for _ in ()).throw(OSError("disk")))
     with pytest.raises(OSError):
         services.analyse_version(version_id=v.pk)
     a = LicenseAnalysis.objects.get(version=v)

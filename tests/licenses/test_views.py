@@ -203,3 +203,20 @@ def test_reviewer_works_the_queue_end_to_end(client_for, legal, llama2_version, 
     )
     notice = c.get(reverse("licenses:attribution_notice", args=[app_commercial.pk])).content.decode()
     assert "Llama 2 is licensed under the LLAMA 2 Community License" in notice
+
+
+def test_review_and_checklist_query_counts_do_not_grow(
+    client_for, legal, llama2_version, org, django_assert_max_num_queries
+):
+    from tests.factories import ApplicationFactory
+
+    apps = [ApplicationFactory(organization=org) for _ in range(6)]
+    for app in apps:
+        ApplicationModel.objects.create(application=app, version=llama2_version)
+    c = client_for(legal)
+    with django_assert_max_num_queries(30):
+        assert c.get(reverse("licenses:review", args=[llama2_version.pk])).status_code == 200
+    with django_assert_max_num_queries(20):
+        assert c.get(reverse("licenses:checklist", args=[apps[0].pk])).status_code == 200
+    with django_assert_max_num_queries(20):
+        assert c.get(reverse("licenses:attribution", args=[apps[0].pk])).status_code == 200
