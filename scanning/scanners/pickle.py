@@ -35,6 +35,7 @@ from scanning.scanners.pickle_walker import _Walker
 __all__ = ["FORMAT", "PickleError", "StreamResult", "looks_like_pickle", "scan", "scan_pickles", "scan_stream"]
 
 FORMAT = "pickle"
+MAX_RESYNCS = 256  # speculative restarts after parse errors / trailing data, per file
 
 
 def looks_like_pickle(head: bytes) -> bool:
@@ -116,12 +117,19 @@ def _resync(reader: Reader, start: int, end: int) -> int | None:
 
 
 def scan(reader: Reader, ctx: ScanContext, *, torchscript: bool = False) -> None:
-    """A raw pickle file (.pkl/.pt/.bin/.joblib…): every concatenated pickle; trailing data is flagged."""
+    """A raw pickle file (.pkl/.pt/.bin/.joblib…): every concatenated pickle; trailing data is flagged.
+
+    After a parse error or non-pickle trailing data the walk resynchronizes on the next binary PROTO
+    opcode (bounded number of times); those speculative walks report what they find but not their
+    own parse errors (the file is already flagged).
+    """
     pos = 0
     walked = 0
+    resyncs = 0
+    speculative = False
     while pos < reader.size:
         ctx.check_time()
-        result = scan_stream(reader, ctx, pos, torchscript=torchscript)
+        result = scan_stream(reader, ctx, pos, torchscript=torchscript, report_errors=not speculative)
         walked += max(0, result.end - result.start)
         if walked > ctx.limits.max_pickle_bytes:
             raise LimitExceeded(f"more than {ctx.limits.max_pickle_bytes} bytes of pickle")
@@ -134,18 +142,28 @@ def scan(reader: Reader, ctx: ScanContext, *, torchscript: bool = False) -> None
                 continue
             if len(head) < 64 and not head.strip(b"\x00\n\r\t "):
                 return
-            ctx.add(
-                "pickle.trailing-data",
-                Category.FORMAT_ABUSE,
-                Severity.MEDIUM,
-                Verdict.SUSPICIOUS,
-                "data after the last pickle is not a pickle (polyglot or hidden data)",
-                repr(head[:32]),
-                offset=pos,
-            )
+            if not speculative:
+                ctx.add(
+                    "pickle.trailing-data",
+                    Category.FORMAT_ABUSE,
+                    Severity.MEDIUM,
+                    Verdict.SUSPICIOUS,
+                    "data after the last pickle is not a pickle (polyglot or hidden data)",
+                    repr(head[:32]),
+                    offset=pos,
+                )
             nxt = _resync(reader, pos + 1, reader.size)
         else:
             nxt = _resync(reader, max(result.end, pos + 1), reader.size)
+        resyncs += 1
         if nxt is None:
             return
+        if resyncs > MAX_RESYNCS:
+            ctx.unscannable(
+                "pickle.resync-limit",
+                f"more than {MAX_RESYNCS} malformed regions; the rest of the file was not walked",
+                offset=nxt,
+            )
+            return
+        speculative = True
         pos = nxt

@@ -193,3 +193,13 @@ def test_stream_boundaries_match_pickletools() -> None:
             expected = max(pos for _, _, pos in pickletools.genops(data)) + 1
             result = pickle_scanner.scan_stream(BytesReader(data), ScanContext(), 0)
             assert result.ok and result.end == expected, (proto, result)
+
+
+def test_resync_is_bounded_and_quiet() -> None:
+    garbage = (b"\x80\x02\xff" + b"\x00" * 29) * 2000
+    ctx = run(pickle.dumps(1, protocol=2) + garbage + system())
+    assert len(ctx.findings) < 10
+    assert {"pickle.parse-error", "pickle.resync-limit"} <= rules(ctx)
+    assert verdict_of(ctx.findings) >= Verdict.UNSCANNABLE
+    ctx = run(pickle.dumps(1, protocol=2) + b"junk" * 100 + system())
+    assert {"pickle.trailing-data", "pickle.global.denied"} <= rules(ctx)
