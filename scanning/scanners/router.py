@@ -10,8 +10,21 @@ Public API (re-exported by :mod:`scanning.scanners`):
 * ``FORMATS`` — every format name a result can carry.
 
 Every exception raised by a scanner becomes an ``unscannable`` finding (``scan.limit`` for
-:class:`LimitExceeded`, ``scan.error`` for anything else): a malformed file is a finding, never a
-crash, and never ``safe``. Archive members come back here through ``ctx.scan_nested``.
+:class:`LimitExceeded`, ``zip.malformed`` for an unreadable zip, ``scan.error`` for anything else):
+a malformed file is a finding, never a crash, and never ``safe``.
+
+Archive members come back here through ``ctx.scan_nested(member_reader, name, ctx.child(name))``
+(the caller creates the child context, which carries the member path and raises ``LimitExceeded``
+past ``max_depth``); each member is routed by content like a top-level file and its exceptions are
+contained to that member.
+
+Detection order (content first): empty, zip (then PyTorch / TorchScript / .pt2 / Keras / .npz / generic
+by member names), ``\x93NUMPY``, legacy PyTorch magic pickle, HDF5, GGUF, tar/gzip/bz2/xz/7z/rar
+(a tar holding ``pickle``/``storages``/``tensors`` is legacy PyTorch), safetensors, pickle (binary
+protocol header or protocol 0/1 opcodes that walk cleanly), zlib (compressed joblib), ONNX / TF
+protobuf (extension hint + tag sanity), text (``.py`` -> python, ``.json`` -> json, else text),
+unknown. The extension is then compared with the content (``format.mismatch``), and a file that also
+ends like a zip archive is scanned both ways (``format.polyglot``).
 """
 
 from __future__ import annotations
