@@ -422,11 +422,19 @@ class Color:
 
 
 def _training_args_pickle() -> bytes:
-    """A TrainingArguments-like pickle as transformers writes to training_args.bin (hand-assembled)."""
+    """A TrainingArguments-like pickle as transformers writes to training_args.bin (hand-assembled).
+
+    Globals mirror a real ``torch.save(TrainingArguments(...))`` from transformers 5.24 with accelerate.
+    """
     enum_i = call(g("transformers.trainer_utils", "IntervalStrategy"), u("steps"))
     enum_s = call(g("transformers.trainer_utils", "SchedulerType"), u("linear"))
     enum_o = call(g("transformers.training_args", "OptimizerNames"), u("adamw_torch"))
     enum_h = call(g("transformers.trainer_utils", "HubStrategy"), u("every_save"))
+    enum_save = call(g("transformers.trainer_utils", "SaveStrategy"), u("steps"))
+    dist = call(g("accelerate.utils.dataclasses", "DistributedType"), u("NO"))
+    state = g("accelerate.state", "PartialState") + b")\x81" + b"}" + u("distributed_type") + dist + b"sb"
+    acc_cfg = g("transformers.trainer_pt_utils", "AcceleratorConfig") + b")\x81" + b"}" + u("split_batches") + b"\x89sb"
+    device = call(g("torch", "device"), u("cpu"))
     state = (
         b"}("
         + u("output_dir")
@@ -439,6 +447,14 @@ def _training_args_pickle() -> bytes:
         + enum_o
         + u("hub_strategy")
         + enum_h
+        + u("save_strategy")
+        + enum_save
+        + u("distributed_state")
+        + state
+        + u("accelerator_config")
+        + acc_cfg
+        + u("_setup_devices")
+        + device
         + u("learning_rate")
         + b"G"
         + struct.pack(">d", 5e-5)
@@ -512,7 +528,9 @@ def benign_samples(tmp: Path) -> list[tuple[str, bytes | Callable[[Path], None],
     for proto in range(6):
         out.append((f"plain_dict_p{proto}.pkl", pickle.dumps({"a": [1, 2.0, "x", None, b"b"]}, protocol=proto), ok))
         out.append((f"stdlib_values_p{proto}.pkl", pickle.dumps(stdlib_values(), protocol=proto), ok))
-    out.append(("training_args.bin", _training_args_pickle(), ok))
+    out.append(("training_args_raw.bin", _training_args_pickle(), ok))
+    # what transformers' Trainer writes (torch.save zip), globals as observed with transformers 5.x
+    out.append(("training_args.bin", torch_zip({"data.pkl": _training_args_pickle()}, prefix="training_args"), ok))
     out.append(("legacy_tar.pt", legacy_tar(), ok))
     out.append(("lightning_sd.ckpt", _lightning_ckpt(), ok))
     out.append(("nonetype_p2.pkl", pickle.dumps([type(None), type(...), type(NotImplemented), None], protocol=2), ok))
