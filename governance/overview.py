@@ -288,7 +288,8 @@ def _top_models(user: Any, scope: Scope, figures: Figures, run: RollupRun | None
 def _trend(scope: Scope, figures: Figures, today: date) -> None:
     points = []
     rows = RiskSnapshot.objects.filter(day__gte=today - timedelta(days=TREND_DAYS - 1), day__lt=today).order_by("day")
-    for snap in rows.values("day", "total_risk", "by_application"):
+    fields = ["day", "total_risk"] if scope.app_ids is None else ["day", "total_risk", "by_application"]
+    for snap in rows.values(*fields):
         if scope.app_ids is None:
             risk = snap["total_risk"]
         else:

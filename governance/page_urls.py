@@ -9,6 +9,7 @@ urlpatterns = [
     path("overview/", views.OverviewView.as_view(), name="overview"),
     path("audit/", views.AuditEventListView.as_view(), name="audit_list"),
     path("notifications/", views.NotificationPreferencesView.as_view(), name="notification_preferences"),
+    path("notifications/webhooks/", views.WebhookListView.as_view(), name="webhook_list"),
     path("bom/versions/<int:pk>.cdx.json", views.VersionBomView.as_view(), name="version_bom"),
     path("bom/applications/<int:pk>.cdx.json", views.ApplicationBomView.as_view(), name="application_bom"),
     path("exports/violations.csv", views.ViolationExportView.as_view(), name="violation_export"),

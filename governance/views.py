@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -19,8 +20,8 @@ from django.utils.safestring import mark_safe
 from django.views import View
 
 from governance.http import HtmxHttpRequest
-from governance.models import AuditEvent
-from governance.permissions import PermissionMixin, has_perm
+from governance.models import AuditEvent, NotificationEvent, Webhook, WebhookDelivery
+from governance.permissions import PermissionMixin, has_perm, require
 
 
 class HomeView(View):
@@ -239,6 +240,7 @@ class NotificationPreferencesView(View):
             "can_digest": has_perm(request.user, notifications.DIGEST_PERM),
             "has_email": bool(getattr(request.user, "email", "")),
             "webhooks": Webhook.objects.restrict(request.user).order_by("name")[:50],
+            "can_manage_webhooks": has_perm(request.user, "governance.view_webhook"),
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -312,3 +314,61 @@ class WaiverExportView(PermissionMixin, View):
         from governance import exports
 
         return exports.waivers_response(request.user, request.GET)
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=NotificationEvent.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every event.",
+    )  # fmt: skip
+
+    class Meta:
+        model = Webhook
+        fields = ["name", "url", "events", "active"]
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        if not url.lower().startswith(("http://", "https://")):
+            raise forms.ValidationError("Only http(s) URLs.")
+        return url
+
+
+class WebhookListView(PermissionMixin, View):
+    """Administrators: the webhooks, their recent deliveries, a form to add one (its secret is shown once)."""
+
+    permission_required = "governance.view_webhook"
+
+    def _render(self, request: HttpRequest, form: WebhookForm, secret: str = "", status: int = 200) -> HttpResponse:
+        context = {
+            "webhooks": Webhook.objects.restrict(request.user).order_by("name", "id"),
+            "deliveries": WebhookDelivery.objects.restrict(request.user)
+            .select_related("webhook")
+            .order_by("-created_at", "-id")[:25],
+            "form": form,
+            "secret": secret,
+            "can_add": has_perm(request.user, "governance.add_webhook"),
+            "can_delete": has_perm(request.user, "governance.delete_webhook"),
+        }
+        return render(request, "governance/webhook_list.html", context, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, WebhookForm())
+
+    def post(self, request: HttpRequest) -> HttpResponseBase:
+        from governance import notifications
+
+        if "delete" in request.POST:
+            require(request.user, "governance.delete_webhook")
+            get_object_or_404(Webhook.objects.restrict(request.user, "delete"), pk=request.POST["delete"]).delete()
+            messages.success(request, "Webhook deleted.")
+            return redirect("governance:webhook_list")
+        require(request.user, "governance.add_webhook")
+        form = WebhookForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form, status=400)
+        hook = form.save(commit=False)
+        hook.secret = notifications.new_secret()
+        hook.created_by = request.user if request.user.is_authenticated else None
+        hook.save()
+        return self._render(request, WebhookForm(), secret=hook.secret, status=201)

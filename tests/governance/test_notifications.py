@@ -146,3 +146,20 @@ def test_preferences_page(client_for, manager, nobody):
     assert pref.email_events == ["waiver.expiring"] and pref.daily_digest is False
     assert client_for(nobody).get("/notifications/").status_code == 403
     assert client_for(nobody).post("/notifications/", {"daily_digest": "on"}).status_code == 403
+
+
+def test_webhook_page_for_administrators(client_for, admin_user, manager):
+    client = client_for(admin_user)
+    assert client.get("/notifications/webhooks/").status_code == 200
+    created = client.post(
+        "/notifications/webhooks/",
+        {"name": "SIEM", "url": "https://siem.example/hook", "events": ["scan.failed"], "active": "on"},
+    )
+    assert created.status_code == 201
+    hook = Webhook.objects.get()
+    assert hook.secret in created.content.decode() and hook.events == ["scan.failed"]
+    assert client.post("/notifications/webhooks/", {"name": "x", "url": "ftp://x"}).status_code == 400
+    assert client_for(manager).get("/notifications/webhooks/").status_code == 403
+    assert client_for(manager).post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 403
+    assert client.post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 302
+    assert not Webhook.objects.exists()
