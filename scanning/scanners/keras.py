@@ -1,7 +1,8 @@
 """Keras scanner: legacy HDF5 models (``.h5``/``.hdf5``) and Keras 3 ``.keras`` zips.
 
-Nothing is loaded with Keras. HDF5 attributes are read with ``h5py`` (pure data access, no code)
-through a :class:`~scanning.scanners.base.ReaderStream`, so memory stays bounded; ``.keras`` zips
+Nothing is loaded with Keras. HDF5 attributes are read with ``h5py`` (pure data access, no code) in
+a killable child process whose reads are served from the Reader (:mod:`scanning.scanners.h5worker`):
+memory stays bounded and a libhdf5 hang or crash cannot take the scanner down. ``.keras`` zips
 are read with :mod:`scanning.scanners.zipfmt`; only ``config.json``/``metadata.json`` are read
 (bounded), the weights member is handed to the router.
 
@@ -32,8 +33,8 @@ import re
 import struct
 from typing import Any
 
-from . import zipfmt
-from .base import Category, LimitExceeded, Reader, ReaderStream, ScanContext, Severity, Verdict
+from . import h5worker, zipfmt
+from .base import Category, LimitExceeded, Reader, ScanContext, Severity, Verdict
 from .fmtcommon import FormatError, short, strict_json
 
 FORMAT = "keras"
@@ -126,8 +127,6 @@ def code_names(raw: bytes) -> set[bytes]:
     return found
 
 
-MAX_ATTR_BYTES = 64 * 1024 * 1024
-MAX_LINKS = 10_000
 MAX_REPORTED = 25
 CONFIG_ATTRS = ("model_config", "training_config")
 
@@ -147,32 +146,33 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
 
 
 def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
-    """Read the Keras attributes of an HDF5 file (root group and ``model_weights``) and walk them."""
-    try:
-        import h5py  # local import: only needed for HDF5, keeps the module importable without it
-    except ImportError:  # pragma: no cover - h5py is a runtime requirement
-        ctx.unscannable("hdf5.unsupported", "h5py is not installed; HDF5 cannot be inspected")
-        return
+    """Read the Keras attributes of an HDF5 file (root group and ``model_weights``) and walk them.
+
+    ``h5py`` runs in a killable child process (:mod:`scanning.scanners.h5worker`): libhdf5 can hang
+    or crash on crafted files. ``hdf5.malformed`` (unscannable) when it fails or dies.
+    """
     if reader.read_at(0, 8) != HDF5_MAGIC:
         ctx.unscannable("hdf5.malformed", "HDF5 signature missing at offset 0", short(reader.read_at(0, 8)))
         return
     try:
-        with h5py.File(ReaderStream(reader), "r") as h5:
-            attrs = _read_attrs(h5.attrs, ctx)
-            ctx.check_time()
-            links = _links(h5, h5py, ctx, "/")
-            weights = links.get("model_weights")
-            if weights is not None and isinstance(weights, h5py.HardLink):
-                group = h5["model_weights"]
-                if isinstance(group, h5py.Group):
-                    for key, value in _read_attrs(group.attrs, ctx).items():
-                        attrs.setdefault(key, value)
-                    _links(group, h5py, ctx, "/model_weights/")
-    except (LimitExceeded, FormatError):
-        raise
-    except Exception as exc:  # h5py raises OSError/KeyError/ValueError/RuntimeError on broken files
-        ctx.unscannable("hdf5.malformed", "HDF5 structure could not be read", f"{type(exc).__name__}: {exc}")
+        result = h5worker.read_isolated(reader, ctx)
+    except FormatError as exc:
+        ctx.unscannable("hdf5.malformed", "HDF5 structure could not be read", str(exc))
         return
+    if result.get("oversized"):
+        raise LimitExceeded(f"HDF5 attribute {short(result['oversized'], 80)} is too large")
+    for where, target, path in result.get("external", [])[:MAX_REPORTED]:
+        target = str(target)
+        escapes = bool(re.match(r"^([/\\~]|[A-Za-z]:)", target) or ".." in re.split(r"[/\\]", target))
+        ctx.add(
+            "hdf5.external_link",
+            Category.FILESYSTEM,
+            Severity.CRITICAL if escapes else Severity.MEDIUM,
+            Verdict.MALICIOUS if escapes else Verdict.SUSPICIOUS,
+            "HDF5 external link: loading the model opens another file",
+            f"{short(where, 80)} -> {short(target, 160)}:{short(str(path), 80)}",
+        )
+    attrs = h5worker.decode_attrs(result)
     for name in CONFIG_ATTRS:
         if name not in attrs:
             continue
@@ -182,54 +182,6 @@ def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
             ctx.unscannable("keras.config.invalid", f"HDF5 attribute {name} is not valid JSON", str(exc))
             continue
         walk_config(config, ctx, name)
-
-
-def _links(group: Any, h5py: Any, ctx: ScanContext, where: str) -> dict[str, Any]:
-    """Link objects of a group, never resolved: an HDF5 external link makes readers open another file.
-
-    ``hdf5.external_link`` - malicious (filesystem) if the target file is absolute or climbs out with
-    ``..`` (loading the model reads an arbitrary local file as weights), otherwise suspicious.
-    """
-    out: dict[str, Any] = {}
-    for i, name in enumerate(group.keys()):
-        if i >= MAX_LINKS:
-            break
-        link = group.get(name, getlink=True)
-        out[name] = link
-        if isinstance(link, h5py.ExternalLink):
-            target = str(link.filename)
-            escapes = bool(re.match(r"^([/\\~]|[A-Za-z]:)", target) or ".." in re.split(r"[/\\]", target))
-            ctx.add(
-                "hdf5.external_link",
-                Category.FILESYSTEM,
-                Severity.CRITICAL if escapes else Severity.MEDIUM,
-                Verdict.MALICIOUS if escapes else Verdict.SUSPICIOUS,
-                "HDF5 external link: loading the model opens another file",
-                f"{where}{short(name, 80)} -> {short(target, 160)}:{short(str(link.path), 80)}",
-            )
-    return out
-
-
-def _read_attrs(attrs: Any, ctx: ScanContext) -> dict[str, bytes]:
-    """String-ish attributes of an h5py AttributeManager, refusing oversized ones before reading."""
-    out: dict[str, bytes] = {}
-    for name in list(attrs.keys())[:256]:
-        try:
-            size = attrs.get_id(name).get_storage_size()
-        except Exception:  # noqa: S112 - an attribute h5py cannot describe is skipped, not trusted
-            continue
-        if size > MAX_ATTR_BYTES:
-            raise LimitExceeded(f"HDF5 attribute {name!r} is {size} bytes")
-        if name not in CONFIG_ATTRS and name not in ("keras_version", "backend"):
-            continue
-        value = attrs[name]
-        if isinstance(value, bytes):
-            out[name] = value
-        elif isinstance(value, str):
-            out[name] = value.encode("utf-8", "surrogatepass")
-        elif hasattr(value, "tobytes") and getattr(value, "dtype", None) is not None and value.dtype.kind in "SU":
-            out[name] = value.tobytes()
-    return out
 
 
 # --------------------------------------------------------------------------- .keras zip

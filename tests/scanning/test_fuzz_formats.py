@@ -38,7 +38,7 @@ SCANNERS = {
     "python": remote_code.scan_python,
     "json": remote_code.scan_json,
 }
-SECONDS = 5.0
+SECONDS = 2.0
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from scanning.scanners import keras
-from scanning.scanners.base import FileReader, ScanContext, Verdict, verdict_of
+from scanning.scanners.base import BytesReader, FileReader, ScanContext, Verdict, verdict_of
 from tests.scanning.corpus_formats import (
     KERAS2_CONFIG,
     _k3,
@@ -263,3 +263,37 @@ def test_model_weights_as_external_link_is_not_followed(tmp_path):
     ctx = scan_file(tmp_path / "m.h5")
     assert rules(ctx) == {"hdf5.external_link"}
     assert verdict_of(ctx.findings) == Verdict.MALICIOUS
+
+
+# Edits (start, end, replacement) turning write_h5(KERAS2_CONFIG) into a file on which libhdf5 1.14 (h5py 3.16)
+# never returns from reading a root attribute; found by the mutation fuzzer.
+HANG_EDITS = [
+    (1665, 1666, b"\x80"),
+    (2690, 2691, b"%"),
+    (2843, 2843, b"\\\x0e\x1f!u\xe4\xa3\xe2\xab"),
+    (2914, 2915, b""),
+    (7615, 7615, b"\x02"),
+    (7999, 8001, b" "),
+    (8274, 8275, b"\x04"),
+    (10044, 10045, b"\x80"),
+]
+
+
+def test_hdf5_library_hang_is_killed_at_the_deadline(tmp_path):
+    """The h5py child process is killed at the scan deadline; the scanner itself never hangs."""
+    import time
+
+    from scanning.scanners.base import LimitExceeded, Limits
+
+    write_h5(tmp_path / "m.h5", KERAS2_CONFIG)
+    data = (tmp_path / "m.h5").read_bytes()
+    out, pos = [], 0
+    for start, end, replacement in HANG_EDITS:
+        out += [data[pos:start], replacement]
+        pos = end
+    mutated = b"".join([*out, data[pos:]])
+    ctx = ScanContext(limits=Limits(max_seconds=3), scan_nested=mini_router)
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded):
+        keras.scan(BytesReader(mutated), ctx)
+    assert time.monotonic() - started < 10
