@@ -158,10 +158,11 @@ def _compile_test(fact: str, operator: str, value: Any, now: datetime) -> Test:
         rx = re.compile(str(value), re.IGNORECASE)
         return lambda v: isinstance(v, str) and rx.search(v) is not None
     if operator in {"contains_any", "contains_none"}:
-        terms = [str(x).lower() for x in _as_list(value)]
+        # One case-insensitive pass over the text (card text can be long), not one per term.
+        terms_rx = re.compile("|".join(re.escape(str(x)) for x in _as_list(value)), re.IGNORECASE)
         if operator == "contains_any":
-            return lambda v: isinstance(v, str) and any(t in v.lower() for t in terms)
-        return lambda v: isinstance(v, str) and not any(t in v.lower() for t in terms)
+            return lambda v: isinstance(v, str) and terms_rx.search(v) is not None
+        return lambda v: isinstance(v, str) and terms_rx.search(v) is None
     raise ConditionError(f"Operator {operator!r} does not apply to {fact} ({kind})")
 
 
@@ -183,13 +184,26 @@ class CompiledConstraint:
     name: str
     match: str  # any / all
     conditions: tuple[CompiledCondition, ...]
+    # (fact, test, negate) triples: the hot loop reads these instead of calling methods.
+    checks: tuple[tuple[str, Test, bool], ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", tuple((c.fact, c.test, c.negate) for c in self.conditions))
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
-        if not self.conditions:
+        if not self.checks:
             return False
+        get = facts.get
+        # Explicit loops (not all()/any() over generators): this is the evaluation hot path.
         if self.match == "all":
-            return all(c.holds(facts) for c in self.conditions)
-        return any(c.holds(facts) for c in self.conditions)
+            for fact, test, negate in self.checks:  # noqa: SIM110
+                if bool(test(get(fact, _MISSING))) == negate:
+                    return False
+            return True
+        for fact, test, negate in self.checks:  # noqa: SIM110
+            if bool(test(get(fact, _MISSING))) != negate:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -227,7 +241,7 @@ def evaluate(policy: CompiledPolicy, facts: Mapping[str, Any]) -> dict[str, Any]
 
     `{"constraints": [names that matched], "facts": {fact: value of every fact those constraints test}}`
     """
-    matched: list[CompiledConstraint] = [c for c in policy.constraints if c.matches(facts)]
+    matched = [c for c in policy.constraints if c.matches(facts)]
     if not matched:
         return None
     shown: dict[str, Any] = {}
