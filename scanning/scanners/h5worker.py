@@ -147,11 +147,11 @@ def _context() -> Any:
     global _CTX
     if _CTX is None:
         try:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["scanning.scanners.h5worker", "h5py"])
-        except ValueError:
-            ctx = multiprocessing.get_context("spawn")
-        _CTX = ctx
+            server = multiprocessing.get_context("forkserver")
+            server.set_forkserver_preload(["scanning.scanners.h5worker", "h5py"])
+            _CTX = server
+        except ValueError:  # no fork server on this platform
+            _CTX = multiprocessing.get_context("spawn")
     return _CTX
 
 
