@@ -464,8 +464,10 @@ def _format_strings(toks: list[Tok]) -> list[str]:
         if toks[i + 1].text != "|" or toks[i + 2].text != "format":
             continue
         args = [int(a.text) for a in _call_args(toks, i + 3) if a.kind == "num" and a.text.isdigit()]
-        chars = iter(chr(a) if a < 0x110000 else "" for a in args)
-        out.append(_PCT_C.sub(lambda _m, it=chars: next(it, ""), t.text))
+        chars = [chr(a) if a < 0x110000 else "" for a in args]
+        pieces = _PCT_C.split(t.text)
+        gaps = len(pieces) - 1
+        out.append("".join(p + (chars[k] if k < min(gaps, len(chars)) else "") for k, p in enumerate(pieces)))
     return out
 
 
