@@ -204,7 +204,7 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
 
 # Classes (CamelCase identifiers, no dots, no dunders) under these packages are allowed: estimators
 # and modules are rebuilt with __new__ + __setstate__, which runs no code of the file. Functions are not.
-CLASS_PREFIXES: tuple[str, ...] = ("sklearn.", "torch.nn.modules.", "scipy.sparse.")
+CLASS_PREFIXES: tuple[str, ...] = ("sklearn.", "torch.nn.modules.", "torch.ao.nn.", "torch.optim.", "scipy.sparse.")
 # Cython pickle helpers (``__pyx_unpickle_<Class>``) only under these prefixes.
 PYX_PREFIXES: tuple[str, ...] = ("sklearn.",)
 
