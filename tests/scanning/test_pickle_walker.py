@@ -7,6 +7,8 @@ import random
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanning.scanners import pickle as pickle_scanner
 from scanning.scanners import scan_reader
@@ -203,3 +205,35 @@ def test_resync_is_bounded_and_quiet() -> None:
     assert verdict_of(ctx.findings) >= Verdict.UNSCANNABLE
     ctx = run(pickle.dumps(1, protocol=2) + b"junk" * 100 + system())
     assert {"pickle.trailing-data", "pickle.global.denied"} <= rules(ctx)
+
+
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**300), max_value=2**300),
+    st.floats(allow_nan=True),
+    st.complex_numbers(allow_nan=False),
+    st.text(max_size=40),
+    st.binary(max_size=40),
+    st.binary(max_size=40).map(bytearray),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.lists(inner, max_size=5).map(tuple),
+        st.dictionaries(st.text(max_size=8), inner, max_size=5),
+        st.frozensets(st.integers(), max_size=5),
+        st.sets(st.text(max_size=5), max_size=5),
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_VALUES, proto=st.integers(0, 5))
+def test_plain_values_are_always_safe(value: object, proto: int) -> None:
+    data = pickle.dumps(value, protocol=proto)
+    ctx = run(data)
+    assert ctx.findings == [], (proto, ctx.findings)
