@@ -237,3 +237,21 @@ def test_plain_values_are_always_safe(value: object, proto: int) -> None:
     data = pickle.dumps(value, protocol=proto)
     ctx = run(data)
     assert ctx.findings == [], (proto, ctx.findings)
+
+
+class _Payload:
+    """Serializes as os.system('true'); only ever pickled, never loaded."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("true",))
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_VALUES, proto=st.integers(0, 5), where=st.integers(0, 2))
+def test_payload_anywhere_in_plain_values_is_malicious(value: object, proto: int, where: int) -> None:
+    wrapped = [[value, _Payload()], {"k": (_Payload(), value)}, (value, value, [_Payload()])][where]
+    ctx = run(pickle.dumps(wrapped, protocol=proto))
+    assert verdict_of(ctx.findings) is Verdict.MALICIOUS
+    assert any(f.evidence in ("posix.system('true')", "os.system('true')") for f in ctx.findings)
