@@ -35,6 +35,15 @@ from inventory.models import Application, ApplicationModel, ModelVersion, Organi
 
 BANDS = ["critical", "severe", "moderate", "low", "none"]
 CATEGORIES = ["security", "legal", "quality", "other"]
+THREAT_GROUP_LABELS = {
+    "permissive": "Permissive",
+    "weak-copyleft": "Weak copyleft",
+    "copyleft": "Copyleft",
+    "ai-restricted": "AI-restricted",
+    "non-commercial": "Non-commercial",
+    "proprietary": "Proprietary",
+    "unknown": "Unknown",
+}
 THREAT_GROUPS = ["permissive", "weak-copyleft", "copyleft", "ai-restricted", "non-commercial", "proprietary", "unknown"]
 TREND_DAYS = 90
 EXPIRING_DAYS = 14
@@ -538,7 +547,7 @@ def bar_chart(
     }
 
 
-def line_chart(points: list[dict[str, Any]], *, width: int = 640, height: int = 180) -> dict[str, Any]:
+def line_chart(points: list[dict[str, Any]], *, width: int = 1200, height: int = 200) -> dict[str, Any]:
     """Risk over days: a polyline with a y-axis from 0 to the peak."""
     left, right, top, bottom = 48, 12, 12, 26
     inner_w, inner_h = width - left - right, height - top - bottom

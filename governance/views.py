@@ -103,7 +103,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
         "license_chart": ov.bar_chart(
             [
                 {
-                    "label": r["group"].replace("-", " ").capitalize(),
+                    "label": ov.THREAT_GROUP_LABELS.get(r["group"], r["group"]),
                     "value": r["count"],
                     "css": f"bar-lic-{r['group']}",
                 }
