@@ -6,7 +6,7 @@ Two ways in:
    queues one `WebhookDelivery` per interested webhook and an email task, both after commit.
 2. The feed (`process_feed`, a beat task every minute) derives events from what other apps already
    record, without them calling us: new audit events by id watermark (`waiver.request`,
-   `waiver.approve|reject|revoke`, `waiver.expire`, `version.approve|reject`, `scan.failed`),
+   `waiver.approve|reject|revoke`, `waiver.expire`, `version.approve|reject|reopen`, `scan.failed`),
    new open violations of a policy with a `fail` action (violation id watermark) and failed scan
    runs (finish-time watermark). Watermarks start at "now" the first time, so history is not replayed.
 
@@ -77,6 +77,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "waiver.expire": NotificationEvent.WAIVER_EXPIRING,
     "version.approve": NotificationEvent.VERSION_DECISION,
     "version.reject": NotificationEvent.VERSION_DECISION,
+    "version.reopen": NotificationEvent.VERSION_DECISION,
     "scan.failed": NotificationEvent.SCAN_FAILED,
     "scan.fail": NotificationEvent.SCAN_FAILED,
 }
@@ -323,6 +324,7 @@ _TITLES = {
     "waiver.expire": "Waiver expired",
     "version.approve": "Version approved",
     "version.reject": "Version rejected",
+    "version.reopen": "Review reopened",
     "scan.failed": "Scan failed",
     "scan.fail": "Scan failed",
 }
