@@ -44,8 +44,16 @@ def headline() -> None:
         print("Throughput (warm cache, best run) and peak RSS:")
         for kind, rec in t["results"].items():
             sha = rec["warm"]["sha256sum"]
-            for tool, r in rec["warm"].items():
+            order = ["sha256sum", "openssl-sha256", "modelgate", *detection.PEER_TOOLS]
+            for tool in sorted(rec["warm"], key=lambda t: order.index(t) if t in order else len(order)):
+                r = rec["warm"][tool]
                 secs = r.get("seconds") or float("nan")
+                if tool not in ("sha256sum", "openssl-sha256", "modelgate"):
+                    print(
+                        f"  {kind:<12} {tool:<14} {secs:8.2f} s scan (reads pickle members only, no hash)"
+                        f"  peak RSS {r.get('maxrss_kb', 0) / 1024:6.0f} MB  {r.get('verdict', '')}"
+                    )
+                    continue
                 print(
                     f"  {kind:<12} {tool:<14} {rec['size'] / 1e6 / secs:8.0f} MB/s"
                     f"  ({100 * sha['seconds'] / secs:5.0f}% of sha256sum wall, "

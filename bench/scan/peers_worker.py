@@ -128,7 +128,14 @@ def _modelaudit():
         if results_have_security_findings(res):  # CLI exit 1 (or 2 with findings)
             return {"outcome": "flagged", "detail": _short(issues) or "failed security check", "alt": alt}
         if code == 2:
-            return {"outcome": "error", "detail": "inconclusive / operational error (exit 2)", "alt": alt}
+            why = [
+                f"{getattr(c, 'name', '')}: {getattr(c, 'message', '')}"
+                for c in (res.checks or [])
+                if str(getattr(getattr(c, "status", ""), "value", getattr(c, "status", ""))).lower() != "passed"
+            ]
+            why += [f"{getattr(i.severity, 'value', i.severity)}: {i.message}" for i in (res.issues or [])]
+            detail = "inconclusive / operational error (exit 2)" + (f": {_short(why, 2)}" if why else "")
+            return {"outcome": "error", "detail": detail, "alt": alt}
         return {"outcome": "clean", "detail": "no WARNING/CRITICAL issue", "alt": alt}
 
     return scan
