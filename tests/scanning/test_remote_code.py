@@ -189,6 +189,7 @@ def test_dispatch_by_content():
 
 
 OWN_MODULES = [
+    "h5child",
     "safetensors",
     "gguf",
     "onnx",
@@ -221,3 +222,15 @@ def test_format_scanners_obey_the_hard_rules(module):
     assert not imported & {"django", "jinja2", "pickle", "marshal", "dill", "joblib", "keras", "tensorflow", "torch"}
     ctx = run(remote_code.scan_python, path.read_bytes(), f"{module}.py")
     assert verdict_of(ctx.findings) == Verdict.SAFE, ctx.findings
+
+
+def test_h5worker_only_starts_its_own_child():
+    """h5worker is the one module that starts a process: a fixed argv of this interpreter and h5child.py."""
+    from pathlib import Path
+
+    import scanning.scanners as pkg
+
+    source = (Path(pkg.__file__).parent / "h5worker.py").read_text()
+    ctx = run(remote_code.scan_python, source.encode(), "h5worker.py")
+    assert {f.rule for f in ctx.findings} == {"python.process"}
+    assert '[sys.executable, "-I", str(CHILD), str(size)]' in source
