@@ -62,6 +62,7 @@ from licenses.services.catalog import (
     save_license,
     save_license_obligation,
     save_obligation,
+    seed_catalog_if_empty,
 )
 from licenses.services.decisions import (
     ChecklistRow,
@@ -95,6 +96,7 @@ __all__ = [
     "save_license",
     "save_license_obligation",
     "save_obligation",
+    "seed_catalog_if_empty",
     "set_obligation_status",
     "use_fit",
     "use_fit_many",

@@ -164,3 +164,15 @@ def save_license_obligation(
         record_event(actor=actor, action="license.obligation", target=license, before=before, after=after)
         _after_catalog_change()
     return row
+
+
+def seed_catalog_if_empty() -> bool:
+    """Load licenses/data into an empty catalog (the seed migration's code); True when it did."""
+    if License.objects.exists():
+        return False
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("licenses.migrations.0002_seed_catalog").seed(apps, None)
+    return True

@@ -7,6 +7,17 @@ from tests.factories import ApplicationFactory, OrganizationFactory
 from tests.licenses.repos import make_version, mit, text
 
 
+@pytest.fixture(autouse=True)
+def _catalog(request):
+    """The seeded catalog, even after a transactional test elsewhere flushed the database."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and "db" not in request.fixturenames:
+        return
+    transactional = bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    services.seed_catalog_if_empty()
+
+
 @pytest.fixture
 def repo(tmp_path):
     """make_version bound to this test's tmp folder."""

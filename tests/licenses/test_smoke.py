@@ -21,3 +21,14 @@ def test_apache_over_llama2(tmp_path):
     assert a.state == "done", a.error
     assert a.effective == "llama2"
     assert a.conflict
+
+
+def test_seed_catalog_if_empty_restores_a_flushed_catalog():
+    from licenses.models import License, LicenseObligation
+
+    n = License.objects.count()
+    assert services.seed_catalog_if_empty() is False
+    LicenseObligation.objects.all().delete()
+    License.objects.all().delete()
+    assert services.seed_catalog_if_empty() is True
+    assert License.objects.count() == n and License.objects.get(key="llama2-aup").component_of.key == "llama2"
