@@ -312,13 +312,16 @@ def _inflate(
     while True:
         ctx.check_time()
         if d.eof:
-            pending = d.unused_data + pending
+            pending = (d.unused_data + pending).lstrip(b"\0")  # zero padding between/after streams is legal
             while len(pending) < len(magic):  # the next stream's magic may straddle a chunk boundary
+                ctx.check_time()
                 more = reader.read_at(pos, max(CHUNK, len(magic)))
                 if not more:
                     break
                 pos += len(more)
-                pending += more
+                pending = (pending + more).lstrip(b"\0") if not pending else pending + more
+            if not pending:
+                return  # clean end (possibly zero padded)
             if pending.startswith(magic):  # concatenated stream (gzip members, pbzip2, xz -T)
                 d = make()
                 streams += 1

@@ -248,3 +248,9 @@ def test_stream_boundaries_at_any_chunk_size(monkeypatch, chunk):
     xz = lzma.compress(b'{"a": ') + lzma.compress(b"1}")
     assert run(archives.scan_xz, xz, "x.json.xz").findings == []
     assert rules(run(archives.scan_gzip, data[:-3], "x.json.gz")) == {"gzip.malformed"}
+
+
+def test_zero_padding_between_xz_streams():
+    data = lzma.compress(b'{"a": ') + bytes(8) + lzma.compress(b"1}")
+    assert run(archives.scan_xz, data, "x.json.xz").findings == []
+    assert rules(run(archives.scan_xz, data + bytes(4) + b"junk", "x.json.xz")) == {"archive.trailing_data"}
