@@ -193,7 +193,7 @@ class Violation(models.Model):
     matched = models.JSONField(default=dict, help_text="The constraints and the facts that matched.")
     fingerprint = models.CharField(max_length=32, blank=True, help_text="Hash of `matched`: cheap change detection.")
     waiver = models.ForeignKey("Waiver", null=True, blank=True, on_delete=models.SET_NULL, related_name="violations")
-    policy_revision = models.PositiveIntegerField(default=1)
+    policy_revision = models.PositiveIntegerField(default=1, help_text="Policy revision when first seen.")
     first_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
     opened_at = models.DateTimeField(default=timezone.now)
     last_evaluated_at = models.DateTimeField(default=timezone.now)

@@ -551,6 +551,7 @@ def evaluate_versions(*, version_ids: Iterable[int] | None = None, chunk_size: i
     policies = list(Policy.objects.enabled().prefetch_related("constraints__conditions"))
     scoped = compile_policies(policies, now=now)
     release = {p.pk: p.action_release for p in policies}
+    revisions = {p.pk: p.revision for p in policies}
     tree = OrgTree()
     rules = waiver_rules(now=now)
     if version_ids is None:
@@ -560,7 +561,9 @@ def evaluate_versions(*, version_ids: Iterable[int] | None = None, chunk_size: i
     result = EvaluationResult(versions=len(ids))
     for start in range(0, len(ids), chunk_size):
         chunk = ids[start : start + chunk_size]
-        _evaluate_chunk(chunk, scoped=scoped, release=release, tree=tree, rules=rules, now=now, result=result)
+        _evaluate_chunk(
+            chunk, scoped=scoped, release=release, revisions=revisions, tree=tree, rules=rules, now=now, result=result
+        )
     return result
 
 
@@ -570,6 +573,7 @@ def _evaluate_chunk(
     *,
     scoped: list[ScopedPolicy],
     release: dict[int, str],
+    revisions: dict[int, int],
     tree: OrgTree,
     rules: dict[int, list[WaiverRule]],
     now: datetime,
@@ -633,7 +637,7 @@ def _evaluate_chunk(
         if key not in matches and old_state != ViolationState.RESOLVED:
             to_update.append((pk, ViolationState.RESOLVED.value, None, old_waiver, False, True))
             result.resolved += 1
-    _write_violations(to_create, to_update, now=now)
+    _write_violations(to_create, to_update, now=now, revisions=revisions)
     for vid in sorted(newly_open):
         if versions[vid][1] == ReviewStatus.APPROVED:
             reopen_review(version_id=vid, reason="New violation on an approved version")
@@ -650,6 +654,7 @@ def _write_violations(
     to_update: list[tuple[int, str, dict[str, Any] | None, int | None, bool, bool]],
     *,
     now: datetime,
+    revisions: dict[int, int],
 ) -> None:
     if not to_create and not to_update:
         return
@@ -665,8 +670,11 @@ def _write_violations(
             cursor.executemany(
                 f"INSERT INTO {table} (policy_id, version_id, application_id, state, matched, fingerprint, "  # noqa: S608
                 "waiver_id, policy_revision, first_seen_at, opened_at, last_evaluated_at, resolved_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, %s, %s, NULL) ON CONFLICT DO NOTHING",
-                [(k[0], k[1], k[2], state, prep(m), fingerprint(m), w, ts, ts, ts) for k, state, m, w in to_create],
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING",
+                [
+                    (k[0], k[1], k[2], state, prep(m), fingerprint(m), w, revisions.get(k[0], 1), ts, ts, ts)
+                    for k, state, m, w in to_create
+                ],
             )
         same = [u for u in to_update if u[2] is None]
         changed = [u for u in to_update if u[2] is not None]
