@@ -51,7 +51,10 @@ def read_version_files(version: ModelVersion) -> FileTexts:
     candidates = [
         f
         for f in version.files.all()
-        if not f.is_lfs and f.size <= MAX_FILE_BYTES and wants(f.path) and f.path.lower() != "readme.md"
+        if not f.is_lfs
+        and f.size <= MAX_FILE_BYTES
+        and wants(f.path)
+        and (f.path.lower() != "readme.md" or not version.card_markdown)
     ]
     candidates.sort(key=lambda f: (not is_license_named(f.path), f.path))
     notes: list[str] = []
@@ -143,7 +146,7 @@ def _analyse(version: ModelVersion, *, seen: set[int], propagate: bool) -> Licen
         data = engine.AnalysisInput(
             repo_id=version.model.repo_id,
             card_data=_card(version),
-            card_markdown=_readme(version),
+            card_markdown=_readme(version) or files.texts.pop("README.md", ""),
             tags=list(version.model.tags or []),
             files=files.texts,
             bases=_base_inputs(version, seen),

@@ -290,3 +290,14 @@ def test_unfit_application_puts_a_permissive_version_in_the_queue(mit_version, o
     )
     a.refresh_from_db()
     assert a.unfit_applications == [] and not a.needs_review
+
+
+def test_readme_file_is_read_when_the_card_text_was_not_stored(repo):
+    v = repo("acme/no-card-text", files={})
+    ModelVersion.objects.filter(pk=v.pk).update(card_markdown="")
+    readme_path = f"{v.local_path}/README.md"
+    with open(readme_path, "w") as fh:
+        fh.write("# Model\n\n![License](https://img.shields.io/badge/License-Apache_2.0-blue.svg)\n")
+    a = services.analyse_version(version_id=v.pk)
+    assert a.effective == "apache-2.0" and a.is_weak
+    assert a.evidence.get().path == "README.md"
