@@ -29,6 +29,7 @@ LICENSE_NAME = re.compile(
     r"(^|/)(licen[cs]e|copying|notice|use[_-]?policy|usage[_-]?policy|acceptable[_-]?use|aup|terms|legal)[^/]*$",
     re.IGNORECASE,
 )
+CUSTOM_TERMS_NAME = re.compile(r"(^|/)(licen[cs]e|copying|terms)[^/]*$", re.IGNORECASE)
 TEXT_EXT = re.compile(r"\.(txt|md|markdown|rst|text|html?)$|(^|/)[^./]+$", re.IGNORECASE)
 SPDX_LINE = re.compile(r"SPDX-License-Identifier:\s*([A-Za-z0-9.+\-_ ()]+)")
 BADGE = re.compile(r"img\.shields\.io/badge/licen[sc]e-((?:[^-/\s)\]\"']|--)+)-", re.IGNORECASE)
@@ -244,9 +245,15 @@ def observe(
         named = is_license_named(path)
         texts = match_texts(catalog, path, text, strict=not named)
         evidence.extend(texts)
+        refs: list[Evidence] = []
         if named or not texts:
-            refs = find_references(catalog, path, text) if named else _spdx_only(catalog, path, text)
-            evidence.extend(_outside(refs, texts))
+            refs = _outside(find_references(catalog, path, text) if named else _spdx_only(catalog, path, text), texts)
+            evidence.extend(refs)
+        if not texts and not refs and CUSTOM_TERMS_NAME.search(path) and text.strip():
+            # A license file that matches nothing in the catalog: custom terms (`other`) to read.
+            last = max(1, len(text.splitlines()))
+            evidence.append(Evidence(path, "other", "reference", 0.0, 1, last, 0.0, "matches no catalog text",
+                                     scope_of(path)))  # fmt: skip
     if readme.strip():
         texts = match_texts(catalog, README_PATH, readme)
         evidence.extend(texts)

@@ -186,6 +186,12 @@ def resolve(
                 f"own license {render(own_tree)} only from references ({where})"
                 " — weak evidence, no text, nothing declared"
             )
+        elif custom := [e for e in observed if e.license == "other" and e.match == "reference"]:
+            own_source = "text"
+            own_tree = "other"
+            reasons.append(
+                f"own license other: {', '.join(e.path for e in custom[:3])} holds terms that match no catalog text"
+            )
         else:
             own_source = "none"
             own_tree = "unknown"

@@ -174,7 +174,7 @@ def _snippet(text: str, start: int, end: int, *, whole: bool) -> tuple[str, int]
         last = min(len(lines), end + 3, first + MAX_SNIPPET_LINES)
     else:
         first = max(1, start - 5)
-        last = min(len(lines), end + 5)
+        last = min(len(lines), end + 5, first + MAX_SNIPPET_LINES)
     return "\n".join(lines[first - 1 : last]), first
 
 

@@ -276,6 +276,7 @@ CASES: list[Case] = [
         card={"license": "other", "license_name": "acme-model-terms", "license_link": "LICENSE.md"},
         files={"LICENSE.md": CUSTOM},
         declared="other",
+        observed={("LICENSE.md", "other", "reference")},
         effective="other",
     ),
     Case(
@@ -304,6 +305,13 @@ CASES: list[Case] = [
         observed={(GATED, "mistral-research", "gated-prompt")},
         effective="mistral-research",
         obligations={"research-only", "no-commercial-use-of-output"},
+    ),
+    Case(
+        "undeclared custom LICENSE file",
+        "acme/custom-undeclared",
+        files={"LICENSE": CUSTOM},
+        observed={("LICENSE", "other", "reference")},
+        effective="other",
     ),
     Case(
         "OR expression (dual licence)",
