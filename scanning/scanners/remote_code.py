@@ -25,6 +25,9 @@ JSON rules (format ``json``):
 * ``config.auto_map`` (suspicious, high, remote-code) - every ``auto_map`` entry, evidence
   ``auto_map.AutoModel -> modeling_x.MyModel``; entries pointing to another repo (``org/repo--mod.Cls``)
   are named as such.
+* ``config.custom_pipeline`` / ``config.custom_component`` (suspicious, high, remote-code) -
+  ``custom_pipelines`` of a transformers config, diffusers ``model_index.json`` components whose
+  library is not ``diffusers``/``transformers`` (loaded from repository modules).
 * ``config.trust_remote_code`` (info) - a config asks for ``trust_remote_code``.
 * ``tokenizer.chat_template.*`` - the ``chat_template`` of ``tokenizer_config.json`` (string or list
   of named templates) goes through :mod:`scanning.scanners.jinja`.
@@ -137,6 +140,7 @@ DECODERS = {
     "binascii.unhexlify",
     "binascii.a2b_base64",
 }
+DIFFUSERS_LIBRARIES = {"diffusers", "transformers", "onnxruntime.training", "k_diffusion", "open_clip"}
 REMOTE_CODE_FILE = re.compile(
     r"^(modeling|configuration|tokenization|processing|image_processing|feature_extraction|video_processing)_.*\.py$"
 )
@@ -367,6 +371,34 @@ def check_config(doc: dict[str, Any], ctx: ScanContext) -> None:
             "config has a malformed auto_map",
             short(auto_map, 120),
         )
+    pipelines = doc.get("custom_pipelines")
+    if isinstance(pipelines, dict):
+        for task, spec in list(pipelines.items())[:MAX_REPORTED]:
+            impl = spec.get("impl") if isinstance(spec, dict) else spec
+            ctx.add(
+                "config.custom_pipeline",
+                Category.REMOTE_CODE,
+                Severity.HIGH,
+                Verdict.SUSPICIOUS,
+                "config registers a custom pipeline implemented by repository code",
+                f"custom_pipelines.{short(task, 60)} -> {short(impl, 120)}",
+            )
+    if isinstance(doc.get("_class_name"), str) and "_diffusers_version" in doc:  # diffusers model_index.json
+        for key, value in list(doc.items())[:256]:
+            if (
+                isinstance(value, list)
+                and len(value) == 2
+                and isinstance(value[0], str)
+                and value[0] not in DIFFUSERS_LIBRARIES
+            ):
+                ctx.add(
+                    "config.custom_component",
+                    Category.REMOTE_CODE,
+                    Severity.HIGH,
+                    Verdict.SUSPICIOUS,
+                    "diffusers pipeline component comes from repository code",
+                    f"{short(key, 60)} -> {short(value[0], 80)}.{short(value[1], 80)}",
+                )
     if doc.get("trust_remote_code") is True:
         ctx.add(
             "config.trust_remote_code",

@@ -234,3 +234,20 @@ def test_h5worker_only_starts_its_own_child():
     ctx = run(remote_code.scan_python, source.encode(), "h5worker.py")
     assert {f.rule for f in ctx.findings} == {"python.process"}
     assert '[sys.executable, "-I", str(CHILD), str(size)]' in source
+
+
+def test_custom_pipelines_and_diffusers_components():
+    ctx = js({"custom_pipelines": {"text-classification": {"impl": "pipe.MyPipe", "pt": ["AutoModel"]}}})
+    assert rules(ctx) == {"config.custom_pipeline"}
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": "0.30.0",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+    }
+    assert js(index, "model_index.json").findings == []
+    ctx = js({**index, "unet": ["my_unet", "EvilUNet"]}, "model_index.json")
+    assert rules(ctx) == {"config.custom_component"}
+    assert ctx.findings[0].evidence == "unet -> my_unet.EvilUNet"
