@@ -142,3 +142,10 @@ def test_overview_links_exports_and_boms(world, client_for, manager):
     assert f"/exports/violations.csv?application={app.pk}" in html
     assert f"/bom/applications/{app.pk}.cdx.json" in html
     assert "/notifications/" in html
+
+
+def test_direct_posts_are_refused(client_for, manager, nobody):
+    assert client_for(manager).post(URL, {"organization": "1"}).status_code == 405
+    assert client_for(nobody).post(URL).status_code == 403
+    assert client_for(nobody).get("/exports/violations.csv").status_code == 403
+    assert client_for(manager).post("/exports/violations.csv").status_code == 405
