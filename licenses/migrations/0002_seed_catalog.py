@@ -3,7 +3,7 @@
 from django.db import migrations
 
 
-def seed(apps, schema_editor):
+def seed(apps, schema_editor, only_missing=False):
     from licenses.engine.catalog import specs_from_yaml, vocabulary_from_yaml
 
     License = apps.get_model("licenses", "License")
@@ -12,11 +12,15 @@ def seed(apps, schema_editor):
     LicenseObligation = apps.get_model("licenses", "LicenseObligation")
 
     for item in vocabulary_from_yaml():
-        Obligation.objects.update_or_create(term=item["term"], defaults={"meaning": item.get("meaning", "")})
+        write = Obligation.objects.get_or_create if only_missing else Obligation.objects.update_or_create
+        write(term=item["term"], defaults={"meaning": item.get("meaning", "")})
     meanings = {o.term.split(":", 1)[0]: o.meaning for o in Obligation.objects.all()}
 
     specs = specs_from_yaml()
-    rows = {}
+    if only_missing:  # later data migrations: add new catalog entries, never overwrite reviewers' edits
+        existing = set(License.objects.values_list("key", flat=True))
+        specs = [s for s in specs if s.id not in existing]
+    rows = {s.key: s for s in License.objects.all()}
     for spec in specs:
         texts = list(spec.texts)
         lic, _ = License.objects.update_or_create(
@@ -47,7 +51,7 @@ def seed(apps, schema_editor):
                 license=lic, obligation=obligation, defaults={"clause": ob.clause, "quote": ob.quote}
             )
     for spec in specs:
-        if spec.component_of and spec.component_of in rows:
+        if spec.component_of and spec.component_of in rows and spec.id in rows:
             License.objects.filter(pk=rows[spec.id].pk).update(component_of=rows[spec.component_of])
 
 

@@ -97,8 +97,9 @@ def test_declared_normalisation(catalog):
     assert declare(catalog, {"license": "CC-BY-NC-4.0 OR (MIT AND apache-2.0)"}).expression == (
         "cc-by-nc-4.0 OR (mit AND apache-2.0)"
     )
-    d = declare(catalog, {"license": "bsl-1.0"})
-    assert d.expression == "bsl-1.0" and d.unknown_symbols == ["bsl-1.0"]
+    d = declare(catalog, {"license": "eupl-1.2"})
+    assert d.expression == "eupl-1.2" and d.unknown_symbols == ["eupl-1.2"]
+    assert declare(catalog, {"license": "openrail"}).expression == "openrail"
     d = declare(catalog, {"license": "other", "license_link": "https://www.llama.com/llama3_1/license/"})
     assert d.expression == "llama3.1"
     assert declare(catalog, {}, ["license:mit"]).expression == "mit"
