@@ -667,23 +667,38 @@ def _write_violations(
 
     with connection.cursor() as cursor:
         if to_create:
-            cursor.executemany(
-                f"INSERT INTO {table} (policy_id, version_id, application_id, state, matched, fingerprint, "  # noqa: S608
-                "waiver_id, policy_revision, first_seen_at, opened_at, last_evaluated_at, resolved_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL) ON CONFLICT DO NOTHING",
-                [
-                    (k[0], k[1], k[2], state, prep(m), fingerprint(m), w, revisions.get(k[0], 1), ts, ts, ts)
-                    for k, state, m, w in to_create
-                ],
-            )
+            rows = [
+                (k[0], k[1], k[2], state, prep(m), fingerprint(m), w, revisions.get(k[0], 1), ts, ts, ts)
+                for k, state, m, w in to_create
+            ]
+            # Multi-row VALUES in batches: one round trip per batch (executemany is one per row on PostgreSQL).
+            width = len(rows[0])
+            batch = max(1, min(500, (connection.features.max_query_params or 100_000) // width))
+            placeholder = "(" + ", ".join(["%s"] * width) + ", NULL)"
+            for start in range(0, len(rows), batch):
+                part = rows[start : start + batch]
+                cursor.execute(
+                    f"INSERT INTO {table} (policy_id, version_id, application_id, state, matched, "  # noqa: S608
+                    "fingerprint, waiver_id, policy_revision, first_seen_at, opened_at, last_evaluated_at, "
+                    f"resolved_at) VALUES {', '.join([placeholder] * len(part))} ON CONFLICT DO NOTHING",
+                    [value for row in part for value in row],
+                )
         same = [u for u in to_update if u[2] is None]
         changed = [u for u in to_update if u[2] is not None]
-        if same:
-            cursor.executemany(
-                f"UPDATE {table} SET state = %s, waiver_id = %s, "  # noqa: S608
-                "resolved_at = %s, last_evaluated_at = %s WHERE id = %s",
-                [(state, w, ts if resolve else None, ts, pk) for pk, state, _m, w, _reopen, resolve in same],
-            )
+        # Rows whose facts did not change share a few (state, waiver, resolved) outcomes: one UPDATE per
+        # outcome and batch of ids (a policy disabled resolves thousands of rows in a handful of statements).
+        groups: dict[tuple[str, int | None, bool], list[int]] = defaultdict(list)
+        for pk, state, _m, w, _reopen, resolve in same:
+            groups[(state, w, resolve)].append(pk)
+        id_batch = max(1, min(1000, (connection.features.max_query_params or 100_000) - 8))
+        for (state, w, resolve), pks in groups.items():
+            for start in range(0, len(pks), id_batch):
+                part = pks[start : start + id_batch]
+                cursor.execute(
+                    f"UPDATE {table} SET state = %s, waiver_id = %s, resolved_at = %s, "  # noqa: S608
+                    f"last_evaluated_at = %s WHERE id IN ({', '.join(['%s'] * len(part))})",
+                    [state, w, ts if resolve else None, ts, *part],
+                )
         if changed:
             cursor.executemany(
                 f"UPDATE {table} SET state = %s, matched = %s, fingerprint = %s, waiver_id = %s, "  # noqa: S608
