@@ -22,11 +22,19 @@ EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
 
 @pytest.fixture
 def api_schema(db, admin_user):
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    # As Django's test client does: a request must not close the connection holding the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     token = Token.objects.create(user=admin_user)
     app = get_wsgi_application()
     headers = {"Authorization": f"Token {token.key}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", app, headers=headers)
-    return schema, headers
+    yield schema, headers
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def test_no_server_errors_anywhere_in_the_api(api_schema):
