@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -12,3 +14,13 @@ class GovernanceConfig(AppConfig):
 
         # Roles are data: keep the groups' permissions in step with the code after every migrate.
         post_migrate.connect(sync_roles, dispatch_uid="governance.sync_roles")
+
+        from inventory import extensions
+
+        extensions.register_application_links("governance", _application_links)
+
+
+def _application_links(request: Any, application: Any) -> list[dict[str, str]]:
+    from django.urls import reverse
+
+    return [{"label": "ML-BOM", "url": reverse("governance:application_bom", args=[application.pk])}]

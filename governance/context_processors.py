@@ -21,6 +21,7 @@ NAV: list[tuple[str, str, str]] = [
     ("Policies", "policies:policy_list", "policies.view_policy"),
     ("Licenses", "licenses:license_list", "licenses.view_license"),
     ("Applications", "inventory:application_list", "inventory.view_application"),
+    ("Datasets", "inventory:dataset_list", "inventory.view_dataset"),
     ("Audit log", "governance:audit_list", "governance.view_auditevent"),
 ]
 

@@ -164,6 +164,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationEventEnum": "governance.models.NotificationEvent",
+        "JobStateEnum": "inventory.choices.JobState",  # also ScanRun.state: the same four states
+        "AnalysisStateEnum": "licenses.choices.AnalysisState",
+        "ViolationStateEnum": "policies.choices.ViolationState",
+        "WaiverStateEnum": "policies.choices.WaiverState",
+        "DeliveryStateEnum": "governance.models.DeliveryState",
+    },
 }
 
 # --- Celery ---
