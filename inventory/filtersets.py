@@ -7,6 +7,7 @@ from typing import Any
 import django_filters
 from django.db.models import Q, QuerySet
 
+from governance.filters import IdFilter
 from inventory.choices import JobState, ReviewStatus, Source
 from inventory.models import Application, Dataset, ImportJob, Model, ModelVersion, Organization
 
@@ -68,7 +69,7 @@ class ModelVersionFilterSet(django_filters.FilterSet):
     repo_id = django_filters.CharFilter(field_name="model__repo_id")
     commit = django_filters.CharFilter(field_name="commit", lookup_expr="startswith")
     review_status = django_filters.ChoiceFilter(choices=ReviewStatus.choices)
-    application = django_filters.NumberFilter(field_name="usages__application_id", distinct=True)
+    application = IdFilter(field_name="usages__application_id", distinct=True)
 
     class Meta:
         model = ModelVersion

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from governance.filters import IdFilter
 from inventory.models import Model
 from scanning.choices import FindingCategory, FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 from scanning.models import Finding, ScanRun
@@ -15,7 +16,7 @@ class ScanRunFilterSet(django_filters.FilterSet):
     verdict = django_filters.ChoiceFilter(choices=ScanVerdict.choices, empty_label="Any")
     trigger = django_filters.ChoiceFilter(choices=ScanTrigger.choices, empty_label="Any")
     model = django_filters.ModelChoiceFilter(field_name="version__model", queryset=Model.objects.all(), label="Model")
-    version = django_filters.NumberFilter(field_name="version_id", label="Version id")
+    version = IdFilter(field_name="version_id", label="Version id")
     q = django_filters.CharFilter(method="search", label="Search")
     rules_version = django_filters.CharFilter(label="Rules version")
 
@@ -37,8 +38,8 @@ class FindingFilterSet(django_filters.FilterSet):
     rule = django_filters.CharFilter(lookup_expr="startswith", label="Rule starts with")
     file = django_filters.CharFilter(field_name="path", label="File")
     path = django_filters.CharFilter(lookup_expr="icontains", label="File contains")
-    scan_run = django_filters.NumberFilter(field_name="scan_run_id", label="Scan run")
-    version = django_filters.NumberFilter(field_name="scan_run__version_id", label="Version id")
+    scan_run = IdFilter(field_name="scan_run_id", label="Scan run")
+    version = IdFilter(field_name="scan_run__version_id", label="Version id")
 
     class Meta:
         model = Finding
