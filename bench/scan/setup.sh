@@ -12,7 +12,7 @@ PY="${PEERS_PYTHON:-python3.11}"
 # Pinned versions (the ones this bench was last run with).
 PICKLESCAN="picklescan==1.0.5"
 FICKLING="fickling==0.1.12"
-MODELAUDIT="modelaudit==0.2.54"
+MODELAUDIT="modelaudit[h5,onnx]==0.2.54"
 MODELSCAN="modelscan==0.8.8"
 # fickling's PyTorch-zip support (fickling.polyglot) imports torch; modelaudit also proves torch globals inert by
 # reading torch's source when it is installed (without torch it warns on every benign PyTorch file). Same CPU wheel
@@ -44,7 +44,8 @@ install_peer fickling "$FICKLING"
 # modelscan: its pickle/zip/numpy scanners need only numpy; the tensorflow/h5py extras are for Keras/TF
 # formats and are not installed here (those scanners then report "skipped" instead of flagging).
 install_peer modelscan "$MODELSCAN"
-# modelaudit: base install covers pickle, PyTorch zip, numpy, safetensors, zip/7z detection.
+# modelaudit: base install covers pickle, PyTorch zip, numpy, safetensors, zip/7z; the h5 and onnx extras (h5py, onnx)
+# are needed for its Keras H5 and ONNX scanners (without them it reports those files as inconclusive).
 install_peer modelaudit "$MODELAUDIT"
 
 # Optional helpers used by peers on some formats (numpy for modelscan/modelaudit numpy scanners; py7zr so the
@@ -52,6 +53,6 @@ install_peer modelaudit "$MODELAUDIT"
 "$PIP" install -q numpy py7zr==1.1.4 >/dev/null 2>&1 || echo "[setup] note: numpy/py7zr optional helpers not installed"
 
 echo "[setup] peers venv: $VENV"
-"$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(picklescan|modelscan|fickling|modelaudit|torch|numpy|py7zr)==' \
+"$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(picklescan|modelscan|fickling|modelaudit|torch|numpy|py7zr|h5py|onnx)==' \
   | sed 's/^/[setup]   /'
 exit $status
