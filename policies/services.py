@@ -7,6 +7,7 @@ Every service is keyword-only and typed; the ones that decide or edit run inside
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections import defaultdict
@@ -666,6 +667,30 @@ def _write_violations(
         return matched_field.get_db_prep_save(value, connection)
 
     with connection.cursor() as cursor:
+        if to_create and connection.vendor == "postgresql":
+            # COPY: the fastest bulk load; the chunk's versions are locked, so no concurrent duplicate.
+            copy_sql = (
+                f"COPY {table} (policy_id, version_id, application_id, state, matched, fingerprint, waiver_id, "
+                "policy_revision, first_seen_at, opened_at, last_evaluated_at) FROM STDIN"
+            )
+            with cursor.cursor.copy(copy_sql) as copy:
+                for k, state, m, w in to_create:
+                    copy.write_row(
+                        (
+                            k[0],
+                            k[1],
+                            k[2],
+                            state,
+                            json.dumps(m),
+                            fingerprint(m),
+                            w,
+                            revisions.get(k[0], 1),
+                            now,
+                            now,
+                            now,
+                        )
+                    )
+            to_create = []
         if to_create:
             rows = [
                 (k[0], k[1], k[2], state, prep(m), fingerprint(m), w, revisions.get(k[0], 1), ts, ts, ts)
@@ -693,11 +718,11 @@ def _write_violations(
         id_batch = max(1, min(1000, (connection.features.max_query_params or 100_000) - 8))
         for (state, w, resolve), pks in groups.items():
             for start in range(0, len(pks), id_batch):
-                part = pks[start : start + id_batch]
+                ids = pks[start : start + id_batch]
                 cursor.execute(
                     f"UPDATE {table} SET state = %s, waiver_id = %s, resolved_at = %s, "  # noqa: S608
-                    f"last_evaluated_at = %s WHERE id IN ({', '.join(['%s'] * len(part))})",
-                    [state, w, ts if resolve else None, ts, *part],
+                    f"last_evaluated_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                    [state, w, ts if resolve else None, ts, *ids],
                 )
         if changed:
             cursor.executemany(
