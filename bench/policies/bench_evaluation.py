@@ -6,6 +6,10 @@ Builds the data with bulk_create in a fresh database (SQLite in memory, or DATAB
 files, lineage, datasets, application usages and scan runs with findings, then times
 `policies.services.evaluate_versions()`: the first run (creates the violations), a second run
 (idempotent: nothing changes) and a run after facts changed on 10% of the versions.
+
+Measured 2026-11-26 on the 2-core build machine (quiet), 10,000 versions x 30 policies, ~97,000 violations:
+SQLite first 11.6 s / re-evaluation 7.3 s / after change 10.8 s; PostgreSQL 15 first 14.4 s / 8.5 s / 9.5 s.
+While other CPU-heavy jobs shared the machine the worst run was 46 s (SQLite). Fact providers dominate.
 """
 
 from __future__ import annotations
