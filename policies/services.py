@@ -913,6 +913,8 @@ def request_waiver(
             errors["scope"] = "Waiving all revisions needs a model."
     if scope not in WaiverScope.values:
         errors["scope"] = "Unknown scope."
+    if owner not in ScopeKind.values:
+        errors["owner"] = "Unknown owner."
     if owner == ScopeKind.APPLICATION and application is None:
         errors["owner"] = "Choose the owning application."
     if owner == ScopeKind.ORGANIZATION and organization is None:
