@@ -8,7 +8,6 @@ from governance import roles
 from inventory.models import ApplicationModel
 from licenses import services
 from licenses.models import LicenseConclusion, ObligationStatus
-from tests.browser.conftest import browser, page  # noqa: F401 - the shared Playwright fixtures
 from tests.factories import ApplicationFactory, OrganizationFactory, UserFactory
 from tests.licenses.repos import make_version, mit, text
 
@@ -17,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, seria
 PASSWORD = "correct-horse-battery"
 
 
-def test_legal_reviewer_works_the_queue(page, tmp_path):  # noqa: F811
+def test_legal_reviewer_works_the_queue(page, tmp_path):
     services.seed_catalog_if_empty()
     UserFactory(username="lawyer", role=roles.LEGAL_REVIEWER)
     app = ApplicationFactory(organization=OrganizationFactory(), name="Support bot", commercial_use=True)
