@@ -84,7 +84,7 @@ class ViolationFilterSet(django_filters.FilterSet):
         return qs.filter(application__organization_id__in=value.descendant_ids()) if value else qs
 
     def by_band(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
-        return qs.filter(_band_q("policy__", value)) if value else qs
+        return qs.filter(_band_q("", value)) if value else qs
 
     def by_state(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
         return qs if value in ("", "all") else qs.filter(state=value)

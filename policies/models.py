@@ -175,6 +175,12 @@ class ViolationQuerySet(RestrictedQuerySet["Violation"]):
     def for_list(self) -> ViolationQuerySet:
         return self.select_related("policy", "version__model", "application", "waiver")
 
+    def sync_threat_levels(self) -> int:
+        """Copy each policy's threat level onto its violations where it differs; returns rows changed."""
+        stale = self.exclude(threat_level=models.F("policy__threat_level"))
+        level = Policy.objects.filter(pk=models.OuterRef("policy_id")).values("threat_level")[:1]
+        return stale.update(threat_level=models.Subquery(level))
+
 
 class Violation(models.Model):
     """A policy matched a version (in the root context, or in an application's context)."""
@@ -194,6 +200,8 @@ class Violation(models.Model):
     fingerprint = models.CharField(max_length=32, blank=True, help_text="Hash of `matched`: cheap change detection.")
     waiver = models.ForeignKey("Waiver", null=True, blank=True, on_delete=models.SET_NULL, related_name="violations")
     policy_revision = models.PositiveIntegerField(default=1, help_text="Policy revision when first seen.")
+    # Copy of policy.threat_level (kept in step by sync_threat_levels) so the triage list sorts on an index.
+    threat_level = models.PositiveSmallIntegerField(default=0, db_default=0)
     first_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
     opened_at = models.DateTimeField(default=timezone.now)
     last_evaluated_at = models.DateTimeField(default=timezone.now)
@@ -213,10 +221,18 @@ class Violation(models.Model):
                 name="violation_unique_app",
             ),
         ]
-        indexes = [models.Index(fields=["version", "state"])]
+        indexes = [
+            models.Index(fields=["version", "state"]),
+            models.Index(fields=["state", "-threat_level", "-first_seen_at", "-id"], name="violation_triage_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.policy} on {self.version}" + (f" for {self.application}" if self.application_id else "")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.policy_id:
+            self.threat_level = self.policy.threat_level
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("policies:violation_detail", args=[self.pk])

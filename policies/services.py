@@ -188,6 +188,7 @@ def _write_policy(policy: Policy, data: PolicyData) -> None:
         Condition.objects.bulk_create(
             Condition(constraint=constraint, position=j, **cond) for j, cond in enumerate(k["conditions"])
         )
+    Violation.objects.filter(policy=policy).sync_threat_levels()
     # Drop cached prefetches so the snapshot reads what was written.
     if hasattr(policy, "_prefetched_objects_cache"):
         policy._prefetched_objects_cache = {}
@@ -659,6 +660,19 @@ def _write_violations(
 ) -> None:
     if not to_create and not to_update:
         return
+    _write_violation_rows(to_create, to_update, now=now, revisions=revisions)
+    touched = {k[0] for k, *_ in to_create}
+    if touched:
+        Violation.objects.filter(policy_id__in=touched).sync_threat_levels()
+
+
+def _write_violation_rows(
+    to_create: list[tuple[Key, str, dict[str, Any], int | None]],
+    to_update: list[tuple[int, str, dict[str, Any] | None, int | None, bool, bool]],
+    *,
+    now: datetime,
+    revisions: dict[int, int],
+) -> None:
     table = connection.ops.quote_name(Violation._meta.db_table)
     matched_field = Violation._meta.get_field("matched")
     ts = connection.ops.adapt_datetimefield_value(now)

@@ -288,7 +288,7 @@ def _violation_qs(user: Any) -> QuerySet[Violation]:
         Violation.objects.restrict(user)
         .for_list()
         .prefetch_related(Prefetch("waiver_requests", queryset=pending, to_attr="pending_waivers"))
-        .order_by("-policy__threat_level", "-first_seen_at", "-id")
+        .order_by("-threat_level", "-first_seen_at", "-id")
     )
 
 

@@ -147,3 +147,15 @@ def test_lineage_facts():
     assert facts["lineage.foundations"] == ["meta-llama/Llama-3.1-8B"]
     assert facts["lineage.relations"] == ["quantized"]
     assert facts["lineage.is_derivative"] is True
+
+
+def test_violations_carry_their_policys_threat_level_for_the_triage_order():
+    policy = make_policy()
+    Policy.objects.filter(pk=policy.pk).update(threat_level=3)
+    make_version(downloads=10)
+    services.evaluate_versions()  # rows written in bulk (raw SQL / COPY) get the level copied over
+    assert Violation.objects.get().threat_level == 3
+    Policy.objects.filter(pk=policy.pk).update(threat_level=9)
+    assert Violation.objects.all().sync_threat_levels() == 1
+    assert Violation.objects.get().threat_level == 9
+    assert Violation.objects.all().sync_threat_levels() == 0

@@ -152,7 +152,7 @@ def seed_large(
             state = rng.choices(["open", "waived", "resolved"], weights=[55, 10, 35])[0]
             resolved_at = first_seen + timedelta(hours=rng.randint(1, 24 * 60)) if state == "resolved" else None
             batch.append(
-                Violation(policy=p, version=v, application_id=used.get(v.pk), state=state,
+                Violation(policy=p, version=v, application_id=used.get(v.pk), state=state, threat_level=p.threat_level,
                           matched={"constraints": [{"name": "seeded", "facts": {"seed": True}}]},
                           first_seen_at=first_seen, opened_at=first_seen, last_evaluated_at=now,
                           resolved_at=min(resolved_at, now) if resolved_at else None)
