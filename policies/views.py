@@ -38,8 +38,12 @@ def _partial(request: HttpRequest, template: str, partial: str) -> str:
     return template
 
 
-def _page(request: HttpRequest, qs: QuerySet[Any]) -> Any:
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+def _page(request: HttpRequest, qs: QuerySet[Any], *, count: int | None = None) -> Any:
+    """A page of `qs`; `count`, when already known (e.g. from the counters), saves a COUNT(*) over the table."""
+    paginator = Paginator(qs, PAGE_SIZE)
+    if count is not None:
+        paginator.__dict__["count"] = count  # Paginator.count is a cached_property
+    return paginator.get_page(request.GET.get("page"))
 
 
 def _audit(request: HttpRequest, obj: Any) -> list[AuditEvent]:
@@ -304,7 +308,11 @@ class ViolationListView(PermissionMixin, View):
         filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
         filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
         filterset.form.fields["policy"].queryset = Policy.objects.restrict(request.user)  # type: ignore[attr-defined]
-        page = _page(request, filterset.qs)
+        stats = counters(request.user)
+        # The default triage view (open violations, no other filter) is exactly the "open" counter.
+        unfiltered = {k: v for k, v in request.GET.items() if v and k not in ("page", "state")}
+        known = stats["open"] if not unfiltered and request.GET.get("state", "open") == "open" else None
+        page = _page(request, filterset.qs, count=known)
         return render(
             request,
             _partial(request, "policies/violation_list.html", "results"),
@@ -312,7 +320,7 @@ class ViolationListView(PermissionMixin, View):
                 "filterset": filterset,
                 "page": page,
                 "violations": page.object_list,
-                "counters": counters(request.user),
+                "counters": stats,
                 "can_request": has_perm(request.user, "policies.request_waiver"),
                 "bulk_form": forms.BulkWaiveForm(user=request.user),
             },
