@@ -58,11 +58,10 @@ def test_legal_reviewer_works_the_queue(page, tmp_path):
     row = page.locator("#checklist tr", has_text="attribution-notice")
     row.locator("select[name=status]").select_option("fulfilled")
     row.locator("input[name=note]").fill("NOTICE shipped in the app bundle")
-    row.locator("button[type=submit]").click()
-    page.wait_for_function(
-        "document.querySelector('#checklist').innerText.includes('NOTICE shipped')"
-        " || [...document.querySelectorAll('#checklist input[name=note]')]"
-        ".some(i => i.value.includes('NOTICE shipped'))"
+    with page.expect_response(lambda r: "/checklist/" in r.url and r.request.method == "POST"):
+        row.locator("button[type=submit]").click()
+    page.wait_for_selector(
+        "#checklist tr:has-text('attribution-notice') option[value=fulfilled][selected]", state="attached"
     )
     assert ObligationStatus.objects.get().status == "fulfilled"
     page.click("text=Attribution report")
