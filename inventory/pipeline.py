@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,10 @@ def facts_changed(version_ids: list[int]) -> None:
 
 # --- summary parts for `import_model --wait` (scan, licenses, violations) -------------------
 
-_SUMMARIES: dict[str, Callable[[object], object]] = {}
+_SUMMARIES: dict[str, Callable[[Any], Any]] = {}
 
 
-def register_summary(key: str, func: Callable[[object], object]) -> None:
+def register_summary(key: str, func: Callable[[Any], Any]) -> None:
     _SUMMARIES[key] = func
 
 

@@ -29,6 +29,11 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs: object) -> None:
         if create and extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                # A transactional test before this one flushed the database, role groups included.
+                from governance.roles import sync_roles
+
+                sync_roles()
             self.groups.add(Group.objects.get(name=extracted))
 
 

@@ -121,6 +121,7 @@ def test_oversized_pax_header_hits_limit_not_memory():
 @pytest.mark.parametrize(
     "data",
     [b"x" * 100 + bytes(1436), tar_bytes([("a", "file", "x" * 2000)])[:1024], b""],
+    ids=["garbage", "truncated", "empty"],
 )
 def test_malformed_tar_is_unscannable(data):
     assert rules(run(archives.scan_tar, data, "t.tar")) == {"tar.malformed"}
@@ -185,6 +186,7 @@ def test_zero_padding_is_fine_but_junk_is_not():
         (archives.scan_xz, lzma.compress(b"{}" * 1000)[:40], "xz.malformed"),
         (archives.scan_xz, b"not xz", "xz.malformed"),
     ],
+    ids=["gzip-truncated", "gzip-garbage", "bz2-truncated", "bz2-garbage", "xz-truncated", "xz-garbage"],
 )
 def test_corrupt_or_truncated_streams_are_unscannable(scanner, data, rule):
     ctx = run(scanner, data, "x.json.gz")
