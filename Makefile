@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 export DEBUG ?= 1
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two workers (this class of machine has 2 cores); a file's tests stay together on one worker.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: run test venv deps deps-dev browser migrate lint typecheck check bench clean
 
