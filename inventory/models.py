@@ -29,21 +29,15 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
-class OrganizationQuerySet(RestrictedQuerySet["Organization"]):
-    pass
-
-
-class Organization(TimestampedModel):
-    """A team or business unit; organizations form a tree under the root."""
+class NamedModel(TimestampedModel):
+    """A name shown to people and a slug for URLs and the CLI, derived from the name when left empty."""
 
     name = models.CharField(max_length=150)
     slug = models.SlugField(max_length=150, unique=True)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     description = models.TextField(blank=True)
 
-    objects = OrganizationQuerySet.as_manager()
-
     class Meta:
+        abstract = True
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -53,6 +47,21 @@ class Organization(TimestampedModel):
         if not self.slug:
             self.slug = slugify(self.name)[:150]
         super().save(*args, **kwargs)
+
+
+class OrganizationQuerySet(RestrictedQuerySet["Organization"]):
+    pass
+
+
+class Organization(NamedModel):
+    """A team or business unit; organizations form a tree under the root."""
+
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
 
     def get_absolute_url(self) -> str:
         return reverse("inventory:organization_detail", args=[self.pk])
@@ -81,13 +90,10 @@ class ApplicationQuerySet(RestrictedQuerySet["Application"]):
     pass
 
 
-class Application(TimestampedModel):
+class Application(NamedModel):
     """A product that consumes models, with the use profile that license obligations are judged against."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="applications")
-    name = models.CharField(max_length=150)
-    slug = models.SlugField(max_length=150, unique=True)
-    description = models.TextField(blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -103,14 +109,6 @@ class Application(TimestampedModel):
 
     class Meta:
         ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self.slug:
-            self.slug = slugify(self.name)[:150]
-        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("inventory:application_detail", args=[self.pk])
