@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db import connection, transaction
@@ -32,7 +33,8 @@ def catalog_stamp() -> str:
     with connection.cursor() as cursor:
         cursor.execute(sql)
         row = cursor.fetchone()
-    return "-".join(str(v) for v in row)
+    # Hashed: PostgreSQL timestamps with time zone make the raw string longer than the column.
+    return hashlib.sha1("-".join(str(v) for v in row).encode(), usedforsecurity=False).hexdigest()
 
 
 def engine_catalog() -> Catalog:
