@@ -63,7 +63,11 @@ class PolicyViewSet(RestrictedMixin, viewsets.ModelViewSet):
         policy = None
         body: Any = request.data
         if isinstance(body, dict) and body.get("policy"):
-            policy = self.get_queryset().filter(pk=body.get("policy")).first()
+            try:
+                policy_id = int(body["policy"])
+            except (TypeError, ValueError):
+                return Response({"policy": ["A policy id is a whole number."]}, status=400)
+            policy = self.get_queryset().filter(pk=policy_id).first() if 0 < policy_id < 2**63 else None
         serializer = s.ImpactRequestSerializer(data=request.data, instance=policy, partial=policy is not None)
         serializer.is_valid(raise_exception=True)
         impact = services.preview_policy_impact(
