@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from governance.filters import IdFilter
 from licenses.choices import AnalysisState, ConclusionStatus, ThreatGroup
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, Obligation
 
@@ -16,7 +17,7 @@ class LicenseAnalysisFilterSet(django_filters.FilterSet):
     needs_review = django_filters.BooleanFilter(label="Needs review")
     state = django_filters.ChoiceFilter(choices=AnalysisState.choices)
     license = django_filters.CharFilter(field_name="effective", lookup_expr="icontains", label="License")
-    version = django_filters.NumberFilter(field_name="version_id")
+    version = IdFilter(field_name="version_id")
 
     class Meta:
         model = LicenseAnalysis
@@ -56,8 +57,8 @@ class ObligationFilterSet(django_filters.FilterSet):
 
 
 class LicenseConclusionFilterSet(django_filters.FilterSet):
-    version = django_filters.NumberFilter(field_name="version_id")
-    application = django_filters.NumberFilter(field_name="application_id")
+    version = IdFilter(field_name="version_id")
+    application = IdFilter(field_name="application_id")
     status = django_filters.ChoiceFilter(choices=ConclusionStatus.choices)
 
     class Meta:

@@ -9,6 +9,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from governance.filters import IdFilter
 from inventory.models import Application, Organization
 from policies.choices import Band, Category, ScopeKind, ViolationState, WaiverState
 from policies.models import Policy, Violation, Waiver
@@ -64,7 +65,7 @@ class ViolationFilterSet(django_filters.FilterSet):
     band = django_filters.ChoiceFilter(choices=Band.choices, method="by_band", label="Band")
     state = django_filters.ChoiceFilter(choices=[*ViolationState.choices, ("all", "All")], method="by_state")
     age = django_filters.ChoiceFilter(choices=AGE_CHOICES, method="by_age", label="Age")
-    version = django_filters.NumberFilter(field_name="version_id")
+    version = IdFilter(field_name="version_id")
 
     class Meta:
         model = Violation
