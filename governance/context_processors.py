@@ -38,7 +38,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append(
-            {"label": label, "url": url, "active": (request.path.startswith(url) and url != "/") or request.path == url}
-        )
+        items.append({"label": label, "url": url, "active": False})
+    # The entry whose URL is the longest prefix of this page is the current one (/policies/violations/ is
+    # "Violations", not also "Policies").
+    matches = [i for i in items if request.path == i["url"] or (i["url"] != "/" and request.path.startswith(i["url"]))]
+    if matches:
+        max(matches, key=lambda i: len(i["url"]))["active"] = True
     return {"nav": items}

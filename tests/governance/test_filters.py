@@ -8,7 +8,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize("value", ["1.33e27", "-1.1e283", "1.5", "0", "abc", str(2**70)])
 @pytest.mark.parametrize(
-    "url", ["/api/v1/scans/?version={}", "/api/v1/findings/?scan_run={}", "/api/v1/versions/?application={}"]
+    "url",
+    [
+        "/api/v1/scans/?version={}",
+        "/api/v1/findings/?scan_run={}",
+        "/api/v1/versions/?application={}",
+        "/api/v1/license-analyses/?version={}",
+        "/api/v1/license-conclusions/?application={}",
+        "/api/v1/violations/?version={}",
+    ],
 )
 def test_id_filters_reject_out_of_range_values(client, admin_user, url, value):
     token = Token.objects.create(user=admin_user)
@@ -19,3 +27,10 @@ def test_id_filters_reject_out_of_range_values(client, admin_user, url, value):
 def test_id_filters_accept_ids(client, admin_user):
     token = Token.objects.create(user=admin_user)
     assert client.get("/api/v1/scans/?version=12", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+
+
+def test_navigation_marks_only_the_current_section(client_for, admin_user):
+    body = client_for(admin_user).get("/policies/violations/").content.decode()
+    nav = body.split('class="mainnav"', 1)[1].split("</nav>", 1)[0]
+    assert nav.count('aria-current="page"') == 1
+    assert 'href="/policies/violations/" aria-current="page"' in nav
