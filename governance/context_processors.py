@@ -30,7 +30,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav": []}
-    items = []
+    items: list[dict[str, Any]] = []
     for label, name, perm in NAV:
         if not has_perm(user, perm):
             continue
