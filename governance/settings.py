@@ -166,7 +166,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "ENUM_NAME_OVERRIDES": {
         "NotificationEventEnum": "governance.models.NotificationEvent",
-        "JobStateEnum": "inventory.choices.JobState",  # also ScanRun.state: the same four states
+        "JobStateEnum": "inventory.choices.JobState",  # also ScanRun.state (scanning.choices.ScanState is JobState)
         "AnalysisStateEnum": "licenses.choices.AnalysisState",
         "ViolationStateEnum": "policies.choices.ViolationState",
         "WaiverStateEnum": "policies.choices.WaiverState",

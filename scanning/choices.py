@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from inventory.choices import JobState
 
-class ScanState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-    @classmethod
-    def active(cls) -> tuple[str, str]:
-        return (cls.QUEUED, cls.RUNNING)
+# A scan run has the same lifecycle as an import job: one set of states (and one OpenAPI enum).
+ScanState = JobState
 
 
 class ScanVerdict(models.TextChoices):
