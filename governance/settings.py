@@ -211,6 +211,15 @@ HF_ENDPOINT = env.str("HF_ENDPOINT", default="https://huggingface.co")
 HF_TOKEN = env.str("HF_TOKEN", default="")
 HF_TIMEOUT = env.float("HF_TIMEOUT", default=30.0)
 MODELGATE_DOWNLOAD_DIR = env.path("MODELGATE_DOWNLOAD_DIR", default=str(VAR_DIR / "downloads"))
+# Folders on the server that imports requested from the web UI or the API may read (the CLI, run by an
+# operator on the server, may read any folder). Default: the Hugging Face cache and var/imports.
+MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
+    "MODELGATE_LOCAL_IMPORT_ROOTS",
+    default=[
+        env.str("HF_HUB_CACHE", default=str(Path(env.str("HF_HOME", default="~/.cache/huggingface")) / "hub")),
+        str(VAR_DIR / "imports"),
+    ],
+)
 # Gate: what to do with a model the inventory has never seen ("import" or "fail").
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
 MODELGATE_SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")

@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from inventory.choices import DatasetFlag
+from inventory.local import LocalImportError, check_import_root
 from inventory.models import Application, Dataset, Organization
 
 
@@ -44,6 +46,11 @@ class ImportForm(forms.Form):
         repo_id, local = (data.get("repo_id") or "").strip(), (data.get("local_path") or "").strip()
         if not repo_id and not local:
             raise forms.ValidationError("Give a repository id or a local folder.")
+        if local:
+            try:
+                check_import_root(local, settings.MODELGATE_LOCAL_IMPORT_ROOTS)
+            except LocalImportError as exc:
+                self.add_error("local_path", str(exc))
         if repo_id and not local and (repo_id.count("/") > 1 or " " in repo_id):
             self.add_error("repo_id", "A repository id looks like org/name.")
         return data

@@ -41,6 +41,15 @@ class LocalSnapshot:
     skipped: list[str] = field(default_factory=list)  # paths refused (escaping symlinks, unreadable)
 
 
+def check_import_root(folder: str, roots: list[str]) -> None:
+    """Refuse a folder outside the allowed roots (web and API imports must not read the whole server)."""
+    target = Path(folder).expanduser().resolve()
+    allowed = [Path(r).expanduser().resolve() for r in roots]
+    if not any(target == root or target.is_relative_to(root) for root in allowed):
+        shown = ", ".join(str(r) for r in allowed) or "none configured"
+        raise LocalImportError(f"Folder {target} is outside the allowed import roots ({shown}).")
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0

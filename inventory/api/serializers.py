@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
+from inventory.local import LocalImportError, check_import_root
 from inventory.models import (
     Application,
     ApplicationModel,
@@ -164,6 +166,11 @@ class ImportRequestSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         if not (attrs.get("repo_id") or "").strip() and not (attrs.get("local_path") or "").strip():
             raise serializers.ValidationError("Give repo_id or local_path.")
+        if local := (attrs.get("local_path") or "").strip():
+            try:
+                check_import_root(local, settings.MODELGATE_LOCAL_IMPORT_ROOTS)
+            except LocalImportError as exc:
+                raise serializers.ValidationError({"local_path": [str(exc)]}) from exc
         return attrs
 
 

@@ -187,3 +187,18 @@ def test_dataset_flags_are_audited(client_for, security):
     from governance.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="dataset.flag", target_id=str(dataset.pk)).exists()
+
+
+def test_web_and_api_imports_only_read_allowed_folders(client_for, admin_user, settings, tmp_path):
+    allowed = tmp_path / "imports"
+    (allowed / "model").mkdir(parents=True)
+    settings.MODELGATE_LOCAL_IMPORT_ROOTS = [str(allowed)]
+    client = client_for(admin_user)
+    for outside in ("/etc", str(allowed / ".." / "elsewhere")):
+        form = client.post(reverse("inventory:import"), {"local_path": outside})
+        assert form.status_code == 200 and b"outside the allowed import roots" in form.content
+        api = client.post("/api/v1/models/import", {"local_path": outside}, content_type="application/json")
+        assert api.status_code == 400 and "local_path" in api.json()
+    assert not ImportJob.objects.exists()
+    ok = client.post("/api/v1/models/import", {"local_path": str(allowed / "model")}, content_type="application/json")
+    assert ok.status_code == 202 and ImportJob.objects.count() == 1
