@@ -8,13 +8,6 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
-        from governance.roles import sync_roles
-
-        # Roles are data: keep the groups' permissions in step with the code after every migrate.
-        post_migrate.connect(sync_roles, dispatch_uid="governance.sync_roles")
-
         from inventory import extensions
 
         extensions.register_application_links("governance", _application_links)

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
-from governance.permissions import has_perm
+from core.permissions import has_perm
 
 # (label, url name, permission). Entries whose URL is not installed are skipped.
 NAV: list[tuple[str, str, str]] = [
@@ -22,7 +22,7 @@ NAV: list[tuple[str, str, str]] = [
     ("Licenses", "licenses:license_list", "licenses.view_license"),
     ("Applications", "inventory:application_list", "inventory.view_application"),
     ("Datasets", "inventory:dataset_list", "inventory.view_dataset"),
-    ("Audit log", "governance:audit_list", "governance.view_auditevent"),
+    ("Audit log", "governance:audit_list", "core.view_auditevent"),
 ]
 
 

@@ -15,7 +15,7 @@ from django.http import QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.overview import band_of
+from core.choices import Band
 
 VIOLATION_COLUMNS = [
     "id", "state", "policy", "threat_level", "band", "category", "model", "commit", "application", "organization",
@@ -85,7 +85,8 @@ def violation_rows(qs: Any) -> Iterator[list[Any]]:
               "opened_at", "resolved_at", "waiver_id", "policy__action_release")  # fmt: skip
     for row in qs.order_by("id").values_list(*fields).iterator(chunk_size=2000):
         (pk, state, policy, level, category, repo, commit, app, org, first, opened, resolved, waiver, action) = row
-        yield [pk, state, policy, level, band_of(level), category, repo, commit, app or "", org or "", first, opened,
+        band = Band.of(level).value
+        yield [pk, state, policy, level, band, category, repo, commit, app or "", org or "", first, opened,
                resolved, waiver, action, url.format(pk)]  # fmt: skip
 
 

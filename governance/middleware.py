@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
     """Django's middleware, except for /api/: DRF authenticates tokens there and its default
-    permission class (governance.permissions.RolePermission) refuses anonymous requests."""
+    permission class (core.permissions.RolePermission) refuses anonymous requests."""
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> Any:
         if request.path_info.startswith("/api/"):

@@ -37,8 +37,10 @@ from django.db import models, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from core.choices import Band
+from core.models import AuditEvent
+from core.permissions import has_perm
 from governance.models import (
-    AuditEvent,
     DeliveryState,
     NotificationCursor,
     NotificationEvent,
@@ -47,7 +49,6 @@ from governance.models import (
     Webhook,
     WebhookDelivery,
 )
-from governance.permissions import has_perm
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +438,6 @@ def notify_expiring_waivers(*, now: datetime | None = None, days: tuple[int, ...
 
 def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
     """Org-wide figures of the last 24 hours (unrestricted; only sent to users with the overview permission)."""
-    from governance.overview import band_of
     from inventory.models import ModelVersion
     from policies.models import Violation, Waiver
 
@@ -454,7 +454,7 @@ def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by()
     ):
-        band = band_of(level)
+        band = Band.of(level).value
         new_by_band[band] = new_by_band.get(band, 0) + n
     resolved = Violation.objects.filter(state="resolved", resolved_at__gte=since).count()
     expiring = list(

@@ -28,37 +28,19 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.choices import Band, Category
+from core.permissions import has_perm, perm_name
 from governance.models import ModelRiskRollup, RiskRollup, RiskSnapshot, RollupRun
-from governance.permissions import has_perm, perm_name
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
+from licenses.choices import ThreatGroup
 
-BANDS = ["critical", "severe", "moderate", "low", "none"]
-CATEGORIES = ["security", "legal", "quality", "other"]
-THREAT_GROUP_LABELS = {
-    "permissive": "Permissive",
-    "weak-copyleft": "Weak copyleft",
-    "copyleft": "Copyleft",
-    "ai-restricted": "AI-restricted",
-    "non-commercial": "Non-commercial",
-    "proprietary": "Proprietary",
-    "unknown": "Unknown",
-}
-THREAT_GROUPS = ["permissive", "weak-copyleft", "copyleft", "ai-restricted", "non-commercial", "proprietary", "unknown"]
+BANDS = Band.values
+CATEGORIES = Category.values
+THREAT_GROUPS = ThreatGroup.values
 TREND_DAYS = 90
 EXPIRING_DAYS = 14
 TOP_ROWS = 15
-
-
-def band_of(threat_level: int | None) -> str:
-    level = threat_level or 0
-    if level >= 8:
-        return "critical"
-    if level >= 4:
-        return "severe"
-    if level >= 2:
-        return "moderate"
-    return "low" if level == 1 else "none"
 
 
 def _int(value: Any) -> int | None:
@@ -213,7 +195,7 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
     rows = qs.values("threat_level", "category", "state").annotate(n=Sum("count"), t=Sum("resolve_seconds")).order_by()
     for row in rows:
         level, n = row["threat_level"] or 0, row["n"] or 0
-        band = band_of(level)
+        band = Band.of(level)
         category = row["category"] if row["category"] in figures.by_category else "other"
         if row["state"] == "open":
             risk = level * n
@@ -488,7 +470,7 @@ def take_snapshot(*, day: date | None = None) -> RiskSnapshot:
         level, n = row["policy__threat_level"] or 0, row["n"]
         risk = level * n
         total, count = total + risk, count + n
-        band = band_of(level)
+        band = Band.of(level)
         category = row["policy__category"] if row["policy__category"] in by_category else "other"
         by_band[band]["count"] += n
         by_band[band]["risk"] += risk

@@ -10,7 +10,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("scanning.api.urls")),
     path("", include("licenses.api.urls")),
     path("", include("policies.api.urls")),
-    path("", include("governance.api_urls")),
+    path("", include("governance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

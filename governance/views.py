@@ -19,9 +19,12 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views import View
 
-from governance.http import HtmxHttpRequest
-from governance.models import AuditEvent, NotificationEvent, Webhook, WebhookDelivery
-from governance.permissions import PermissionMixin, has_perm, require
+from core.choices import Band
+from core.http import HtmxHttpRequest
+from core.models import AuditEvent
+from core.permissions import PermissionMixin, has_perm, require
+from governance.models import NotificationEvent, Webhook, WebhookDelivery
+from licenses.choices import ThreatGroup
 
 
 class HomeView(View):
@@ -58,13 +61,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
 
     trend_chart = ov.line_chart(figures.trend)
     trend_dots, trend_rows = _trend_markup(trend_chart)
-    band_labels = {
-        "critical": "Critical 8–10",
-        "severe": "Severe 4–7",
-        "moderate": "Moderate 2–3",
-        "low": "Low 1",
-        "none": "None 0",
-    }
+    band_labels = dict(Band.choices)
     return {
         "figures": figures,
         "scope": figures.scope,
@@ -103,7 +100,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
         "license_chart": ov.bar_chart(
             [
                 {
-                    "label": ov.THREAT_GROUP_LABELS.get(r["group"], r["group"]),
+                    "label": dict(ThreatGroup.choices).get(r["group"], r["group"]),
                     "value": r["count"],
                     "css": f"bar-lic-{r['group']}",
                 }
@@ -181,7 +178,7 @@ class OverviewView(PermissionMixin, View):
 
 
 class AuditEventListView(PermissionMixin, View):
-    permission_required = "governance.view_auditevent"
+    permission_required = "core.view_auditevent"
     paginate_by = 50
 
     def get(self, request: HtmxHttpRequest) -> HttpResponse:

@@ -7,7 +7,7 @@ from typing import Any
 import django_filters
 from django.db.models import Q, QuerySet
 
-from governance.filters import IdFilter
+from core.filters import IdFilter
 from inventory.choices import JobState, ReviewStatus, Source
 from inventory.models import Application, Dataset, ImportJob, Model, ModelVersion, Organization
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 
-from governance.permissions import RestrictedQuerySet
+from core.permissions import RestrictedQuerySet
 from inventory.choices import DatasetFlag, JobState, Relation, RevenueBand, ReviewStatus, Source
 
 commit_validator = RegexValidator(r"^[0-9a-f]{40}$", "A commit is 40 lowercase hex characters.")

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from governance.services import record_event
+from core.services import record_event
 from inventory import cards, pipeline
 from inventory.choices import JobState, Relation, Source
 from inventory.hub import HubClient, HubError, HubFile, HubModelInfo

@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
-from governance.http import HtmxHttpRequest
-from governance.models import AuditEvent
-from governance.permissions import PermissionMixin, require
+from core.http import HtmxHttpRequest
+from core.models import AuditEvent
+from core.permissions import PermissionMixin, require
 from inventory import filtersets, forms, services
 from inventory.models import (
     Application,

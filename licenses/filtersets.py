@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from governance.filters import IdFilter
+from core.filters import IdFilter
 from licenses.choices import AnalysisState, ConclusionStatus, ThreatGroup
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, Obligation
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from governance.permissions import RestrictedQuerySet
+from core.permissions import RestrictedQuerySet
 from licenses.choices import AnalysisState, ChecklistStatus, ConclusionStatus, MatchKind, ThreatGroup
 
 THREAT_SEVERITY = {

@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
-from governance.http import HtmxHttpRequest
-from governance.models import AuditEvent
-from governance.permissions import PermissionMixin, has_perm, require
+from core.http import HtmxHttpRequest
+from core.models import AuditEvent
+from core.permissions import PermissionMixin, has_perm, require
 from inventory.models import Application, ApplicationModel, ModelVersion
 from licenses import filtersets, forms, services
 from licenses.choices import AnalysisState

@@ -46,7 +46,7 @@ class PoliciesConfig(AppConfig):
 
 def load_default_pack_once(sender: Any = None, using: str = "default", **kwargs: Any) -> None:
     """First run: load the default policy pack when there are no policies and it was never loaded."""
-    from governance.models import AuditEvent
+    from core.models import AuditEvent
     from policies.models import Policy
     from policies.services import load_default_pack
 

@@ -9,9 +9,10 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from governance.filters import IdFilter
+from core.choices import Band, Category
+from core.filters import IdFilter
 from inventory.models import Application, Organization
-from policies.choices import Band, Category, ScopeKind, ViolationState, WaiverState
+from policies.choices import ScopeKind, ViolationState, WaiverState
 from policies.models import Policy, Violation, Waiver
 
 AGE_CHOICES = [("1", "older than 1 day"), ("7", "older than 7 days"), ("30", "older than 30 days"),

@@ -8,8 +8,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from core.choices import Band
 from inventory.models import Application, Organization
-from policies.choices import WAIVER_EXPIRY_PRESETS, Action, Band, Match, Operator, ScopeKind, Stage, WaiverScope
+from policies.choices import WAIVER_EXPIRY_PRESETS, Action, Match, Operator, ScopeKind, Stage, WaiverScope
 from policies.engine.catalog import CATALOG, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS
 from policies.models import Policy, WaiverReason
 from policies.services import PolicyData, constraints_of

@@ -17,11 +17,10 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.permissions import RestrictedQuerySet
+from core.choices import Band, Category
+from core.permissions import RestrictedQuerySet
 from policies.choices import (
     Action,
-    Band,
-    Category,
     Decision,
     Match,
     Operator,

@@ -24,21 +24,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.permissions import has_perm, require
-from governance.services import record_event
+from core.choices import Band, Category
+from core.permissions import has_perm, require
+from core.services import record_event
 from inventory.choices import ReviewStatus
 from inventory.models import Application, Model, ModelFile, ModelVersion, Organization
-from policies.choices import (
-    Action,
-    Band,
-    Category,
-    Decision,
-    ScopeKind,
-    Stage,
-    ViolationState,
-    WaiverScope,
-    WaiverState,
-)
+from policies.choices import Action, Decision, ScopeKind, Stage, ViolationState, WaiverScope, WaiverState
 from policies.engine.catalog import derive_category
 from policies.engine.evaluator import CompiledPolicy, ConditionError, compile_policy, evaluate, normalize_value
 from policies.facts import EvaluationContext, gather_facts
@@ -1085,7 +1076,7 @@ def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> lis
     """Emails of users holding a reviewer role for the categories (and administrators)."""
     from django.contrib.auth import get_user_model
 
-    from governance import roles
+    from core import roles
 
     names = [roles.ADMINISTRATOR]
     if "security" in categories:

@@ -21,9 +21,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views import View
 
-from governance.http import HtmxHttpRequest as HttpRequest
-from governance.models import AuditEvent
-from governance.permissions import PermissionMixin, has_perm, require
+from core.http import HtmxHttpRequest as HttpRequest
+from core.models import AuditEvent
+from core.permissions import PermissionMixin, has_perm, require
 from inventory.models import Application, ModelVersion, Organization
 from policies import filtersets, forms, services
 from policies.choices import Stage, ViolationState, WaiverState
@@ -47,7 +47,7 @@ def _page(request: HttpRequest, qs: QuerySet[Any], *, count: int | None = None) 
 
 
 def _audit(request: HttpRequest, obj: Any) -> list[AuditEvent]:
-    if not has_perm(request.user, "governance.view_auditevent"):
+    if not has_perm(request.user, "core.view_auditevent"):
         return []
     return list(AuditEvent.objects.restrict(request.user).for_object(obj).select_related("actor")[:50])
 

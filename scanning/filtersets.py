@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from governance.filters import IdFilter
+from core.filters import IdFilter
 from inventory.models import Model
 from scanning.choices import FindingCategory, FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 from scanning.models import Finding, ScanRun

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.urls import reverse
 
-from governance.permissions import RestrictedQuerySet
+from core.permissions import RestrictedQuerySet
 from inventory.models import ModelFile, ModelVersion
 from scanning.choices import FindingCategory, FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from governance.services import record_event
+from core.services import record_event
 from inventory import pipeline
 from inventory.choices import Source
 from inventory.models import ModelFile, ModelVersion

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views import View
 from django_htmx.middleware import HtmxDetails
 
-from governance.permissions import PermissionMixin, has_perm
+from core.permissions import PermissionMixin, has_perm
 from inventory.models import Model, ModelVersion
 from scanning import filtersets, services
 from scanning.choices import ScanState

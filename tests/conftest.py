@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from governance import roles
+from core import roles
 from tests.factories import UserFactory
 
 pytest_plugins = ["tests.hubserver.fixtures"]

@@ -31,7 +31,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             if not Group.objects.filter(name=extracted).exists():
                 # A transactional test before this one flushed the database, role groups included.
-                from governance.roles import sync_roles
+                from core.roles import sync_roles
 
                 sync_roles()
             self.groups.add(Group.objects.get(name=extracted))

@@ -41,7 +41,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from governance import roles  # noqa: E402
+from core import roles  # noqa: E402
 
 
 def main() -> None:

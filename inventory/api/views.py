@@ -45,7 +45,7 @@ class AuditedModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
     def _audited(self, serializer: Any, action_name: str) -> None:
         from django.db import transaction
 
-        from governance.services import record_event
+        from core.services import record_event
 
         with transaction.atomic():
             before = dict(self.get_serializer(serializer.instance).data) if serializer.instance else None

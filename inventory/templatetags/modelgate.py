@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import SafeString
 
+from core.choices import Band
 from inventory.markdown import render_markdown
 
 register = template.Library()
@@ -17,16 +18,8 @@ def markdown(text: str) -> SafeString:
 
 @register.filter
 def band(threat_level: int | None) -> str:
-    """Sonatype bands: 8–10 critical, 4–7 severe, 2–3 moderate, 1 low, 0 none."""
-    if threat_level is None:
-        return "none"
-    if threat_level >= 8:
-        return "critical"
-    if threat_level >= 4:
-        return "severe"
-    if threat_level >= 2:
-        return "moderate"
-    return "low" if threat_level == 1 else "none"
+    """The band of a threat level (the one rule, core.choices.Band)."""
+    return Band.of(threat_level).value
 
 
 @register.simple_tag(takes_context=True)

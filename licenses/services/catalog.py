@@ -8,8 +8,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.permissions import require
-from governance.services import record_event
+from core.permissions import require
+from core.services import record_event
 from licenses.engine.catalog import Catalog, LicenseSpec, ObligationSpec, TextSpec
 from licenses.models import (
     License,

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db import transaction
 
-from governance.permissions import require
-from governance.services import record_event
+from core.permissions import require
+from core.services import record_event
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from licenses.choices import ChecklistStatus, ConclusionStatus
 from licenses.engine.declared import parse_expression, render

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from governance.permissions import has_perm, require
+from core.permissions import has_perm, require
 from inventory.models import Application
 from policies import filtersets, services
 from policies.api import serializers as s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance import roles
+from core import roles
 from tests.factories import UserFactory
 from tests.hubserver.repos import tiny_bert_repo
 

@@ -7,9 +7,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core import mail
 
+from core.services import record_event
 from governance import notifications
 from governance.models import DeliveryState, NotificationPreference, Webhook, WebhookDelivery
-from governance.services import record_event
 from policies.models import Violation
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver

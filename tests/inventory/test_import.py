@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from inventory import services
 from inventory.choices import JobState, Relation, Source
 from inventory.models import BaseModelLink, ImportJob, Model, ModelFile, ModelVersion

@@ -170,7 +170,7 @@ def test_application_and_organization_pages(client_for, architect):
     assert response.status_code == 302
     app.refresh_from_db()
     assert app.monthly_active_users == 10 and not app.serves_eu_users
-    from governance.models import AuditEvent
+    from core.models import AuditEvent
 
     event = AuditEvent.objects.get(action="application.update")
     assert event.before["monthly_active_users"] == 1234567 and event.after["monthly_active_users"] == 10
@@ -184,7 +184,7 @@ def test_dataset_flags_are_audited(client_for, security):
     assert response.status_code == 302
     dataset.refresh_from_db()
     assert dataset.flags == ["nsfw", "pii"]
-    from governance.models import AuditEvent
+    from core.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="dataset.flag", target_id=str(dataset.pk)).exists()
 

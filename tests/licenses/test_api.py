@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from inventory.models import ApplicationModel
 from licenses.models import LicenseConclusion
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance import roles
+from core import roles
 from inventory.models import ApplicationModel
 from licenses import services
 from licenses.models import LicenseConclusion, ObligationStatus

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from inventory import pipeline
 from inventory.models import ApplicationModel, ModelVersion
 from licenses import services

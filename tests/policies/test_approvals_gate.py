@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from policies import services
 from policies.models import Approval
 from tests import factories as f

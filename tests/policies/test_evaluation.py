@@ -1,7 +1,7 @@
 import pytest
 from django.utils import timezone
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from inventory.choices import ReviewStatus
 from policies import services
 from policies.models import Policy, Violation

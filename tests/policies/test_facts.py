@@ -1,7 +1,7 @@
 import pytest
 from django.utils import timezone
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from policies import services
 from policies.facts import EvaluationContext, gather_facts, providers
 from tests import factories as f

@@ -5,7 +5,7 @@ import yaml
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from policies import services
 from policies.models import Policy, Violation, Waiver
 from tests.policies.conftest import make_policy, make_version

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from policies import services
 from policies.models import Violation, Waiver
 from tests import factories as f

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from inventory import pipeline
 from inventory.choices import Source
 from inventory.models import ModelVersion

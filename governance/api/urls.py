@@ -2,7 +2,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
-from governance import api_views
+from governance.api import views as api_views
 
 app_name = "governance-api"
 

@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.models import AuditEvent, NotificationEvent, RiskSnapshot, Webhook, WebhookDelivery
+from core.models import AuditEvent
+from governance.models import NotificationEvent, RiskSnapshot, Webhook, WebhookDelivery
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -34,7 +35,7 @@ class AuditEventListAPIView(generics.ListAPIView):
 
     serializer_class = AuditEventSerializer
     queryset = AuditEvent.objects.all()
-    permission_map = {"GET": "governance.view_auditevent"}
+    permission_map = {"GET": "core.view_auditevent"}
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         qs = AuditEvent.objects.restrict(self.request.user).select_related("target_type")

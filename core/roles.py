@@ -46,7 +46,7 @@ _REVIEWER = [
     "scanning.run_scan",
     "policies.request_waiver",
     "policies.approve_version",
-    "governance.view_auditevent",
+    "core.view_auditevent",
 ]
 
 ROLES: dict[str, list[str]] = {

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 
 
 def record_event(
