@@ -9,6 +9,7 @@ import pytest
 
 from policies import services
 from policies.models import Policy, WaiverReason
+from policies.services import authoring
 from tests import factories as f
 
 
@@ -52,7 +53,7 @@ def make_policy(
     )
     data.clean()
     policy = Policy()
-    services._write_policy(policy, data)
+    authoring._write_policy(policy, data)
     return policy
 
 

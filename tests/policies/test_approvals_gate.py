@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.utils import timezone
 
 from core.models import AuditEvent
 from policies import services
@@ -26,7 +27,7 @@ def test_approval_refused_while_release_fail_unwaived(security, legal, reason):
         policy=policy,
         scope="version",
         version=version,
-        expires_on=services.timezone.now().date(),
+        expires_on=timezone.now().date(),
         reason=reason,
     )
     services.decide_waiver(user=security, waiver=w, approve=True)

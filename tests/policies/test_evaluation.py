@@ -4,6 +4,7 @@ from django.utils import timezone
 from core.models import AuditEvent
 from inventory.choices import ReviewStatus
 from policies import services
+from policies.facts import EvaluationContext, gather_facts
 from policies.models import Policy, Violation
 from tests import factories as f
 from tests.policies.conftest import make_policy, make_version
@@ -142,7 +143,7 @@ def test_lineage_facts():
     f.BaseModelLinkFactory(version=mid, base=foundation, relation="finetune")
     leaf = make_version()
     f.BaseModelLinkFactory(version=leaf, base=mid.model, relation="quantized")
-    facts = services.gather_facts([leaf.pk], services.EvaluationContext(now=timezone.now()))[leaf.pk]
+    facts = gather_facts([leaf.pk], EvaluationContext(now=timezone.now()))[leaf.pk]
     assert facts["lineage.depth"] == 2
     assert facts["lineage.foundations"] == ["meta-llama/Llama-3.1-8B"]
     assert facts["lineage.relations"] == ["quantized"]

@@ -1,0 +1,99 @@
+"""Approvals: approve or reject a version (pinning its file hashes), reopen a review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.permissions import require
+from core.services import record_event
+from inventory.choices import ReviewStatus
+from inventory.models import ModelFile, ModelVersion
+from policies.choices import Action, Decision, ViolationState
+from policies.models import Approval, Violation
+
+
+def pinned_files_of(version: ModelVersion) -> list[dict[str, Any]]:
+    return [
+        {"path": f.path, "size": f.size, "sha256": f.sha256, "blob_id": f.blob_id}
+        for f in ModelFile.objects.filter(version=version).order_by("path")
+    ]
+
+
+@transaction.atomic
+def approve_version(*, user: Any, version: ModelVersion, reason: str) -> Approval:
+    require(user, "policies.approve_version")
+    if not reason.strip():
+        raise ValidationError({"reason": "Give a reason for the approval."})
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    blocking = blocking_violations(version=version)
+    if blocking:
+        names = ", ".join(sorted({str(v.policy) for v in blocking}))
+        raise ValidationError(f"Approval refused: unwaived violations fail at release ({names}).")
+    return _decide_version(user=user, version=version, decision=Decision.APPROVED, reason=reason)
+
+
+@transaction.atomic
+def reject_version(*, user: Any, version: ModelVersion, reason: str) -> Approval:
+    require(user, "policies.approve_version")
+    if not reason.strip():
+        raise ValidationError({"reason": "Give a reason for the rejection."})
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    return _decide_version(user=user, version=version, decision=Decision.REJECTED, reason=reason)
+
+
+def _decide_version(*, user: Any, version: ModelVersion, decision: str, reason: str) -> Approval:
+    before = {"review_status": version.review_status}
+    Approval.objects.filter(version=version, is_current=True).update(is_current=False)
+    approval = Approval.objects.create(
+        version=version,
+        decision=decision,
+        reason=reason,
+        decided_by=user,
+        pinned_files=pinned_files_of(version) if decision == Decision.APPROVED else [],
+    )
+    version.review_status = ReviewStatus.APPROVED if decision == Decision.APPROVED else ReviewStatus.REJECTED
+    version.save(update_fields=["review_status"])
+    record_event(
+        actor=user,
+        action=f"version.{'approve' if decision == Decision.APPROVED else 'reject'}",
+        target=version,
+        reason=reason,
+        before=before,
+        after={"review_status": version.review_status, "pinned_files": len(approval.pinned_files)},
+    )
+    return approval
+
+
+@transaction.atomic
+def reopen_review(*, version_id: int, reason: str) -> None:
+    """A later finding on an approved version: back to review (audited by the system) and notify."""
+    version = ModelVersion.objects.select_for_update().get(pk=version_id)
+    if version.review_status != ReviewStatus.APPROVED:
+        return
+    version.review_status = ReviewStatus.IN_REVIEW
+    version.save(update_fields=["review_status"])
+    Approval.objects.filter(version=version, is_current=True).update(reopened_at=timezone.now(), reopen_reason=reason)
+    record_event(
+        actor=None,
+        action="version.reopen",
+        target=version,
+        reason=reason,
+        before={"review_status": ReviewStatus.APPROVED},
+        after={"review_status": ReviewStatus.IN_REVIEW},
+    )
+    from policies import tasks
+
+    transaction.on_commit(lambda: tasks.notify_review_reopened.delay(version_id=version_id, reason=reason))
+
+
+def blocking_violations(*, version: ModelVersion) -> list[Violation]:
+    """Open, unwaived violations (any context) whose policy fails at release: approval is refused."""
+    return list(
+        Violation.objects.filter(version=version, state=ViolationState.OPEN, policy__action_release=Action.FAIL)
+        .select_related("policy", "application")
+        .order_by("-policy__threat_level")
+    )

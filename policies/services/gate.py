@@ -1,0 +1,170 @@
+"""The gate: the action for a stage and the identity check of the files a pipeline is about to use."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from core.permissions import require
+from inventory.models import Application, ModelFile, ModelVersion
+from policies.choices import Action, Decision, Stage
+from policies.models import Approval, Policy
+from policies.services.evaluation import (
+    OrgTree,
+    _covering,
+    action_at,
+    compile_policies,
+    compute_matches,
+    evaluate_versions,
+    waiver_rules,
+)
+
+SKIP_DIRS = {".git", ".cache", "__pycache__"}
+
+
+def hash_directory(directory: str | Path) -> list[dict[str, str]]:
+    """sha256 of every file under `directory` (symlinks followed, as in a Hugging Face cache snapshot)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ValidationError({"directory": f"{directory} is not a directory"})
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            out.append({"path": full.relative_to(root).as_posix(), "sha256": _sha256_file(full)})
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_identity(*, version: ModelVersion, supplied: list[dict[str, str]] | None) -> dict[str, Any]:
+    """Compare supplied hashes with the approval's pinned hashes (or, not yet approved, the recorded ones).
+
+    Every supplied file must be one of the expected files with the same sha256; expected files not
+    supplied are fine (a pipeline may fetch only some files). Nothing supplied does not verify.
+    """
+    approval = Approval.objects.current().filter(version=version, decision=Decision.APPROVED).first()
+    if approval is not None:
+        expected = {p["path"]: p.get("sha256", "") for p in approval.pinned_files}
+    else:
+        expected = dict(ModelFile.objects.filter(version=version).values_list("path", "sha256"))
+    if not supplied:
+        return {"verified": False, "mismatches": [{"path": None, "reason": "no files or directory supplied"}]}
+    mismatches = []
+    for item in supplied:
+        path, sha = str(item.get("path", "")), str(item.get("sha256", "")).lower()
+        if path not in expected:
+            mismatches.append({"path": path, "reason": "unexpected file", "expected": None, "actual": sha})
+        elif not expected[path]:
+            mismatches.append({"path": path, "reason": "no recorded hash", "expected": None, "actual": sha})
+        elif expected[path] != sha:
+            mismatches.append({"path": path, "reason": "hash differs", "expected": expected[path], "actual": sha})
+    return {"verified": not mismatches, "mismatches": mismatches}
+
+
+def _find_version(repo_id: str, revision: str) -> ModelVersion | None:
+    qs = ModelVersion.objects.filter(model__repo_id=repo_id).select_related("model")
+    return qs.filter(commit=revision).first() or qs.filter(ref=revision).order_by("-imported_at").first()
+
+
+def check_gate(
+    *,
+    user: Any,
+    repo_id: str,
+    revision: str,
+    stage: str,
+    application: Application | None = None,
+    files: list[dict[str, str]] | None = None,
+    directory: str | None = None,
+) -> dict[str, Any]:
+    """The gate contract: `{"action", "violations", "identity": {"verified", "mismatches"}}`.
+
+    Unknown models get the proxy-stage treatment: imported and evaluated now
+    (MODELGATE_GATE_UNKNOWN="import"), or failed closed ("fail").
+    """
+    require(user, "policies.use_gate")
+    if stage not in Stage.values:
+        raise ValidationError({"stage": f"Unknown stage {stage!r}; one of {', '.join(Stage.values)}"})
+    supplied = hash_directory(directory) if directory else files
+    version = _find_version(repo_id, revision)
+    if version is None:
+        if getattr(settings, "MODELGATE_GATE_UNKNOWN", "import") != "import":
+            return _unknown(repo_id, revision, "unknown model; the gate is configured to fail closed")
+        from inventory import pipeline
+        from inventory.services import ImportFailed, import_from_hub
+
+        try:
+            version, created = import_from_hub(repo_id=repo_id, revision=revision, user=user, application=application)
+        except ImportFailed as exc:
+            return _unknown(repo_id, revision, f"unknown model and the import failed: {exc}")
+        if created:
+            pipeline.run_all(version.pk)
+    evaluate_versions(version_ids=[version.pk])
+    if application is not None and not version.usages.filter(application=application).exists():
+        found = _unstored_context(version=version, application=application, stage=stage)
+    else:
+        _action, stored = action_at(version=version, stage=stage, application=application)
+        found = [(v.policy, v.matched) for v in stored]
+    return {
+        "action": Action.strongest([p.action_for(stage) for p, _m in found]),
+        "violations": [
+            {
+                "policy": p.name,
+                "threat_level": p.threat_level,
+                "category": p.category,
+                "action": p.action_for(stage),
+                "constraints": matched.get("constraints", []),
+                "facts": matched.get("facts", {}),
+            }
+            for p, matched in found
+        ],
+        "identity": verify_identity(version=version, supplied=supplied),
+    }
+
+
+def _unstored_context(
+    *, version: ModelVersion, application: Application, stage: str
+) -> list[tuple[Policy, dict[str, Any]]]:
+    """Open, unwaived violations the version would have in an application that does not use it (yet)."""
+    now = timezone.now()
+    policies = {p.pk: p for p in Policy.objects.enabled().prefetch_related("constraints__conditions")}
+    tree = OrgTree()
+    scoped = compile_policies(policies.values(), now=now)
+    rules = waiver_rules(now=now)
+    matches = compute_matches(scoped, [version.pk], now=now, tree=tree, extra_contexts=[(version.pk, application.pk)])
+    found = [
+        (policies[key[0]], matched)
+        for key, matched in matches.items()
+        if key[2] == application.pk and _covering(rules, key, version.model_id, tree) is None
+    ]
+    return sorted(found, key=lambda pm: (-pm[0].threat_level, pm[0].name))
+
+
+def _unknown(repo_id: str, revision: str, message: str) -> dict[str, Any]:
+    return {
+        "action": Action.FAIL.value,
+        "violations": [
+            {
+                "policy": "unknown-model",
+                "threat_level": 10,
+                "category": "security",
+                "action": "fail",
+                "constraints": [],
+                "facts": {"repo_id": repo_id, "revision": revision, "message": message},
+            }
+        ],
+        "identity": {"verified": False, "mismatches": [{"path": None, "reason": message}]},
+    }

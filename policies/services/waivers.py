@@ -1,0 +1,257 @@
+"""Waivers: request → decide by someone else, revoke, apply to violations, expire, reminders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.choices import Band, Category
+from core.permissions import has_perm, require
+from core.services import record_event
+from inventory.models import Application, Model, ModelVersion, Organization
+from policies.choices import ScopeKind, ViolationState, WaiverScope, WaiverState
+from policies.models import Policy, Violation, Waiver, WaiverReason
+from policies.services.evaluation import OrgTree, _covering, waiver_rules
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def max_waiver_days(policy: Policy) -> int:
+    return Band.max_waiver_days(policy.band)
+
+
+def decide_permission(policy: Policy) -> list[str]:
+    """Permissions any one of which lets a user decide waivers of this policy.
+
+    Security policies: security reviewers; legal policies: legal reviewers; quality and other
+    policies: either reviewer role. Administrators hold every permission.
+    """
+    if policy.category == Category.SECURITY:
+        return ["policies.decide_security_waiver"]
+    if policy.category == Category.LEGAL:
+        return ["policies.decide_legal_waiver"]
+    return ["policies.decide_security_waiver", "policies.decide_legal_waiver"]
+
+
+def can_decide_waiver(user: Any, waiver: Waiver) -> bool:
+    return (
+        waiver.state == WaiverState.PENDING
+        and getattr(user, "pk", None) != waiver.requested_by_id
+        and any(has_perm(user, p) for p in decide_permission(waiver.policy))
+    )
+
+
+@transaction.atomic
+def request_waiver(
+    *,
+    user: Any,
+    policy: Policy,
+    scope: str,
+    expires_on: date,
+    reason: WaiverReason,
+    comment: str = "",
+    version: ModelVersion | None = None,
+    model: Model | None = None,
+    owner: str = ScopeKind.ROOT,
+    organization: Organization | None = None,
+    application: Application | None = None,
+    source_violation: Violation | None = None,
+) -> Waiver:
+    require(user, "policies.request_waiver")
+    errors: dict[str, str] = {}
+    if policy.non_waivable:
+        raise ValidationError({"policy": f"{policy} is not waivable."})
+    today = timezone.now().astimezone(UTC).date()
+    if expires_on is None:
+        errors["expires_on"] = "An expiry date is required."
+    elif expires_on < today:
+        errors["expires_on"] = "The expiry date is in the past."
+    elif (expires_on - today).days > max_waiver_days(policy):
+        errors["expires_on"] = (
+            f"A {policy.band} policy can be waived for at most {max_waiver_days(policy)} days "
+            f"(until {today + timedelta(days=max_waiver_days(policy))})."
+        )
+    if scope == WaiverScope.VERSION and version is None:
+        errors["scope"] = "Waiving this revision needs a version."
+    if scope == WaiverScope.MODEL:
+        model = model or (version.model if version else None)
+        if model is None:
+            errors["scope"] = "Waiving all revisions needs a model."
+    if scope not in WaiverScope.values:
+        errors["scope"] = "Unknown scope."
+    if owner not in ScopeKind.values:
+        errors["owner"] = "Unknown owner."
+    if owner == ScopeKind.APPLICATION and application is None:
+        errors["owner"] = "Choose the owning application."
+    if owner == ScopeKind.ORGANIZATION and organization is None:
+        errors["owner"] = "Choose the owning organization."
+    if not reason.active:
+        errors["reason"] = "This reason is no longer offered."
+    if errors:
+        raise ValidationError(errors)
+    waiver = Waiver.objects.create(
+        policy=policy,
+        scope=scope,
+        version=version if scope == WaiverScope.VERSION else None,
+        model=model if scope == WaiverScope.MODEL else None,
+        owner=owner,
+        organization=organization if owner == ScopeKind.ORGANIZATION else None,
+        application=application if owner == ScopeKind.APPLICATION else None,
+        reason=reason,
+        comment=comment,
+        expires_at=end_of_day(expires_on),
+        requested_by=user,
+        source_violation=source_violation,
+    )
+    record_event(actor=user, action="waiver.request", target=waiver, reason=comment, after=waiver.snapshot())
+    return waiver
+
+
+@transaction.atomic
+def decide_waiver(*, user: Any, waiver: Waiver, approve: bool, comment: str = "") -> Waiver:
+    """Approve or reject a pending waiver: someone other than the requester, with the category's role."""
+    waiver = Waiver.objects.select_for_update().select_related("policy").get(pk=waiver.pk)
+    if not any(has_perm(user, p) for p in decide_permission(waiver.policy)):
+        raise PermissionDenied(f"Your role cannot decide waivers of {waiver.policy.category} policies.")
+    if getattr(user, "pk", None) == waiver.requested_by_id:
+        raise PermissionDenied("A waiver is decided by someone other than its requester.")
+    if waiver.state != WaiverState.PENDING:
+        raise ValidationError(f"This waiver is {waiver.get_state_display().lower()}, not pending.")
+    if approve and waiver.policy.non_waivable:
+        raise ValidationError(f"{waiver.policy} is not waivable.")
+    if approve and waiver.expires_at <= timezone.now():
+        raise ValidationError("This waiver's expiry date has passed; request a new one.")
+    before = waiver.snapshot()
+    waiver.state = WaiverState.APPROVED if approve else WaiverState.REJECTED
+    waiver.decided_by, waiver.decided_at, waiver.decision_comment = user, timezone.now(), comment
+    waiver.save(update_fields=["state", "decided_by", "decided_at", "decision_comment"])
+    record_event(
+        actor=user,
+        action="waiver.approve" if approve else "waiver.reject",
+        target=waiver,
+        reason=comment,
+        before=before,
+        after=waiver.snapshot(),
+    )
+    if approve:
+        apply_waivers(policy_ids=[waiver.policy_id])
+    return waiver
+
+
+@transaction.atomic
+def revoke_waiver(*, user: Any, waiver: Waiver, comment: str) -> Waiver:
+    waiver = Waiver.objects.select_for_update().select_related("policy").get(pk=waiver.pk)
+    if not any(has_perm(user, p) for p in decide_permission(waiver.policy)):
+        raise PermissionDenied(f"Your role cannot decide waivers of {waiver.policy.category} policies.")
+    if waiver.state not in {WaiverState.APPROVED, WaiverState.PENDING}:
+        raise ValidationError("Only a pending or approved waiver can be revoked.")
+    before = waiver.snapshot()
+    waiver.state = WaiverState.REVOKED
+    waiver.decided_by, waiver.decided_at, waiver.decision_comment = user, timezone.now(), comment
+    waiver.save(update_fields=["state", "decided_by", "decided_at", "decision_comment"])
+    record_event(
+        actor=user, action="waiver.revoke", target=waiver, reason=comment, before=before, after=waiver.snapshot()
+    )
+    apply_waivers(policy_ids=[waiver.policy_id])
+    return waiver
+
+
+def apply_waivers(*, policy_ids: Iterable[int] | None = None, now: datetime | None = None) -> tuple[int, int]:
+    """Bring active violations' waived/open state in line with the waivers in force.
+
+    Returns (waived, reopened). Runs inside the caller's transaction.
+    """
+    now = now or timezone.now()
+    tree = OrgTree()
+    rules = waiver_rules(now=now, policy_ids=policy_ids)
+    qs = Violation.objects.active()
+    if policy_ids is not None:
+        qs = qs.filter(policy_id__in=list(policy_ids))
+    waived = reopened = 0
+    changed = []
+    for v in qs.select_related("version").only(
+        "id", "policy_id", "version_id", "version__model_id", "application_id", "state", "waiver_id"
+    ):
+        waiver_id = _covering(rules, (v.policy_id, v.version_id, v.application_id), v.version.model_id, tree)
+        state = ViolationState.WAIVED if waiver_id else ViolationState.OPEN
+        if state != v.state or waiver_id != v.waiver_id:
+            if state == ViolationState.WAIVED and v.state == ViolationState.OPEN:
+                waived += 1
+            elif state == ViolationState.OPEN:
+                reopened += 1
+                v.opened_at = now
+            v.state, v.waiver_id, v.last_evaluated_at = state, waiver_id, now
+            changed.append(v)
+    Violation.objects.bulk_update(changed, ["state", "waiver_id", "opened_at", "last_evaluated_at"], batch_size=1000)
+    return waived, reopened
+
+
+@transaction.atomic
+def expire_waivers(*, now: datetime | None = None) -> list[int]:
+    """Expire approved waivers past their end date and reopen their violations (audited, by the system)."""
+    now = now or timezone.now()
+    expired = list(Waiver.objects.select_for_update().filter(state=WaiverState.APPROVED, expires_at__lte=now))
+    if not expired:
+        return []
+    for waiver in expired:
+        before = waiver.snapshot()
+        waiver.state = WaiverState.EXPIRED
+        waiver.save(update_fields=["state"])
+        reopened = list(waiver.violations.filter(state=ViolationState.WAIVED).values_list("pk", flat=True))
+        record_event(
+            actor=None,
+            action="waiver.expire",
+            target=waiver,
+            reason="Waiver expired; its violations are open again.",
+            before=before,
+            after=waiver.snapshot(),
+            extra={"violations": reopened},
+        )
+    apply_waivers(policy_ids={w.policy_id for w in expired}, now=now)
+    return [w.pk for w in expired]
+
+
+def waivers_due_for_reminder(*, now: datetime | None = None, days: int | None = None) -> list[Waiver]:
+    now = now or timezone.now()
+    days = days if days is not None else settings_int("MODELGATE_WAIVER_REMINDER_DAYS", 7)
+    return list(
+        Waiver.objects.in_force(now)
+        .filter(expires_at__lte=now + timedelta(days=days), reminded_at__isnull=True)
+        .select_related("policy", "requested_by", "version__model", "model")
+    )
+
+
+@transaction.atomic
+def mark_reminded(*, waiver: Waiver, now: datetime | None = None) -> None:
+    Waiver.objects.filter(pk=waiver.pk).update(reminded_at=now or timezone.now())
+
+
+def settings_int(name: str, default: int) -> int:
+    try:
+        return int(getattr(settings, name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> list[str]:
+    """Emails of users holding a reviewer role for the categories (and administrators)."""
+    from django.contrib.auth import get_user_model
+
+    from core import roles
+
+    names = [roles.ADMINISTRATOR]
+    if "security" in categories:
+        names.append(roles.SECURITY_REVIEWER)
+    if "legal" in categories:
+        names.append(roles.LEGAL_REVIEWER)
+    users = get_user_model().objects.filter(is_active=True).filter(Q(groups__name__in=names) | Q(is_superuser=True))
+    return sorted({u.email for u in users if u.email})
