@@ -525,3 +525,14 @@ def send_digest(*, now: datetime | None = None) -> int:
     messages = [EmailMessage(subject=f"[Modelgate] Daily digest {day:%Y-%m-%d}", body=body, to=[u.email])
                 for u in recipients]  # fmt: skip
     return get_connection().send_messages(messages) or 0
+
+
+def stalled_delivery_ids(*, limit: int = 500) -> list[int]:
+    """Deliveries whose scheduled retry was lost (worker restart): older than the longest backoff."""
+    cutoff = timezone.now() - timedelta(seconds=BACKOFF_CAP + 300)
+    return list(
+        WebhookDelivery.objects.filter(state__in=[DeliveryState.PENDING, DeliveryState.RETRYING])
+        .filter(created_at__lt=cutoff)
+        .exclude(last_attempt_at__gte=cutoff)
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -200,7 +201,25 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}  # filled by each app's tasks module via governance.celery
+# Every periodic task, in one place (tasks modules never touch the schedule).
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "inventory-watch": {"task": "inventory.poll_watches", "schedule": crontab(minute="*/15")},
+    "scanning-rescan-outdated": {"task": "scanning.rescan_outdated", "schedule": crontab(minute="7", hour="*")},
+    "policies-expire-waivers": {"task": "policies.expire_waivers", "schedule": crontab(minute=5)},
+    "policies-waiver-reminders": {"task": "policies.remind_waivers", "schedule": crontab(hour=7, minute=0)},
+    "governance-refresh-rollups": {"task": "governance.refresh_rollups", "schedule": crontab(minute="*")},
+    "governance-risk-snapshot": {"task": "governance.take_risk_snapshot", "schedule": crontab(hour=23, minute=55)},
+    "governance-notification-feed": {"task": "governance.process_feed", "schedule": crontab(minute="*")},
+    "governance-waivers-expiring": {
+        "task": "governance.notify_expiring_waivers",
+        "schedule": crontab(hour=6, minute=30),
+    },
+    "governance-daily-digest": {"task": "governance.send_daily_digest", "schedule": crontab(hour=7, minute=0)},
+    "governance-retry-deliveries": {
+        "task": "governance.retry_stalled_deliveries",
+        "schedule": crontab(minute="*/10"),
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Email / notifications ---

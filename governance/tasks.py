@@ -1,68 +1,45 @@
-"""Celery tasks of the governance app: thin, idempotent, named; the work is in overview/notifications."""
+"""Celery tasks of the governance app: thin, idempotent, named (core.tasks convention); the work is in
+overview/notifications."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-from celery.schedules import crontab
-
-from governance import notifications
-from governance.celery import app
-
-app.conf.beat_schedule.update(
-    {
-        "governance-refresh-rollups": {"task": "governance.refresh_rollups", "schedule": crontab(minute="*")},
-        "governance-risk-snapshot": {"task": "governance.take_risk_snapshot", "schedule": crontab(hour=23, minute=55)},
-        "governance-notification-feed": {"task": "governance.process_feed", "schedule": crontab(minute="*")},
-        "governance-waivers-expiring": {
-            "task": "governance.notify_expiring_waivers",
-            "schedule": crontab(hour=6, minute=30),
-        },
-        "governance-daily-digest": {"task": "governance.send_daily_digest", "schedule": crontab(hour=7, minute=0)},
-        "governance-retry-deliveries": {
-            "task": "governance.retry_stalled_deliveries",
-            "schedule": crontab(minute="*/10"),
-        },
-    }
-)
+from core.tasks import task
+from governance import notifications, overview
 
 
-@shared_task(name="governance.take_risk_snapshot", acks_late=True, time_limit=600, soft_time_limit=540)
+@task(name="governance.take_risk_snapshot", time_limit=600)
 def take_risk_snapshot() -> int:
-    from governance.overview import take_snapshot
-
-    return take_snapshot().total_risk
+    return overview.take_snapshot().total_risk
 
 
-@shared_task(name="governance.refresh_rollups", acks_late=True, time_limit=300, soft_time_limit=270)
+@task(name="governance.refresh_rollups", time_limit=300)
 def refresh_rollups() -> int:
-    from governance.overview import refresh_rollups as refresh
-
-    return refresh().duration_ms
+    return overview.refresh_rollups().duration_ms
 
 
-@shared_task(name="governance.process_feed", acks_late=True, time_limit=300, soft_time_limit=270)
+@task(name="governance.process_feed", time_limit=300)
 def process_feed() -> dict[str, int]:
     return notifications.process_feed()
 
 
-@shared_task(name="governance.notify_expiring_waivers", acks_late=True, time_limit=300, soft_time_limit=270)
+@task(name="governance.notify_expiring_waivers", time_limit=300)
 def notify_expiring_waivers() -> int:
     return notifications.notify_expiring_waivers()
 
 
-@shared_task(name="governance.send_daily_digest", acks_late=True, time_limit=600, soft_time_limit=540)
+@task(name="governance.send_daily_digest", time_limit=600)
 def send_daily_digest() -> int:
     return notifications.send_digest()
 
 
-@shared_task(name="governance.send_event_email", acks_late=True, time_limit=120, soft_time_limit=100)
+@task(name="governance.send_event_email", time_limit=120)
 def send_event_email(payload: dict[str, Any]) -> int:
     return notifications.email_event(payload)
 
 
-@shared_task(name="governance.deliver_webhook", acks_late=True, time_limit=60, soft_time_limit=50)
+@task(name="governance.deliver_webhook", time_limit=60)
 def deliver_webhook(delivery_id: int) -> str:
     """One attempt; on failure the next attempt is scheduled with exponential backoff (bounded)."""
     wait = notifications.attempt_delivery(delivery_id)
@@ -72,22 +49,10 @@ def deliver_webhook(delivery_id: int) -> str:
     return "done"
 
 
-@shared_task(name="governance.retry_stalled_deliveries", acks_late=True, time_limit=120, soft_time_limit=100)
+@task(name="governance.retry_stalled_deliveries", time_limit=120)
 def retry_stalled_deliveries() -> int:
     """Re-enqueue deliveries whose scheduled retry was lost (worker restart): older than the longest backoff."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from governance.models import DeliveryState, WebhookDelivery
-
-    cutoff = timezone.now() - timedelta(seconds=notifications.BACKOFF_CAP + 300)
-    ids = list(
-        WebhookDelivery.objects.filter(state__in=[DeliveryState.PENDING, DeliveryState.RETRYING])
-        .filter(created_at__lt=cutoff)
-        .exclude(last_attempt_at__gte=cutoff)
-        .values_list("pk", flat=True)[:500]
-    )
+    ids = notifications.stalled_delivery_ids()
     for pk in ids:
         deliver_webhook.delay(pk)
     return len(ids)

@@ -44,9 +44,16 @@ class NamedModel(TimestampedModel):
         return self.name
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self._derive_slug()
+        super().save(*args, **kwargs)
+
+    def full_clean(self, *args: Any, **kwargs: Any) -> None:
+        self._derive_slug()
+        super().full_clean(*args, **kwargs)
+
+    def _derive_slug(self) -> None:
         if not self.slug:
             self.slug = slugify(self.name)[:150]
-        super().save(*args, **kwargs)
 
 
 class OrganizationQuerySet(RestrictedQuerySet["Organization"]):

@@ -7,6 +7,7 @@ Network and disk reads happen *before* the transaction so a slow Hub never holds
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.models import AuditAction
+from core.permissions import require
 from core.services import record_event
 from inventory import cards, pipeline
 from inventory.choices import JobState, Relation, Source
@@ -28,6 +31,7 @@ from inventory.models import (
     Model,
     ModelFile,
     ModelVersion,
+    Organization,
     Watch,
 )
 
@@ -433,7 +437,7 @@ def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: A
     )
     version_ids = list(ModelVersion.objects.filter(datasets=dataset).values_list("pk", flat=True))
     if version_ids:
-        transaction.on_commit(lambda: pipeline.facts_changed(version_ids))
+        pipeline.facts_changed(version_ids)
     return dataset
 
 
@@ -494,21 +498,63 @@ def storage_totals() -> dict[str, int]:
     return ModelVersion.objects.aggregate(bytes=Sum("total_size"))  # type: ignore[return-value]
 
 
+ORGANIZATION_FIELDS = ("name", "slug", "parent", "description")
+APPLICATION_FIELDS = (
+    "name",
+    "slug",
+    "organization",
+    "description",
+    "commercial_use",
+    "distributes_model",
+    "monthly_active_users",
+    "annual_revenue_band",
+    "serves_eu_users",
+    "trains_on_outputs",
+)
+
+
 @transaction.atomic
-def save_with_audit(*, form: Any, user: Any, action: str) -> Any:
-    """Save a ModelForm (organization, application) and audit the change with before/after."""
-    instance = form.instance
-    before = None
-    if instance.pk:
-        old = type(instance).objects.get(pk=instance.pk)
-        before = {name: _jsonable(getattr(old, name)) for name in form.fields if hasattr(old, name)}
-    saved = form.save()
-    after = {name: _jsonable(getattr(saved, name)) for name in form.fields if hasattr(saved, name)}
-    record_event(actor=user, action=action, target=saved, before=before, after=after)
-    if action.startswith("application.") and before and before != after:
-        version_ids = list(saved.usages.values_list("version_id", flat=True))
-        transaction.on_commit(lambda: pipeline.facts_changed(version_ids))
-    return saved
+def save_organization(*, user: Any, organization: Organization | None, data: Mapping[str, Any]) -> Organization:
+    """Create or change an organization (web form and API alike), audited with before/after."""
+    return _save_audited(
+        user=user, model=Organization, instance=organization, data=data, fields=ORGANIZATION_FIELDS, kind="organization"
+    )
+
+
+@transaction.atomic
+def save_application(*, user: Any, application: Application | None, data: Mapping[str, Any]) -> Application:
+    """Create or change an application (web form and API alike), audited with before/after.
+
+    A change of its use profile changes facts of every version it uses: those are announced, so
+    policies and license use-fit are re-evaluated.
+    """
+    return _save_audited(
+        user=user, model=Application, instance=application, data=data, fields=APPLICATION_FIELDS, kind="application"
+    )
+
+
+def _save_audited(
+    *, user: Any, model: type[Any], instance: Any, data: Mapping[str, Any], fields: tuple[str, ...], kind: str
+) -> Any:
+    creating = instance is None or instance.pk is None
+    require(user, f"inventory.{'add' if creating else 'change'}_{kind}")
+    before = None if creating else _snapshot(model.objects.select_for_update().get(pk=instance.pk), fields)
+    obj = model() if creating else model.objects.get(pk=instance.pk)
+    for name, value in data.items():
+        if name in fields:
+            setattr(obj, name, value)
+    obj.full_clean()
+    obj.save()
+    after = _snapshot(obj, fields)
+    action = AuditAction(f"{kind}.{'create' if creating else 'update'}")
+    record_event(actor=user, action=action, target=obj, before=before, after=after)
+    if kind == "application" and before is not None and before != after:
+        pipeline.facts_changed(list(obj.usages.values_list("version_id", flat=True)))
+    return obj
+
+
+def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,12 +1,12 @@
-"""Inventory tasks: thin, idempotent, ids only (STYLE.md §9)."""
+"""Inventory tasks: thin, idempotent, ids only (core.tasks convention)."""
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
+from core.tasks import backoff, task
 from inventory import pipeline, services
+from inventory.choices import JobState
 from inventory.models import ImportJob, Watch
 
 log = logging.getLogger(__name__)
@@ -14,36 +14,38 @@ log = logging.getLogger(__name__)
 MAX_IMPORT_RETRIES = 3
 
 
-@shared_task(
-    name="inventory.run_import",
-    bind=True,
-    acks_late=True,
-    max_retries=MAX_IMPORT_RETRIES,
-    soft_time_limit=1800,
-    time_limit=1900,
-)
+@task(name="inventory.run_import", bind=True, time_limit=1900, max_retries=MAX_IMPORT_RETRIES)
 def run_import(self, job_id: int) -> int | None:  # type: ignore[no-untyped-def]
+    """Import one job's version, then start its pipeline (scan → licenses → policies)."""
     job = ImportJob.objects.filter(pk=job_id).first()
-    if job is None or job.state == "succeeded":
+    if job is None or job.state == JobState.SUCCEEDED:
         return job.version_id if job else None
     try:
         version = services.execute_import_job(job_id=job_id)
     except services.ImportFailed as exc:
         if exc.transient and self.request.retries < MAX_IMPORT_RETRIES and not self.request.is_eager:
-            ImportJob.objects.filter(pk=job_id).update(state="queued", step=f"retrying after: {exc}")
-            raise self.retry(countdown=min(300, 15 * 2**self.request.retries)) from exc
+            ImportJob.objects.filter(pk=job_id).update(state=JobState.QUEUED, step=f"retrying after: {exc}")
+            raise self.retry(countdown=backoff(self.request.retries)) from exc
         return None
-    run_pipeline.delay(version.pk)
+    pipeline.start(version.pk)
     return version.pk
 
 
-@shared_task(name="inventory.run_pipeline", acks_late=True, soft_time_limit=3600, time_limit=3700)
-def run_pipeline(version_id: int) -> dict[str, str]:
-    """Scan, attribute licenses and evaluate policies for one version (each step records its own row)."""
-    return pipeline.run_all(version_id)
+@task(name="inventory.run_step", time_limit=3700)
+def run_step(step_name: str, version_id: int) -> str:
+    """A pipeline step that has no task of its own."""
+    pipeline.run_step(step_name, version_id)
+    return "ok"
 
 
-@shared_task(name="inventory.poll_watches", acks_late=True, soft_time_limit=600, time_limit=660)
+@task(name="inventory.pipeline_failed", time_limit=120)
+def pipeline_failed(version_id: int) -> None:
+    """A step's task died (time limit, lost worker): announce the version so it is still evaluated."""
+    log.error("pipeline of version %s stopped at a failed step; evaluating what is known", version_id)
+    pipeline.announce([version_id])
+
+
+@task(name="inventory.poll_watches", time_limit=660)
 def poll_watches() -> int:
     started = 0
     for watch in Watch.objects.filter(enabled=True).select_related("model", "application", "created_by"):

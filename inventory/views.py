@@ -307,7 +307,9 @@ class _EditView(PermissionMixin, View):
     model: type[Organization] | type[Application]
     form_class: type[forms.OrganizationForm] | type[forms.ApplicationForm]
     template = "inventory/object_form.html"
-    action_prefix = ""
+
+    def save(self, *, user: Any, obj: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
     def get_object(self, request: HtmxHttpRequest, pk: int | None) -> Any:
         if pk is None:
@@ -327,8 +329,7 @@ class _EditView(PermissionMixin, View):
         form = self.form_class(request.POST, instance=obj)
         if not form.is_valid():
             return render(request, self.template, {"form": form, "object": obj, "kind": self.model._meta.verbose_name})
-        action = f"{self.action_prefix}.{'update' if obj else 'create'}"
-        saved = services.save_with_audit(form=form, user=request.user, action=action)
+        saved = self.save(user=request.user, obj=obj, data=form.cleaned_data)
         messages.success(request, f"Saved {saved}.")
         return redirect(saved.get_absolute_url())
 
@@ -337,7 +338,9 @@ class OrganizationCreateView(_EditView):
     permission_required = "inventory.add_organization"
     model = Organization
     form_class = forms.OrganizationForm
-    action_prefix = "organization"
+
+    def save(self, *, user: Any, obj: Any, data: dict[str, Any]) -> Any:
+        return services.save_organization(user=user, organization=obj, data=data)
 
 
 class OrganizationUpdateView(OrganizationCreateView):
@@ -390,7 +393,9 @@ class ApplicationCreateView(_EditView):
     permission_required = "inventory.add_application"
     model = Application
     form_class = forms.ApplicationForm
-    action_prefix = "application"
+
+    def save(self, *, user: Any, obj: Any, data: dict[str, Any]) -> Any:
+        return services.save_application(user=user, application=obj, data=data)
 
 
 class ApplicationUpdateView(ApplicationCreateView):

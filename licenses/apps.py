@@ -7,18 +7,12 @@ class LicensesConfig(AppConfig):
 
     def ready(self) -> None:
         from inventory import extensions, pipeline
-        from licenses import services, views
+        from licenses import services, tasks, views
 
-        pipeline.register("licenses", order=20, run=_run_step)
+        pipeline.register("licenses", order=20, run=services.analyse_version_step, task=tasks.pipeline_analyse.name)
         pipeline.register_summary("licenses", services.license_summary)  # type: ignore[arg-type]
         pipeline.on_facts_changed(services.refresh_use_fit)
         extensions.register_version_panel(
             "licenses", order=20, template="licenses/_version_panel.html", context=views.version_panel_context
         )
         extensions.register_application_links("licenses", views.application_links)
-
-
-def _run_step(version_id: int) -> object:
-    from licenses import services
-
-    return services.analyse_version(version_id=version_id)

@@ -1,26 +1,26 @@
-"""Celery tasks: thin, idempotent, named; the work is in services."""
+"""License tasks: thin, idempotent, ids only (core.tasks convention); the work is in services."""
 
 from __future__ import annotations
 
-from celery import shared_task
-
+from core.tasks import task
+from inventory import pipeline
 from licenses import services
 
+TRANSIENT = (ConnectionError, TimeoutError)
 
-@shared_task(
-    name="licenses.analyse_version",
-    acks_late=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=600,
-    time_limit=660,
-)
+
+@task(name="licenses.analyse_version", time_limit=660, retry_on=TRANSIENT)
 def analyse_version(version_id: int) -> None:
     services.analyse_version(version_id=version_id)
 
 
-@shared_task(name="licenses.reanalyse_all", acks_late=True, soft_time_limit=3000, time_limit=3300)
+@task(name="licenses.pipeline_analyse", time_limit=660, retry_on=TRANSIENT)
+def pipeline_analyse(version_id: int) -> None:
+    """The pipeline's license step (facts held for the last step)."""
+    pipeline.run_step("licenses", version_id)
+
+
+@task(name="licenses.reanalyse_all", time_limit=3300)
 def reanalyse_all() -> int:
     """After a catalog edit: every analysed version again (the catalog is rebuilt once)."""
     return services.reanalyse_all_versions()

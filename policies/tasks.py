@@ -1,36 +1,37 @@
-"""Celery tasks of the policies app: thin, idempotent, named; the work is in services."""
+"""Celery tasks of the policies app: thin, idempotent, named (core.tasks convention); the work is in services."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-from celery.schedules import crontab
 from django.conf import settings
 from django.core.mail import send_mail
+from django.urls import reverse
 
-from governance.celery import app
+from core.tasks import task
+from inventory import pipeline
+from inventory.models import ModelVersion
 from policies import services
 
-app.conf.beat_schedule.update(
-    {
-        "policies-expire-waivers": {"task": "policies.expire_waivers", "schedule": crontab(minute=5)},
-        "policies-waiver-reminders": {"task": "policies.remind_waivers", "schedule": crontab(hour=7, minute=0)},
-    }
-)
 
-
-@shared_task(name="policies.evaluate_versions", acks_late=True, time_limit=1800, soft_time_limit=1700)
+@task(name="policies.evaluate_versions", time_limit=1800)
 def evaluate_versions_task(*, version_ids: list[int] | None = None) -> dict[str, Any]:
     return services.evaluate_versions(version_ids=version_ids).as_dict()
 
 
-@shared_task(name="policies.expire_waivers", acks_late=True, time_limit=600, soft_time_limit=540)
+@task(name="policies.pipeline_evaluate", time_limit=1800)
+def pipeline_evaluate(version_id: int) -> dict[str, Any]:
+    """The pipeline's last step: the one evaluation of the imported version."""
+    result = pipeline.run_step("policies", version_id)
+    return result.as_dict() if hasattr(result, "as_dict") else {}
+
+
+@task(name="policies.expire_waivers", time_limit=600)
 def expire_waivers() -> list[int]:
     return services.expire_waivers()
 
 
-@shared_task(name="policies.remind_waivers", acks_late=True, time_limit=600, soft_time_limit=540)
+@task(name="policies.remind_waivers", time_limit=600)
 def remind_waivers() -> int:
     sent = 0
     for waiver in services.waivers_due_for_reminder():
@@ -52,16 +53,12 @@ def remind_waivers() -> int:
     return sent
 
 
-@shared_task(name="policies.notify_review_reopened", acks_late=True, time_limit=120, soft_time_limit=100)
+@task(name="policies.notify_review_reopened", time_limit=120)
 def notify_review_reopened(*, version_id: int, reason: str) -> int:
-    from inventory.models import ModelVersion
-
     version = ModelVersion.objects.select_related("model").get(pk=version_id)
     recipients = services.reviewer_emails()
     if not recipients:
         return 0
-    from django.urls import reverse
-
     url = settings.MODELGATE_SITE_URL.rstrip("/") + reverse("policies:version_review", args=[version_id])
     return send_mail(
         subject=f"[Modelgate] Review reopened: {version}",

@@ -9,8 +9,7 @@ class ScanningConfig(AppConfig):
         from inventory import extensions, pipeline
         from scanning import services, tasks, views
 
-        pipeline.register("scan", order=10, run=services.scan_version_now)
-        _ = tasks  # imported for its beat schedule entry (scanning.rescan_outdated)
+        pipeline.register("scan", order=10, run=services.scan_version_now, task=tasks.pipeline_scan.name)
         pipeline.register_summary("scan", services.scan_summary)
         extensions.register_version_panel(
             "scan", order=10, template="scanning/_version_panel.html", context=views.version_panel_context

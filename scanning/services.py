@@ -139,6 +139,13 @@ def requeue_scan(*, scan_run_id: int, reason: str) -> None:
     )
 
 
+def requeue_version_scan(*, version_id: int, reason: str) -> None:
+    """Put the version's latest unfinished run back in the queue (the pipeline's scan step retries)."""
+    run = ScanRun.objects.filter(version_id=version_id).exclude(state=ScanState.SUCCEEDED).order_by("-id").first()
+    if run is not None:
+        requeue_scan(scan_run_id=run.pk, reason=reason)
+
+
 def scan_version_now(version_id: int) -> ScanRun:
     """Pipeline step (synchronous): scan a freshly imported version unless it already has a current scan."""
     version = ModelVersion.objects.get(pk=version_id)
@@ -462,8 +469,7 @@ def _fail(run: ScanRun, message: str, kind: str) -> None:
         current_path="",
         duration=(now - run.started_at) if run.started_at else None,
     )
-    version_id = run.version_id
-    transaction.on_commit(lambda: pipeline.facts_changed([version_id]))
+    pipeline.facts_changed([run.version_id])
 
 
 def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRun:
@@ -573,6 +579,5 @@ def _finish(run: ScanRun, files: list[ModelFile], verdicts: list[str], formats: 
         f.format = formats[f.pk]
     if changed:
         ModelFile.objects.bulk_update(changed, ["format"])
-    version_id = run.version_id
-    transaction.on_commit(lambda: pipeline.facts_changed([version_id]))
+    pipeline.facts_changed([run.version_id])
     return ScanRun.objects.select_related("version", "version__model").get(pk=run.pk)

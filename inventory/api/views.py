@@ -31,42 +31,37 @@ class RestrictedViewSetMixin:
         return self.queryset.restrict(self.request.user)  # type: ignore[attr-defined]
 
 
-class AuditedModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
-    """Create/update audited with before/after (`audit_prefix`.create / .update)."""
+class ServiceModelViewSet(RestrictedViewSetMixin, viewsets.ModelViewSet):
+    """Create/update through the same service as the web form (`save`): same checks, audit and facts."""
 
-    audit_prefix = ""
+    def save(self, *, user: Any, instance: Any, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
     def perform_create(self, serializer: Any) -> None:
-        self._audited(serializer, f"{self.audit_prefix}.create")
+        serializer.instance = self.save(user=self.request.user, instance=None, data=dict(serializer.validated_data))
 
     def perform_update(self, serializer: Any) -> None:
-        self._audited(serializer, f"{self.audit_prefix}.update")
-
-    def _audited(self, serializer: Any, action_name: str) -> None:
-        from django.db import transaction
-
-        from core.services import record_event
-
-        with transaction.atomic():
-            before = dict(self.get_serializer(serializer.instance).data) if serializer.instance else None
-            obj = serializer.save()
-            record_event(
-                actor=self.request.user, action=action_name, target=obj, before=before, after=dict(serializer.data)
-            )
+        serializer.instance = self.save(
+            user=self.request.user, instance=serializer.instance, data=dict(serializer.validated_data)
+        )
 
 
-class OrganizationViewSet(AuditedModelViewSet):
+class OrganizationViewSet(ServiceModelViewSet):
     queryset = Organization.objects.all()
     serializer_class = s.OrganizationSerializer
     ordering_fields = ["name"]
-    audit_prefix = "organization"
+
+    def save(self, *, user: Any, instance: Any, data: dict[str, Any]) -> Any:
+        return services.save_organization(user=user, organization=instance, data=data)
 
 
-class ApplicationViewSet(AuditedModelViewSet):
+class ApplicationViewSet(ServiceModelViewSet):
     queryset = Application.objects.select_related("organization")
     serializer_class = s.ApplicationSerializer
     filterset_class = filtersets.ApplicationFilterSet
-    audit_prefix = "application"
+
+    def save(self, *, user: Any, instance: Any, data: dict[str, Any]) -> Any:
+        return services.save_application(user=user, application=instance, data=data)
 
 
 class ModelViewSet(RestrictedViewSetMixin, viewsets.ReadOnlyModelViewSet):

@@ -49,6 +49,7 @@ save_license, save_obligation, save_license_obligation, reanalyse_all_versions.
 from licenses.services.analysis import (
     FileTexts,
     analyse_version,
+    analyse_version_step,
     enqueue_analysis,
     license_summary,
     read_version_files,
@@ -80,6 +81,7 @@ __all__ = [
     "ConclusionError",
     "FileTexts",
     "analyse_version",
+    "analyse_version_step",
     "attribution_report",
     "catalog_stamp",
     "conclude_license",

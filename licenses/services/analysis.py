@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from inventory import pipeline
 from inventory.choices import Source
 from inventory.models import ApplicationModel, BaseModelLink, ModelVersion
 from licenses import engine
@@ -135,6 +136,11 @@ def analyse_version(*, version_id: int) -> LicenseAnalysis:
     return _analyse(version, seen={version.pk}, propagate=True)
 
 
+def analyse_version_step(version_id: int) -> LicenseAnalysis:
+    """The pipeline's license step (positional, as pipeline steps are called)."""
+    return analyse_version(version_id=version_id)
+
+
 def _analyse(version: ModelVersion, *, seen: set[int], propagate: bool) -> LicenseAnalysis:
     analysis, _ = LicenseAnalysis.objects.get_or_create(version=version)
     LicenseAnalysis.objects.filter(pk=analysis.pk).update(
@@ -163,7 +169,8 @@ def _analyse(version: ModelVersion, *, seen: set[int], propagate: bool) -> Licen
         log.exception("license analysis failed for version %s", version.pk)
         raise
     if propagate:
-        transaction.on_commit(lambda: _after_analysis(version.pk))
+        pipeline.facts_changed([version.pk])
+        transaction.on_commit(lambda: _reanalyse_derivatives(version.pk))
     return analysis
 
 
@@ -298,11 +305,8 @@ def _unfit(version_id: int, analysis: LicenseAnalysis) -> list[str]:
     return out
 
 
-def _after_analysis(version_id: int) -> None:
-    from inventory import pipeline
-
-    pipeline.facts_changed([version_id])
-    # Derivatives analysed before this base was: re-analyse them if what it passes down changed.
+def _reanalyse_derivatives(version_id: int) -> None:
+    """Derivatives analysed before this base was: re-analyse them if what it passes down changed."""
     version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
     if version is None:
         return
@@ -317,7 +321,7 @@ def _after_analysis(version_id: int) -> None:
             continue
         passed = {i.get("from"): i.get("license") for i in derived.inherited}
         if passed.get(version.model.repo_id) != effective:
-            tasks.analyse_version.delay(link.version_id)
+            tasks.analyse_version.delay_on_commit(link.version_id)
 
 
 def enqueue_analysis(*, version_id: int) -> None:

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from core.permissions import require
 from core.services import record_event
+from inventory import pipeline
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from licenses.choices import ChecklistStatus, ConclusionStatus
 from licenses.engine.declared import parse_expression, render
@@ -92,15 +93,8 @@ def conclude_license(
             after={"status": status, "license": expression, "scope": conclusion.scope_label, "detected": detected},
         )
         refresh_use_fit([version.pk])  # queue flags: settled by the conclusion, unfit applications recomputed
-        vid = version.pk
-        transaction.on_commit(lambda: _facts_changed([vid]))
+        pipeline.facts_changed([version.pk])
     return conclusion
-
-
-def _facts_changed(version_ids: list[int]) -> None:
-    from inventory import pipeline
-
-    pipeline.facts_changed(version_ids)
 
 
 def set_obligation_status(

@@ -23,6 +23,7 @@ from policies.services.authoring import (
     export_policies,
     import_policies,
     load_default_pack,
+    load_default_pack_once,
     load_policy_file,
     parse_policy_yaml,
     policy_data_from_dict,
@@ -45,6 +46,8 @@ from policies.services.evaluation import (
     evaluate_versions,
     fingerprint,
     request_evaluation,
+    request_evaluation_of,
+    violation_summary,
     waiver_rules,
 )
 from policies.services.gate import (
@@ -107,6 +110,7 @@ __all__ = [
     "hash_directory",
     "import_policies",
     "load_default_pack",
+    "load_default_pack_once",
     "load_policy_file",
     "mark_reminded",
     "max_waiver_days",
@@ -118,6 +122,7 @@ __all__ = [
     "reject_version",
     "reopen_review",
     "request_evaluation",
+    "request_evaluation_of",
     "request_waiver",
     "reviewer_emails",
     "revoke_waiver",
@@ -125,6 +130,7 @@ __all__ = [
     "settings_int",
     "update_policy",
     "verify_identity",
+    "violation_summary",
     "waiver_rules",
     "waivers_due_for_reminder",
 ]

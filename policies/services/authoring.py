@@ -12,6 +12,7 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.models import AuditEvent
 from core.permissions import require
 from core.services import record_event
 from inventory.models import Application, Organization
@@ -323,3 +324,10 @@ DEFAULT_WAIVER_REASONS = [
     "Fix planned (temporary exception)",
     "Not applicable to our use",
 ]
+
+
+def load_default_pack_once(*, using: str = "default") -> list[Policy]:
+    """First run: load the default policy pack when there are no policies and it was never loaded."""
+    if Policy.objects.using(using).exists() or AuditEvent.objects.filter(reason="default policy pack").exists():
+        return []
+    return load_default_pack()

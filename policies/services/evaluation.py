@@ -422,12 +422,28 @@ def evaluate_version(version_id: int) -> EvaluationResult:
 def _enqueue_evaluation(version_ids: list[int] | None = None) -> None:
     from policies import tasks
 
-    transaction.on_commit(lambda: tasks.evaluate_versions_task.delay(version_ids=version_ids))
+    tasks.evaluate_versions_task.delay_on_commit(version_ids=version_ids)
 
 
 def request_evaluation(*, version_ids: list[int] | None = None) -> None:
-    """For other apps: re-evaluate after the current transaction commits (or now, outside one)."""
+    """Re-evaluate after the current transaction commits (or now, outside one)."""
     _enqueue_evaluation(version_ids)
+
+
+def request_evaluation_of(version_ids: list[int]) -> None:
+    """The facts-changed listener: versions whose facts changed outside a pipeline are re-evaluated."""
+    _enqueue_evaluation(list(version_ids))
+
+
+def violation_summary(version: ModelVersion) -> list[dict[str, Any]]:
+    """The `violations` part of `import_model --wait`: open root-context violations, worst first."""
+    return [
+        {"policy": v.policy.name, "threat_level": v.policy.threat_level, "action": v.policy.action_release}
+        for v in Violation.objects.open()
+        .filter(version=version, application__isnull=True)
+        .select_related("policy")
+        .order_by("-policy__threat_level")
+    ]
 
 
 # --- actions ----------------------------------------------------------------------------------

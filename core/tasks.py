@@ -1,0 +1,61 @@
+"""The house convention for Celery tasks (STYLE.md §9), in one place.
+
+    from core.tasks import task
+
+    @task(name="scanning.scan_version", time_limit=2 * 3600, retry_on=(HubUnavailable,))
+    def scan_version(scan_run_id: int) -> str: ...
+
+Every task is named explicitly, takes ids only, acknowledges late and is re-queued when its
+worker dies (`acks_late` + `reject_on_worker_lost`), has a hard time limit with a soft limit a
+little before it (so the task can record its failure), and retries only the exceptions it names,
+with exponential backoff and jitter, a bounded number of times.
+
+Enqueue with `some_task.delay_on_commit(...)` from services (the row the task reads is committed
+first); `apply_async` only where a countdown or a chain is needed. The beat schedule lives in
+settings (`CELERY_BEAT_SCHEDULE`), never in a tasks module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import shared_task
+
+DEFAULT_TIME_LIMIT = 300
+MAX_BACKOFF = 600
+
+
+def soft_limit(time_limit: int) -> int:
+    """The soft limit a task gets for a hard limit: 5% (at least 10 s) earlier."""
+    return time_limit - max(10, time_limit // 20)
+
+
+def task(
+    *,
+    name: str,
+    time_limit: int = DEFAULT_TIME_LIMIT,
+    retry_on: tuple[type[BaseException], ...] = (),
+    max_retries: int = 3,
+    bind: bool = False,
+    **options: Any,
+) -> Callable[[Callable[..., Any]], Any]:
+    """A named, late-acknowledged, time-limited Celery task that retries only `retry_on`."""
+    settings: dict[str, Any] = {
+        "name": name,
+        "bind": bind,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "time_limit": time_limit,
+        "soft_time_limit": soft_limit(time_limit),
+        "max_retries": max_retries,
+    }
+    if retry_on:
+        settings.update(autoretry_for=retry_on, retry_backoff=15, retry_backoff_max=MAX_BACKOFF, retry_jitter=True)
+    settings.update(options)
+    return shared_task(**settings)  # type: ignore[no-any-return]  # a celery Task (untyped)
+
+
+def backoff(retries: int, *, base: int = 15, cap: int = MAX_BACKOFF) -> int:
+    """Countdown of a manual retry: base·2ⁿ seconds, capped (for tasks that decide themselves to retry)."""
+    return int(min(cap, base * 2**retries))
