@@ -49,6 +49,8 @@ from django.utils import timezone
 from packageurl import PackageURL
 
 from inventory.models import Application, BaseModelLink, ModelFile, ModelVersion
+from licenses.models import License, LicenseAnalysis, LicenseConclusion, LicenseEvidence
+from policies.models import Violation
 
 SCHEMA = SchemaVersion.V1_6
 SEVERITY = {
@@ -102,8 +104,6 @@ def versions_for_bom(qs: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
 
 
 def _load_context(versions: list[ModelVersion], application: Application | None) -> _Context:
-    from licenses.models import License, LicenseAnalysis, LicenseConclusion, LicenseEvidence
-    from policies.models import Violation
 
     ids = [v.pk for v in versions]
     licensing: dict[int, _Licensing] = {vid: _Licensing() for vid in ids}

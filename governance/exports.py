@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.choices import Band
+from policies.filtersets import ViolationFilterSet, WaiverFilterSet
+from policies.models import Violation, Waiver
 
 VIOLATION_COLUMNS = [
     "id", "state", "policy", "threat_level", "band", "category", "model", "commit", "application", "organization",
@@ -57,16 +59,12 @@ def _response(lines: Iterator[str], name: str) -> StreamingHttpResponse:
 
 
 def filtered_violations(user: Any, params: QueryDict | dict[str, Any]) -> Any:
-    from policies.filtersets import ViolationFilterSet
-    from policies.models import Violation
 
     fs = ViolationFilterSet(params, queryset=Violation.objects.restrict(user))
     return fs.qs if fs.is_valid() else Violation.objects.none()
 
 
 def filtered_waivers(user: Any, params: QueryDict | dict[str, Any]) -> Any:
-    from policies.filtersets import WaiverFilterSet
-    from policies.models import Waiver
 
     fs = WaiverFilterSet(params, queryset=Waiver.objects.restrict(user))
     return fs.qs if fs.is_valid() else Waiver.objects.none()

@@ -49,6 +49,9 @@ from governance.models import (
     Webhook,
     WebhookDelivery,
 )
+from inventory.models import ModelVersion
+from policies.models import Violation, Waiver
+from scanning.models import ScanRun
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +350,6 @@ _FAIL_ANY = (
 
 
 def _violations() -> int:
-    from policies.models import Violation
 
     start = Violation.objects.aggregate(m=Max("id"))["m"] or 0
     sent = 0
@@ -381,7 +383,6 @@ def _violations() -> int:
 
 
 def _scan_failures() -> int:
-    from scanning.models import ScanRun
 
     def micros(value: datetime) -> int:
         return int(value.timestamp() * 1_000_000)
@@ -416,7 +417,6 @@ def process_feed() -> dict[str, int]:
 
 def notify_expiring_waivers(*, now: datetime | None = None, days: tuple[int, ...] = (7, 1)) -> int:
     """Waivers in force that expire exactly `days` from today (UTC): notified a week and a day ahead."""
-    from policies.models import Waiver
 
     now = now or timezone.now()
     sent = 0
@@ -438,8 +438,6 @@ def notify_expiring_waivers(*, now: datetime | None = None, days: tuple[int, ...
 
 def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
     """Org-wide figures of the last 24 hours (unrestricted; only sent to users with the overview permission)."""
-    from inventory.models import ModelVersion
-    from policies.models import Violation, Waiver
 
     now = now or timezone.now()
     since = now - timedelta(days=1)
@@ -463,13 +461,7 @@ def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
         .select_related("policy")
         .order_by("expires_at")[:10]
     )
-    scan_failures = 0
-    try:
-        from scanning.models import ScanRun
-
-        scan_failures = ScanRun.objects.filter(state="failed", finished_at__gte=since).count()
-    except ImportError:  # pragma: no cover - scanning not installed
-        pass
+    scan_failures = ScanRun.objects.filter(state="failed", finished_at__gte=since).count()
     return {
         "total_risk": total,
         "previous_risk": previous,

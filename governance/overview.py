@@ -34,6 +34,8 @@ from governance.models import ModelRiskRollup, RiskRollup, RiskSnapshot, RollupR
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from licenses.choices import ThreatGroup
+from licenses.models import LicenseAnalysis
+from policies.models import Violation, Waiver
 
 BANDS = Band.values
 CATEGORIES = Category.values
@@ -174,7 +176,6 @@ class Figures:
 
 def _rollups(user: Any, model: Any, scope: Scope) -> Any:
     """Rollup rows the user may see (the violations permission gates them) within the scope."""
-    from policies.models import Violation
 
     if not has_perm(user, perm_name(Violation, "view")):
         return model.objects.none()
@@ -300,7 +301,6 @@ def _versions_in_scope(user: Any, scope: Scope) -> Any:
 
 def _licenses(user: Any, scope: Scope, figures: Figures, run: RollupRun | None) -> None:
     """Approved versions by license threat group: from the rollup for everything, live for a scope."""
-    from licenses.models import LicenseAnalysis
 
     if scope.app_ids is None and run is not None:
         allowed = has_perm(user, "licenses.view_licenseanalysis")
@@ -320,7 +320,6 @@ def _licenses(user: Any, scope: Scope, figures: Figures, run: RollupRun | None) 
 
 
 def _awaiting(user: Any, scope: Scope, figures: Figures) -> None:
-    from policies.models import Violation
 
     pending = _versions_in_scope(user, scope).filter(review_status__in=[ReviewStatus.PENDING, ReviewStatus.IN_REVIEW])
     figures.awaiting_count = pending.count()
@@ -337,7 +336,6 @@ def _awaiting(user: Any, scope: Scope, figures: Figures) -> None:
 
 
 def _expiring(user: Any, scope: Scope, figures: Figures, now: Any) -> None:
-    from policies.models import Waiver
 
     qs = Waiver.objects.restrict(user).in_force(now).filter(expires_at__lte=now + timedelta(days=EXPIRING_DAYS))
     if scope.app_ids is not None:
@@ -384,8 +382,6 @@ def overview_figures(user: Any, *, organization: Any = None, application: Any = 
 def refresh_rollups() -> RollupRun:
     """Re-aggregate every violation into the rollups, in one transaction (readers see the old rows until
     commit). The grouping runs in the database; a few thousand rows come back and are written in bulk."""
-    from licenses.models import LicenseAnalysis
-    from policies.models import Violation
 
     started = time.monotonic()
     duration = ExpressionWrapper(F("resolved_at") - F("opened_at"), output_field=DurationField())
@@ -452,7 +448,6 @@ def refresh_rollups() -> RollupRun:
 
 def take_snapshot(*, day: date | None = None) -> RiskSnapshot:
     """Store today's (or `day`'s) figures, unrestricted; idempotent (one row per day)."""
-    from policies.models import Violation
 
     day = day or timezone.now().date()
     open_rows = (

@@ -24,6 +24,7 @@ from core.http import HtmxHttpRequest
 from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
+from inventory.models import Application, ModelVersion
 from licenses.choices import ThreatGroup
 
 
@@ -266,7 +267,6 @@ class VersionBomView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         from governance import bom
-        from inventory.models import ModelVersion
 
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=pk)
         return _json_download(bom.version_bom(version), bom.filename(f"{version.model.repo_id}@{version.commit}"))
@@ -279,7 +279,6 @@ class ApplicationBomView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         from governance import bom
-        from inventory.models import Application
 
         app = get_object_or_404(Application.objects.restrict(request.user).select_related("organization"), pk=pk)
         return _json_download(bom.application_bom(app), bom.filename(app.slug))

@@ -22,7 +22,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from inventory.models import BaseModelLink, Model, ModelFile, ModelVersion
+from licenses import services as licenses_services
 from policies.engine.catalog import CATALOG, FactSpec
+from scanning.models import Finding, ScanRun
+from scanning.scanners.base import RULES_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +195,6 @@ def _lineage(model_bases: dict[int, set[int]], model_id: int) -> tuple[int, set[
     ],
 )
 def inventory_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
-    from inventory.models import BaseModelLink, Model, ModelFile, ModelVersion
     from policies.models import Approval
 
     rows = ModelVersion.objects.filter(id__in=version_ids).values(
@@ -290,10 +293,6 @@ def inventory_facts(version_ids: list[int], context: EvaluationContext) -> Facts
 
 def _current_rules_version() -> str | None:
     """The scanner rules version now; a finished scan made with other rules is "outdated"."""
-    try:
-        from scanning.scanners.base import RULES_VERSION
-    except ImportError:
-        return None
     return str(RULES_VERSION)
 
 
@@ -312,37 +311,28 @@ def _current_rules_version() -> str | None:
 def scanning_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
     """Fail closed: a version without a usable scan has `scan.state` = missing / failed / outdated."""
     out: Facts = {vid: {"scan.state": "missing"} for vid in version_ids}
-    try:
-        from scanning.models import Finding, ScanRun
-    except ImportError:
-        return out
-    try:
-        with transaction.atomic():
-            latest, finished, findings = _scan_rows(ScanRun, Finding, version_ids)
-    except Exception:  # schema not there yet (app not migrated): facts stay "missing"
-        log.warning("scanning facts unavailable; treating scans as missing", exc_info=True)
-        return out
+    latest, finished, findings = _scan_rows(version_ids)
     return _scan_facts(out, latest, finished, findings)
 
 
-def _scan_rows(scan_run: Any, finding: Any, version_ids: list[int]) -> tuple[dict, dict, dict]:
+def _scan_rows(version_ids: list[int]) -> tuple[dict, dict, dict]:
     latest: dict[int, dict[str, Any]] = {}
     for run in (
-        scan_run.objects.filter(version_id__in=version_ids)
+        ScanRun.objects.filter(version_id__in=version_ids)
         .order_by("version_id", "-id")
         .values("id", "version_id", "state", "verdict", "rules_version")
     ):
-        latest.setdefault(run["version_id"], run)
+        latest.setdefault(run["version_id"], dict(run))
     # The latest *finished* run decides the verdict while a rescan is queued or running.
     finished: dict[int, dict[str, Any]] = {}
-    for run in (
-        scan_run.objects.filter(version_id__in=version_ids, state="succeeded")
+    for done in (
+        ScanRun.objects.filter(version_id__in=version_ids, state="succeeded")
         .order_by("version_id", "-id")
         .values("id", "version_id", "verdict", "rules_version")
     ):
-        finished.setdefault(run["version_id"], run)
+        finished.setdefault(done["version_id"], dict(done))
     findings: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
-    for run_id, rule, category, severity, evidence in finding.objects.filter(
+    for run_id, rule, category, severity, evidence in Finding.objects.filter(
         scan_run_id__in=[r["id"] for r in finished.values()]
     ).values_list("scan_run_id", "rule", "category", "severity", "evidence"):
         findings[run_id].append((rule, category, severity, (evidence or "")[:200]))
@@ -414,11 +404,7 @@ def _license_state(facts: dict[str, Any], declared_ids: list[str], observed_ids:
     ],
 )
 def license_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
-    try:
-        from licenses.services import license_facts as licenses_license_facts
-    except ImportError:
-        return {}
-    raw = licenses_license_facts(version_ids)
+    raw = licenses_services.license_facts(version_ids)
     out: Facts = {}
     for vid, facts in raw.items():
         declared = facts.get("declared")
@@ -462,21 +448,7 @@ def use_fit_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
         "application.distributes_model": bool(application.distributes_model),
     }
     out: Facts = {vid: dict(profile) for vid in version_ids}
-    try:
-        from licenses import services as licenses_services
-    except ImportError:
-        return out
-    many = getattr(licenses_services, "use_fit_many", None)
-    if many is not None:  # constant query count
-        for (vid, _app_id), (permitted, _reasons) in many([(vid, application) for vid in version_ids]).items():
-            out[vid]["license.use_permitted"] = bool(permitted)
-        return out
-    use_fit = getattr(licenses_services, "use_fit", None)
-    if use_fit is None:
-        return out
-    from inventory.models import ModelVersion
-
-    for version in ModelVersion.objects.filter(id__in=version_ids).select_related("model"):
-        permitted, _reasons = use_fit(version, application)
-        out[version.pk]["license.use_permitted"] = bool(permitted)
+    fits = licenses_services.use_fit_many([(vid, application) for vid in version_ids])  # constant query count
+    for (vid, _app_id), (permitted, _reasons) in fits.items():
+        out[vid]["license.use_permitted"] = bool(permitted)
     return out

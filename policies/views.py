@@ -25,9 +25,11 @@ from core.http import HtmxHttpRequest as HttpRequest
 from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
 from inventory.models import Application, ModelVersion, Organization
+from licenses import services as license_services
 from policies import filtersets, forms, services
 from policies.choices import Stage, ViolationState, WaiverState
 from policies.models import Approval, Policy, Violation, Waiver
+from scanning.models import ScanRun
 
 PAGE_SIZE = 50
 
@@ -538,28 +540,14 @@ class WaiverDecideView(PermissionMixin, View):
 
 
 def _license_layers(version: ModelVersion) -> dict[str, Any] | None:
-    try:
-        from licenses.services import license_facts
-    except ImportError:
-        return None
-    try:
-        return license_facts([version.pk]).get(version.pk)
-    except Exception:
-        return None
+    return license_services.license_facts([version.pk]).get(version.pk)
 
 
 def _scan(version: ModelVersion) -> dict[str, Any] | None:
-    try:
-        from scanning.models import ScanRun
-    except ImportError:
-        return None
-    try:
-        run = ScanRun.objects.filter(version=version).order_by("-id").first()
-        if run is None:
-            return {"run": None, "findings": []}
-        return {"run": run, "findings": list(run.findings.all()[:200])}
-    except Exception:
-        return None
+    run = ScanRun.objects.filter(version=version).order_by("-id").first()
+    if run is None:
+        return {"run": None, "findings": []}
+    return {"run": run, "findings": list(run.findings.all()[:200])}
 
 
 def _url(name: str, *args: Any) -> str:

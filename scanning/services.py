@@ -26,6 +26,8 @@ from django.utils import timezone
 from core.services import record_event
 from inventory import pipeline
 from inventory.choices import Source
+from inventory.hub import EntryNotFound, HubClient, HubError
+from inventory.hub import IntegrityError as HubIntegrityError
 from inventory.models import ModelFile, ModelVersion
 from scanning.choices import FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 from scanning.models import Finding, ScanFileResult, ScanRun
@@ -244,8 +246,6 @@ class _RecordingReader:
         try:
             data = bytes(self.inner.read_at(offset, length))
         except Exception as exc:
-            from inventory.hub import HubError
-
             if isinstance(exc, HubError) and self.error is None:
                 self.error = exc
             raise
@@ -322,8 +322,6 @@ def _scan_remote(version: ModelVersion, mf: ModelFile, limits: base.Limits, clie
     Identity is the Hub's LFS sha256 (pinned by the commit) recorded at import. Hub errors propagate
     (the task retries transient ones); anything else about the file is an `unscannable` finding.
     """
-    from inventory.hub import EntryNotFound, HubError
-    from inventory.hub import IntegrityError as HubIntegrityError
     from scanning import scanners
 
     reader = _RecordingReader(client.range_reader(version.model.repo_id, version.commit, mf.path, mf.size))
@@ -514,8 +512,6 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
 
     try:
         if remote:
-            from inventory.hub import HubClient
-
             hub = client or HubClient()
             _scan_remote_files(version, files, limits, hub, record)
         else:
@@ -528,8 +524,6 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
                     )
                 record(mf, outcome)
     except Exception as exc:
-        from inventory.hub import HubError
-
         if isinstance(exc, HubError):
             _fail(run, str(exc), type(exc).__name__)
             raise ScanFailed(str(exc), kind=type(exc).__name__, transient=exc.transient) from exc

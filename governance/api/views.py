@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from core.models import AuditEvent
 from governance.models import NotificationEvent, RiskSnapshot, Webhook, WebhookDelivery
+from inventory.models import Application, ModelVersion
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -168,7 +169,6 @@ class VersionBomAPIView(APIView):
     @extend_schema(responses={**_BOM_RESPONSE, 404: OpenApiResponse(description="No such version.")})
     def get(self, request: Request, pk: int) -> Response:
         from governance import bom
-        from inventory.models import ModelVersion
 
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
         return Response(bom.version_bom(version))
@@ -182,7 +182,6 @@ class ApplicationBomAPIView(APIView):
     @extend_schema(responses={**_BOM_RESPONSE, 404: OpenApiResponse(description="No such application.")})
     def get(self, request: Request, pk: int) -> Response:
         from governance import bom
-        from inventory.models import Application
 
         app = get_object_or_404(Application.objects.restrict(request.user).select_related("organization"), pk=pk)
         return Response(bom.application_bom(app))

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from inventory import pipeline
 from inventory.choices import Source
+from inventory.hub import EntryNotFound, HubClient, HubError
 from inventory.models import ApplicationModel, BaseModelLink, ModelVersion
 from licenses import engine
 from licenses.choices import AnalysisState, ConclusionStatus, ThreatGroup
@@ -73,8 +74,6 @@ def read_version_files(version: ModelVersion) -> FileTexts:
             with target.open("rb") as fh:
                 texts[f.path] = fh.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
     elif version.model.source == Source.HUB and candidates:
-        from inventory.hub import EntryNotFound, HubClient, HubError
-
         client = HubClient()
         named = [f for f in candidates if is_license_named(f.path)]
         others = [f for f in candidates if not is_license_named(f.path)]

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory.choices import ReviewStatus
-from inventory.models import Application, ModelVersion, Organization
+from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from policies.choices import Action, ScopeKind, Stage, ViolationState, WaiverScope
 from policies.engine.evaluator import CompiledPolicy, ConditionError, compile_policy, evaluate
 from policies.facts import EvaluationContext, gather_facts
@@ -121,7 +121,6 @@ def compute_matches(
     `extra_contexts` adds (version, application) pairs that are not recorded usages (the gate asking
     about an application that does not use the version yet).
     """
-    from inventory.models import ApplicationModel
 
     results: dict[Key, dict[str, Any]] = {}
     if not scoped:

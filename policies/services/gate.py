@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.permissions import require
+from inventory import pipeline
 from inventory.models import Application, ModelFile, ModelVersion
+from inventory.services import ImportFailed, import_from_hub
 from policies.choices import Action, Decision, Stage
 from policies.models import Approval, Policy
 from policies.services.evaluation import (
@@ -103,8 +105,6 @@ def check_gate(
     if version is None:
         if getattr(settings, "MODELGATE_GATE_UNKNOWN", "import") != "import":
             return _unknown(repo_id, revision, "unknown model; the gate is configured to fail closed")
-        from inventory import pipeline
-        from inventory.services import ImportFailed, import_from_hub
 
         try:
             version, created = import_from_hub(repo_id=repo_id, revision=revision, user=user, application=application)

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import roles
 from core.choices import Band, Category
 from core.permissions import has_perm, require
 from core.services import record_event
@@ -245,8 +246,6 @@ def settings_int(name: str, default: int) -> int:
 def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> list[str]:
     """Emails of users holding a reviewer role for the categories (and administrators)."""
     from django.contrib.auth import get_user_model
-
-    from core import roles
 
     names = [roles.ADMINISTRATOR]
     if "security" in categories:

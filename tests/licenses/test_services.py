@@ -8,6 +8,7 @@ from inventory import pipeline
 from inventory.models import ApplicationModel, ModelVersion
 from licenses import services
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, ObligationStatus
+from licenses.services import analysis
 from tests.factories import ApplicationFactory, OrganizationFactory
 from tests.licenses.repos import mit, text
 
@@ -80,7 +81,7 @@ def test_hub_files_are_read_through_the_adapter(db, monkeypatch):
                 raise hub.EntryNotFound("gone", repo_id, commit)
             return mit()
 
-    monkeypatch.setattr(hub, "HubClient", FakeClient)
+    monkeypatch.setattr(analysis, "HubClient", FakeClient)
     a = services.analyse_version(version_id=v.pk)
     assert sorted(calls) == ["LICENSE", "NOTICE"]
     assert a.effective == "mit" and any("NOTICE" in n for n in a.notes)

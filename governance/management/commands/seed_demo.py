@@ -13,6 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.demo import load_demo
+from inventory.models import Application, ApplicationModel, Model, ModelVersion, Organization
+from licenses.models import LicenseAnalysis
+from policies.models import Policy, Violation, Waiver, WaiverReason
 
 BATCH = 5000
 PREFIX = "scale-"
@@ -62,9 +65,6 @@ def seed_large(
     Policies are created without constraints (named `scale-…`) so the violations stay as seeded
     until someone re-evaluates. Everything the command creates carries the `scale-` prefix.
     """
-    from inventory.models import Application, ApplicationModel, Model, ModelVersion, Organization
-    from licenses.models import LicenseAnalysis
-    from policies.models import Policy, Violation, Waiver, WaiverReason
 
     rng = random.Random(seed)
     if Organization.objects.filter(slug=f"{PREFIX}root").exists():

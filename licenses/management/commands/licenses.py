@@ -17,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 
+from inventory import services as inventory_services
 from inventory.models import Model, ModelVersion
 from licenses import services
 
@@ -58,8 +59,6 @@ class Command(BaseCommand):
             else:
                 version = qs.order_by("-imported_at", "-id").first()
         if version is None:
-            from inventory import services as inventory_services
-
             try:
                 if from_dir:
                     version, _ = inventory_services.import_from_folder(folder=from_dir, repo_id=repo_id)
