@@ -32,6 +32,7 @@ def test_case(catalog, case: Case):
         "obligations",
         "conflict",
         "conflicts",
+        "scopes",
     }
     assert result["declared"] == case.declared
     observed = {(o["path"], o["license"], o["match"]) for o in result["observed"]}
