@@ -148,7 +148,8 @@ def resolve(
                 )
         code_ids = {e.license for e in texts if e.scope == "code"} | {e.license for e in code_refs}
         declares_code_only = bool(decl_ids) and set(decl_ids) <= code_ids and any(e.scope != "code" for e in texts)
-        if declared.tree is not None and not declares_code_only:
+        custom_declared = declared.tree is not None and not decl_ids  # `other`/`unknown`: the text says which
+        if declared.tree is not None and not declares_code_only and not custom_declared:
             for e in texts:
                 if e.scope == "code" and len(by_scope) > 1:
                     continue
@@ -170,7 +171,7 @@ def resolve(
                     )
         elif declares_code_only:
             reasons.append(f"the card declares {declared.expression}, the license of the code only")
-    elif declared.tree == "other" and _identified(catalog, governing):
+    elif declared.tree in ("other", "unknown") and _identified(catalog, governing):
         # Custom terms named nowhere in the metadata but identified by the gate prompt, a notice/link or a
         # scoped statement about the weights.
         own_source = "declared"
@@ -337,8 +338,8 @@ def resolve(
 
 
 def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:
-    """Evidence that names the custom (`other`) terms: the gate prompt, a NOTICE/LICENSE mention, or a README
-    statement about the weights ("model weights are …", "the use of X models is subject to …")."""
+    """Evidence that names the custom (`other`) terms: the gate prompt, a NOTICE/LICENSE mention, or the README
+    (its License section, a statement about the weights) — never a statement about the code only."""
     out: dict[str, Evidence] = {}
     for e in observed:
         if e.license in UNKNOWN_IDS or e.license in out:
@@ -346,11 +347,7 @@ def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:
         spec = catalog.licenses.get(e.license)
         if spec is None or spec.is_policy:
             continue
-        if (
-            e.match == "gated-prompt"
-            or (e.match == "reference" and e.path != "README.md" and e.scope != "code")
-            or (e.match == "reference" and e.scope == "model")
-        ):
+        if e.match == "gated-prompt" or (e.match == "reference" and e.scope != "code"):
             out[e.license] = e
     return list(out.values())
 

@@ -12,9 +12,14 @@ WRONG = {
     "cc-by-nc-sa-3.0": {"aliases": ["cc-by-nc-sa-2.0"], "urls": ["creativecommons.org/licenses/by-nc-sa/2.0"]},
     "falcon-2-11b": {"aliases": [], "urls": ["falconllm.tii.ae/falcon-terms-and-conditions"]},
 }
-ADDED_ALIASES = {
-    "tongyi-qianwen": ["tongyi-qianwen-license-agreement"],
-    "tongyi-qianwen-research": ["tongyi-qianwen-research-license-agreement", "tongyi-qianwen-research-license"],
+ADDED = {
+    "tongyi-qianwen": {"aliases": ["tongyi-qianwen-license-agreement"]},
+    "tongyi-qianwen-research": {
+        "aliases": ["tongyi-qianwen-research-license-agreement", "tongyi-qianwen-research-license"]
+    },
+    "mistral-research": {"urls": ["mistral.ai/licences/mrl-0.1"]},
+    "mnpl": {"urls": ["mistral.ai/licences/mnpl-0.1"]},
+    "apache-2.0": {"reference_names": ["apache 2.0"]},
 }
 
 
@@ -25,10 +30,11 @@ def forwards(apps, schema_editor):
             lic.aliases = [a for a in lic.aliases or [] if a not in wrong["aliases"]]
             lic.urls = [u for u in lic.urls or [] if u not in wrong["urls"]]
             lic.save(update_fields=["aliases", "urls"])
-    for key, aliases in ADDED_ALIASES.items():
+    for key, added in ADDED.items():
         for lic in License.objects.filter(key=key):
-            lic.aliases = list(dict.fromkeys([*(lic.aliases or []), *aliases]))
-            lic.save(update_fields=["aliases"])
+            for field, values in added.items():
+                setattr(lic, field, list(dict.fromkeys([*(getattr(lic, field) or []), *values])))
+            lic.save(update_fields=list(added))
     importlib.import_module("licenses.migrations.0002_seed_catalog").seed(apps, schema_editor, only_missing=True)
 
 

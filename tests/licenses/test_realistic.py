@@ -1,0 +1,26 @@
+"""Every layer of every realistic card (tests/licenses/realistic.py) agrees with the reviewer."""
+
+from __future__ import annotations
+
+import pytest
+
+from licenses.engine import analyse, load_catalog
+from tests.licenses.realistic import CARDS, Card, layers
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_the_set_is_large_enough():
+    assert len(CARDS) >= 40
+    assert len({c.repo_id for c in CARDS}) == len(CARDS)
+
+
+@pytest.mark.parametrize("card", CARDS, ids=[c.name for c in CARDS])
+def test_card(catalog, card: Card):
+    result = analyse(catalog, card.input()).as_json()
+    verdict = layers(card, result)
+    wrong = {layer: ok for layer, ok in verdict.items() if not ok}
+    assert not wrong, (wrong, result)
