@@ -338,7 +338,7 @@ def _classify(catalog, path, best, size, tset, shingles, positions, toks, lines)
         # Same template, another license (or another version): never the nearest catalog id.
         detail = f"resembles {license_id} ({cov:.0%}) but does not name it (no {', '.join(missing)}); " + detail
         license_id, kind = "other", "modified"
-    span = (0 if header_tokens <= 12 else first, len(toks) if rider_tokens <= 12 else last + SHINGLE)
+    span = (first, last + SHINGLE)  # a short head or tail may still be a rider: _riders reads it
     evidence = Evidence(
         path=path,
         license=license_id,
