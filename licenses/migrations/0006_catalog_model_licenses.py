@@ -1,6 +1,6 @@
 """Catalog: licenses real model repos carry (OPT-175B, ChatGLM3, GLM-4, CodeGeeX4, Yi, Baichuan 2, InternLM,
 TII Falcon, CC 2.0) and identity fixes: a 2.0 id is not an alias of the 3.0 entry, the Falcon 3 terms URL is not
-the Falcon 2 11B license. Only the wrong aliases/URLs are removed; reviewers' other edits are kept."""
+the Falcon 2 11B license, `qwen-research` (2024) is not the 2023 Tongyi Qianwen research license. Only the wrong aliases/URLs are removed; reviewers' other edits are kept."""
 
 import importlib
 
@@ -11,6 +11,8 @@ WRONG = {
     "cc-by-nc-3.0": {"aliases": ["cc-by-nc-2.0"], "urls": ["creativecommons.org/licenses/by-nc/2.0"]},
     "cc-by-nc-sa-3.0": {"aliases": ["cc-by-nc-sa-2.0"], "urls": ["creativecommons.org/licenses/by-nc-sa/2.0"]},
     "falcon-2-11b": {"aliases": [], "urls": ["falconllm.tii.ae/falcon-terms-and-conditions"]},
+    # HF `qwen-research` is the 2024 Qwen RESEARCH LICENSE (Qwen2.5-3B), not the 2023 Tongyi Qianwen one
+    "tongyi-qianwen-research": {"aliases": ["qwen-research"], "urls": []},
 }
 ADDED = {
     "tongyi-qianwen": {"aliases": ["tongyi-qianwen-license-agreement"]},
