@@ -71,7 +71,7 @@ def inherit_from_bases(bases: list[BaseInput]) -> list[Inherited]:
         if base.effective:
             out.append(Inherited(base.effective, base.repo_id, base.relation, False, "effective license of the base"))
             continue
-        if base.hub_license and base.hub_license not in ("unknown", "other"):
+        if base.hub_license and base.hub_license != "unknown":  # `other`: custom terms, known to exist
             source = base.hub_from or f"Hub card of {base.repo_id}"
             out.append(Inherited(base.hub_license, source, base.relation, False, "base not imported: its Hub card"))
             continue

@@ -50,7 +50,7 @@ PROSE_LICENSE = re.compile(
     r"\blicen[sc]e\s*(?:\*\*)?\s*[:=]\s*(?:\*\*)?\s*[`\[]?([A-Za-z0-9.+\-_]{2,60})", re.IGNORECASE
 )
 # Scope statements in prose: which part of the repository a clause speaks about.
-CLAUSE_SPLIT = re.compile(r",?\s+(?:while|whereas|but)\s+|(?<=[.;。；])\s+")
+CLAUSE_SPLIT = re.compile(r",?\s+(?:while|whereas|but)\s+|(?<=[.;。；])\s+|[，；。]\s*")
 CODE_SCOPE = re.compile(r"\b(?:source\s+)?code\b|\bcodebase\b|\bscripts?\b|代码", re.IGNORECASE)
 WEIGHTS_SCOPE = re.compile(
     r"\bweights?\b|\bmodel\s+licen[sc]e\b|\bcheckpoints?\b|\bparameters\b|\buse\s+of\s+(?:the\s+)?[\w.\-]+"

@@ -16,7 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from licenses.engine.catalog import UNKNOWN_IDS, Catalog
+from licenses.engine.catalog import Catalog
 from licenses.engine.declared import declare, make, parse_tree, render
 from licenses.models import HubCardLicense
 
@@ -81,8 +81,8 @@ def base_license_from_hub(*, catalog: Catalog, repo_id: str, _depth: int = 0) ->
     if not row.found:
         return None
     declared = declare(catalog, row.card(), list(row.tags or []))
-    if not declared.expression or set(declared.ids) <= UNKNOWN_IDS:
-        return None
+    if not declared.expression or set(declared.ids) <= {"unknown"}:
+        return None  # the card names no license: as good as not knowing
     trees = [declared.tree]
     sources = [f"Hub card of {repo_id}"]
     if _depth < MAX_HUB_DEPTH:

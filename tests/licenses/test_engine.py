@@ -315,3 +315,17 @@ def test_hub_card_of_a_base_that_is_not_imported(catalog):
     unknown = BaseInput("someone/gone", "finetune", None, placeholder=True)
     result = analyse(catalog, AnalysisInput("acme/y", {"license": "apache-2.0"}, bases=[unknown])).as_json()
     assert result["effective"] == "apache-2.0 AND unknown"
+
+
+def test_chinese_scope_statements(catalog):
+    body = "本仓库的代码依照 Apache-2.0 协议开源，ChatGLM3-6B 模型的权重的使用则需要遵循 Model License。\n"
+    assert [(e.license, e.scope) for e in observe(catalog, {}, readme=body)] == [("apache-2.0", "code")]
+
+
+def test_a_hub_card_with_custom_terms_passes_down_other(catalog):
+    base = BaseInput(
+        "acme/base", "finetune", None, placeholder=True, hub_license="other", hub_from="Hub card of acme/base"
+    )
+    result = analyse(catalog, AnalysisInput("acme/ft", {"license": "apache-2.0"}, bases=[base])).as_json()
+    assert result["inherited"] == [{"license": "other", "from": "Hub card of acme/base"}]
+    assert result["effective"] == "apache-2.0 AND other"
