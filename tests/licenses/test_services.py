@@ -316,3 +316,19 @@ def test_an_apache_text_with_a_non_commercial_rider_is_unfit_for_a_commercial_ap
     services.refresh_use_fit([version.pk])
     analysis.refresh_from_db()
     assert analysis.unfit_applications and analysis.needs_review
+
+
+def test_facts_leave_third_party_notice_texts_out_and_keep_a_riders_group(analysed):
+    version = analysed(
+        "Qwen/Qwen-7B-Chat",
+        card={"license": "other", "license_name": "tongyi-qianwen"},
+        files={"LICENSE": text("tongyi-qianwen"), "NOTICE": "Bundled: tiktoken\n\n" + mit("OpenAI", "2022")},
+    )
+    facts = services.license_facts([version.pk])[version.pk]
+    assert facts["observed_text_ids"] == ["tongyi-qianwen"] and "mit" not in facts["observed_ids"]
+    assert facts["effective"] == "tongyi-qianwen" and not facts["conflict"]
+    rider = "\n\nThe weights may be used for research purposes only.\n"
+    nc = analysed("acme/rider-2", card={"license": "mit"}, files={"LICENSE": mit() + rider})
+    facts = services.license_facts([nc.pk])[nc.pk]
+    assert facts["effective"] == "mit AND LicenseRef-mit-rider"
+    assert facts["threat_group"] == "non-commercial" and "research-only" in facts["obligations"]
