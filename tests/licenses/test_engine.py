@@ -329,3 +329,12 @@ def test_a_hub_card_with_custom_terms_passes_down_other(catalog):
     result = analyse(catalog, AnalysisInput("acme/ft", {"license": "apache-2.0"}, bases=[base])).as_json()
     assert result["inherited"] == [{"license": "other", "from": "Hub card of acme/base"}]
     assert result["effective"] == "apache-2.0 AND other"
+
+
+def test_another_falcon_licence_on_the_falcon_2_template_is_not_falcon_2_11b(catalog):
+    """TII builds each Falcon licence on the same Apache-derived template; one that does not name Falcon 2 11B
+    must not be recorded as the Falcon 2 11B license (the exact text still is)."""
+    assert match_texts(catalog, "LICENSE.txt", text("falcon-2-11b"))[0].license == "falcon-2-11b"
+    other_falcon = text("falcon-2-11b").replace("Falcon 2 11B", "Falcon LLM").replace("11B", "40B")
+    found = match_texts(catalog, "LICENSE.txt", other_falcon)
+    assert found and found[0].license == "other" and "resembles falcon-2-11b" in found[0].detail
