@@ -294,7 +294,11 @@ def resolve(
     del relations
     # (d) incompatible terms in the effective expression
     eff_terms = {lid: set(catalog.terms(lid)) for lid in effective_ids}
+    # The code's license and the weights' apply to different things: their terms do not collide.
+    code_only = set(parse_ids(scopes.get("code"))) - set(parse_ids(scopes.get("weights")))
     for lid, terms in eff_terms.items():
+        if lid in code_only:
+            continue
         if "share-alike" in terms and lid not in own_ids and own_source != "none" and not set(own_ids) & UNKNOWN_IDS:
             conflicts.append(
                 f"share-alike broken: adaptations of {lid} must be licensed under {lid}, "
@@ -302,7 +306,9 @@ def resolve(
             )
         if "share-alike" in terms:
             others = [
-                o for o in effective_ids if o != lid and o not in UNKNOWN_IDS and catalog.threat(o) != "permissive"
+                o
+                for o in effective_ids
+                if o != lid and o not in UNKNOWN_IDS and o not in code_only and catalog.threat(o) != "permissive"
             ]
             if others:
                 conflicts.append(
@@ -312,7 +318,9 @@ def resolve(
         if "no-derivatives" in terms and (inherited and lid not in own_ids):
             conflicts.append(f"{lid} forbids sharing adapted material, but this model is a derivative of it")
         if "copyleft" in terms and catalog.threat(lid) == "copyleft":
-            restricted = [o for o in effective_ids if o != lid and eff_terms.get(o, set()) & RESTRICTIVE]
+            restricted = [
+                o for o in effective_ids if o != lid and o not in code_only and eff_terms.get(o, set()) & RESTRICTIVE
+            ]
             if restricted:
                 conflicts.append(
                     f"{lid} forbids further restrictions, but {', '.join(restricted)} add use/commercial restrictions"
@@ -335,6 +343,11 @@ def resolve(
         own_source=own_source,
         scopes=scopes,
     )
+
+
+def parse_ids(expression: str | None) -> list[str]:
+    """Ids of a rendered expression (scopes hold rendered expressions of canonical ids)."""
+    return [t for t in re.split(r"[\s()]+", expression or "") if t and t not in ("AND", "OR")]
 
 
 def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:

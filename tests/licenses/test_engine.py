@@ -338,3 +338,14 @@ def test_another_falcon_licence_on_the_falcon_2_template_is_not_falcon_2_11b(cat
     other_falcon = text("falcon-2-11b").replace("Falcon 2 11B", "Falcon LLM").replace("11B", "40B")
     found = match_texts(catalog, "LICENSE.txt", other_falcon)
     assert found and found[0].license == "other" and "resembles falcon-2-11b" in found[0].detail
+
+
+def test_copyleft_code_beside_restricted_weights_is_no_conflict(catalog):
+    files = {"LICENSE-CODE": text("gpl-3.0"), "LICENSE-MODEL": text("llama2")}
+    result = analyse(catalog, AnalysisInput("acme/gpl-tools-llama", {"license": "llama2"}, files=files))
+    assert result.resolution.effective == "llama2 AND gpl-3.0"
+    assert result.resolution.scopes == {"weights": "llama2", "code": "gpl-3.0"}
+    assert not result.resolution.conflicts
+    # the same two licenses on the same part still collide
+    both = analyse(catalog, AnalysisInput("acme/mixed", {"license": "gpl-3.0 AND llama2"}))
+    assert any("forbids further restrictions" in c for c in both.resolution.conflicts)
