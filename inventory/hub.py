@@ -5,6 +5,8 @@ Everything the rest of the project needs from the Hub goes through :class:`HubCl
 * ``resolve`` pins a branch/tag/short sha to a 40-hex commit;
 * ``model_info`` returns a frozen :class:`HubModelInfo` at that commit, with per-file sizes, blob ids and
   LFS sha256 (``files_metadata=True``);
+* ``card_info`` reads another repo's card metadata (license, license_name, license_link, base_model) and tags
+  without its file list — enough to know what a base model that is not imported declares;
 * ``read_text`` fetches a small text file (README.md) with a size bound and git-blob verification;
 * ``download`` streams a file to ``settings.MODELGATE_DOWNLOAD_DIR`` verifying size and sha256 on the fly;
 * ``range_reader`` gives scanners random access through HTTP Range requests with a small block cache.
@@ -53,6 +55,7 @@ _CHUNK = 1024 * 1024
 __all__ = [
     "EntryNotFound",
     "GatedRepo",
+    "HubCardInfo",
     "HubClient",
     "HubConnectionError",
     "HubError",
@@ -102,6 +105,22 @@ class HubModelInfo:
     def file(self, path: str) -> HubFile | None:
         """The file at ``path``, or None."""
         return next((f for f in self.files if f.path == path), None)
+
+
+@dataclass(frozen=True)
+class HubCardInfo:
+    """Another repo's card metadata at the commit ``revision`` pointed to (no file list)."""
+
+    repo_id: str
+    commit: str
+    card_data: dict[str, Any]
+    tags: list[str]
+
+    @property
+    def base_models(self) -> list[str]:
+        value = self.card_data.get("base_model")
+        items = value if isinstance(value, list) else [value] if value else []
+        return [str(v) for v in items if isinstance(v, str) and v.strip()]
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -293,6 +312,19 @@ class HubClient:
             card_data=card,
             files=files,
         )
+
+    def card_info(self, repo_id: str, revision: str = "main") -> HubCardInfo:
+        """Card metadata and tags of a repo (one small request: no file metadata)."""
+        info = self._call(
+            lambda: self._api.model_info(
+                repo_id, revision=revision, expand=["cardData", "sha", "tags"], timeout=self.timeout
+            ),
+            repo_id,
+            revision,
+        )
+        commit = self._commit_of(info.sha, repo_id, revision)
+        card = info.card_data.to_dict() if info.card_data is not None else {}
+        return HubCardInfo(repo_id=info.id or repo_id, commit=commit, card_data=card, tags=list(info.tags or []))
 
     def read_text(self, repo_id: str, commit: str, path: str, *, max_bytes: int = 2_000_000) -> str:
         """Decode (UTF-8, lossy) at most ``max_bytes`` of a file; raises EntryNotFound if it is missing.

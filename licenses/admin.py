@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from licenses.models import (
+    HubCardLicense,
     License,
     LicenseAnalysis,
     LicenseConclusion,
@@ -59,3 +60,11 @@ class LicenseConclusionAdmin(admin.ModelAdmin):
 @admin.register(ObligationStatus)
 class ObligationStatusAdmin(admin.ModelAdmin):
     list_display = ("application", "version", "obligation", "status", "owner")
+
+
+@admin.register(HubCardLicense)
+class HubCardLicenseAdmin(admin.ModelAdmin):
+    list_display = ("repo_id", "license", "license_name", "found", "fetched_at")
+    list_filter = ("found",)
+    search_fields = ("repo_id", "license_name")
+    readonly_fields = [f.name for f in HubCardLicense._meta.fields]

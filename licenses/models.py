@@ -298,3 +298,31 @@ class ObligationStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application} · {self.obligation}: {self.status}"
+
+
+class HubCardLicense(models.Model):
+    """What the Hub card of a repo that is not imported declares (a base model's license), cached.
+
+    Written by licenses.services.hubcards through the Hub adapter; read when a placeholder base passes
+    its license down. `found` is False when the Hub does not know the repo (or the lookup failed: `error`).
+    """
+
+    repo_id = models.CharField(max_length=200, unique=True)
+    commit = models.CharField(max_length=40, blank=True)
+    license = models.JSONField(null=True, blank=True, help_text="The card's `license` value as written.")
+    license_name = models.CharField(max_length=200, blank=True)
+    license_link = models.CharField(max_length=500, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    base_models = models.JSONField(default=list, blank=True)
+    found = models.BooleanField(default=False)
+    error = models.CharField(max_length=500, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["repo_id"]
+
+    def __str__(self) -> str:
+        return f"{self.repo_id}: {self.license or self.license_name or '—'}"
+
+    def card(self) -> dict[str, object]:
+        return {"license": self.license, "license_name": self.license_name, "license_link": self.license_link}

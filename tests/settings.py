@@ -23,6 +23,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MODELGATE_DOWNLOAD_DIR = tempfile.mkdtemp(prefix="modelgate-test-downloads-")
+# Base models' Hub cards are read only by the tests that point HF_ENDPOINT at tests/hubserver.
+MODELGATE_LICENSE_HUB_LOOKUP = False
 MEDIA_ROOT = tempfile.mkdtemp(prefix="modelgate-test-media-")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from licenses.engine.catalog import Catalog
+from licenses.engine.catalog import Catalog, LicenseSpec, ObligationSpec
 from licenses.engine.declared import Declared, declare
-from licenses.engine.inherit import Inherited, guess_from_repo, trained_on_outputs
-from licenses.engine.observed import Evidence, observe
+from licenses.engine.inherit import Inherited, guess_from_repo, lineage_in_prose, trained_on_outputs
+from licenses.engine.observed import README_PATH, Evidence, observe
 from licenses.engine.resolve import Resolution, resolve
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n.*?\n---\s*(\n|\Z)", re.DOTALL)
@@ -21,6 +21,9 @@ class BaseInput:
     relation: str = "unknown"
     effective: str | None = None  # the base version's effective expression, when analysed
     placeholder: bool = False
+    # A base not imported: what its Hub card declares (resolved by the Hub adapter, cached), and where from.
+    hub_license: str | None = None
+    hub_from: str = ""
 
 
 @dataclass
@@ -41,9 +44,10 @@ class AnalysisResult:
     observed: list[Evidence]
     inherited: list[Inherited]
     resolution: Resolution
+    catalog: Catalog | None = None  # the catalog the resolution used (with this repository's riders)
 
     def as_json(self) -> dict[str, Any]:
-        """Exactly the `licenses --json` contract of DESIGN.md."""
+        """The `licenses --json` contract of DESIGN.md, plus `scopes` ({"weights", "code"} when they differ)."""
         return {
             "declared": self.declared.expression,
             "declared_name": self.declared.name if self.declared.expression == "other" or self.declared.name else None,
@@ -53,6 +57,7 @@ class AnalysisResult:
             "obligations": self.resolution.obligations,
             "conflict": bool(self.resolution.conflicts),
             "conflicts": self.resolution.conflicts,
+            "scopes": self.resolution.scopes,
         }
 
 
@@ -65,6 +70,10 @@ def inherit_from_bases(bases: list[BaseInput]) -> list[Inherited]:
     for base in bases:
         if base.effective:
             out.append(Inherited(base.effective, base.repo_id, base.relation, False, "effective license of the base"))
+            continue
+        if base.hub_license and base.hub_license != "unknown":  # `other`: custom terms, known to exist
+            source = base.hub_from or f"Hub card of {base.repo_id}"
+            out.append(Inherited(base.hub_license, source, base.relation, False, "base not imported: its Hub card"))
             continue
         guess = guess_from_repo(base.repo_id)
         if guess:
@@ -84,6 +93,31 @@ def analyse(catalog: Catalog, data: AnalysisInput) -> AnalysisResult:
     datasets = list(data.datasets) + [str(d) for d in (card_datasets if isinstance(card_datasets, list) else [])]
     have = {i.license for i in inherited}
     inherited += [i for i in trained_on_outputs(catalog, body, datasets) if i.license not in have]
+    for found in lineage_in_prose(body):
+        observed.append(
+            Evidence(
+                README_PATH,
+                found.license,
+                "reference",
+                0.6,
+                found.line,
+                found.line,
+                0.0,
+                f"lineage ({found.relation}): “{found.quote}”",
+                "lineage",
+            )
+        )
+        if not data.bases and found.license not in {i.license for i in inherited}:
+            inherited.append(
+                Inherited(
+                    found.license,
+                    f"{found.name} (named in the model card, line {found.line})",
+                    found.relation,
+                    True,
+                    f"card prose: “{found.quote}”",
+                )
+            )
+    catalog = catalog.extended(_rider_specs(observed))
     resolution = resolve(
         catalog,
         declared=declared,
@@ -92,4 +126,19 @@ def analyse(catalog: Catalog, data: AnalysisInput) -> AnalysisResult:
         repo_id=data.repo_id,
         derivative_relations=[b.relation for b in data.bases],
     )
-    return AnalysisResult(declared, observed, inherited, resolution)
+    return AnalysisResult(declared, observed, inherited, resolution, catalog)
+
+
+def _rider_specs(observed: list[Evidence]) -> list[LicenseSpec]:
+    """Catalog entries for the riders found in this repository: a LicenseRef id carrying the rider's terms."""
+    specs = {}
+    for e in observed:
+        if e.terms and e.license not in specs:
+            restrictive = {"non-commercial", "research-only", "non-production"} & set(e.terms)
+            specs[e.license] = LicenseSpec(
+                id=e.license,
+                name=f"Rider in {e.path}",
+                threat="non-commercial" if restrictive else "ai-restricted",
+                obligations=tuple(ObligationSpec(t, f"{e.path}:{e.start_line}", e.detail[:300]) for t in e.terms),
+            )
+    return list(specs.values())

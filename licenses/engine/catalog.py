@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from licenses.engine.text import BREAK, alias_key, flat, tokens_with_lines
+from licenses.engine.text import BREAK, alias_key, flat, tokens, tokens_with_lines
 
 SHINGLE = 5
 THREAT_GROUPS = ("permissive", "weak-copyleft", "copyleft", "ai-restricted", "non-commercial", "proprietary", "unknown")
@@ -21,6 +21,62 @@ THREAT_RANK = {g: i for i, g in enumerate(THREAT_GROUPS)}
 UNKNOWN_IDS = frozenset({"unknown", "other"})
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# Words of license names that identify nothing (what is left names the license: llama, opt, 3.1, 11b, nc …).
+GENERIC_NAME_WORDS = frozenset(
+    {
+        "a",
+        "acceptable",
+        "agreement",
+        "agreements",
+        "ai",
+        "alike",
+        "an",
+        "and",
+        "attribution",
+        "by",
+        "catalog",
+        "commercial",
+        "commons",
+        "community",
+        "creative",
+        "for",
+        "general",
+        "generic",
+        "in",
+        "inc",
+        "international",
+        "licence",
+        "license",
+        "licensed",
+        "llm",
+        "ltd",
+        "model",
+        "models",
+        "non",
+        "noncommercial",
+        "not",
+        "obtained",
+        "of",
+        "on",
+        "open",
+        "policy",
+        "public",
+        "research",
+        "share",
+        "sharealike",
+        "source",
+        "terms",
+        "text",
+        "the",
+        "to",
+        "under",
+        "usage",
+        "use",
+        "v",
+        "version",
+        "with",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +137,10 @@ class Catalog:
     index: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     phrase_re: re.Pattern[str] | None = None
     phrases: dict[str, str] = field(default_factory=dict)
+    notice_phrases: set[str] = field(default_factory=set)  # phrases that are a license's prescribed notice
     urls: list[tuple[str, str]] = field(default_factory=list)
+    # text key → the license's own name/version tokens that the text repeats (a near match must carry them)
+    identity: dict[str, frozenset[str]] = field(default_factory=dict)
     stamp: str = ""
 
     @classmethod
@@ -95,6 +154,8 @@ class Catalog:
                 key = flat(phrase).strip()
                 if key and len(key.split()) >= 2:
                     cat.phrases.setdefault(key, spec.id)
+            if spec.notice and flat(spec.notice).strip():
+                cat.notice_phrases.add(flat(spec.notice).strip())
             for url in spec.urls:
                 cat.urls.append((url.lower().strip("/"), spec.id))
             for text in spec.texts:
@@ -118,6 +179,15 @@ class Catalog:
         self.texts[text.name] = IndexedText(
             text.name, license_id, shingles, len(shingles), frozenset(lead) - {BREAK}, lead.count(BREAK)
         )
+        spec = self.licenses[license_id]
+        named = {
+            t
+            for phrase in (spec.name, *spec.names)
+            for t in tokens(phrase)
+            if t not in GENERIC_NAME_WORDS and ((len(t) > 1 and not t.isdigit()) or "." in t)
+        }
+        counts = {t: toks.count(t) for t in named}
+        self.identity[text.name] = frozenset(t for t, n in counts.items() if n >= 2)
         for sh in shingles:
             self.index[sh] = (*self.index.get(sh, ()), text.name)
 
@@ -141,6 +211,24 @@ class Catalog:
     def terms(self, license_id: str) -> tuple[str, ...]:
         spec = self.licenses.get(license_id)
         return spec.terms if spec else ()
+
+    def extended(self, specs: Iterable[LicenseSpec]) -> Catalog:
+        """This catalog plus text-less entries (a rider found in one repository), sharing the indexes."""
+        extra = {s.id: s for s in specs if s.id not in self.licenses}
+        if not extra:
+            return self
+        return Catalog(
+            licenses={**self.licenses, **extra},
+            aliases=self.aliases,
+            texts=self.texts,
+            index=self.index,
+            phrase_re=self.phrase_re,
+            phrases=self.phrases,
+            notice_phrases=self.notice_phrases,
+            urls=self.urls,
+            identity=self.identity,
+            stamp=self.stamp,
+        )
 
     def url_license(self, url: str) -> str | None:
         low = url.lower().replace("\\", "")

@@ -151,11 +151,13 @@ def declare(catalog: Catalog, card_data: dict[str, Any] | None, tags: list[str] 
     result.link = str(link) if link else None
     if result.link:
         result.link_path = in_repo_path(result.link)
-    if tree is not None and "other" in ids_of(tree):
+    placeholder = next((i for i in ("other", "unknown") if tree is not None and i in ids_of(tree)), None)
+    if placeholder and tree is not None:
+        # `other` — and `unknown`, which Falcon 2 / Falcon-180B cards write — with a license_name/license_link.
         identified = _identify_other(catalog, result.name, result.link)
         if identified:
-            tree = _replace(tree, "other", identified)
-            result.notes.append(f"`other` identified as {identified} from license_name/license_link")
+            tree = _replace(tree, placeholder, identified)
+            result.notes.append(f"`{placeholder}` identified as {identified} from license_name/license_link")
     elif tree is None and (result.name or result.link):
         identified = _identify_other(catalog, result.name, result.link)
         tree = identified or "other"

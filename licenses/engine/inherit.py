@@ -91,6 +91,13 @@ def guess_from_repo(repo_id: str) -> str | None:
     return None
 
 
+def _source_name(m: re.Match[str]) -> str:
+    for i in range(len(OUTPUT_SOURCES)):
+        if m.group(f"s{i}"):
+            return m.group(f"s{i}").strip()
+    return m.group(0).strip()
+
+
 def _source_id(m: re.Match[str]) -> str | None:
     for i, (_, lid) in enumerate(OUTPUT_SOURCES):
         if m.group(f"s{i}"):
@@ -108,7 +115,10 @@ def trained_on_outputs(catalog: Catalog, card_markdown: str, datasets: list[str]
             spec = catalog.licenses.get(lid or "")
             if lid and spec and spec.binds_output_trained and lid not in found:
                 quote = m.group(0).strip()
-                found[lid] = Inherited(lid, f"outputs of {quote[:80]}", "outputs", False, f"card: “{quote[:160]}”")
+                name = _source_name(m)
+                found[lid] = Inherited(
+                    lid, f"outputs of {name} (model card)", "outputs", False, f"card: “{quote[:160]}”"
+                )
     for ds in datasets:
         if not _DATASET_HINT.search(ds):
             continue
@@ -117,3 +127,50 @@ def trained_on_outputs(catalog: Catalog, card_markdown: str, datasets: list[str]
             if spec and spec.binds_output_trained and lid not in found and re.search(pat, ds, re.IGNORECASE):
                 found[lid] = Inherited(lid, f"outputs of {lid} (dataset {ds})", "outputs", False, f"dataset {ds}")
     return list(found.values())
+
+
+@dataclass
+class ProseLineage:
+    license: str
+    name: str  # the model named, as written
+    relation: str  # finetune | outputs
+    line: int
+    quote: str
+
+
+def lineage_in_prose(card_markdown: str) -> list[ProseLineage]:
+    """Bases and output sources a card names in prose ("fine-tuned from Gemma", "distilled from Llama 3.1
+    outputs"), with the line: reference evidence, and weak inheritance when the metadata names no base."""
+    out: dict[str, ProseLineage] = {}
+    for lineno, line in enumerate((card_markdown or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        for m in _LINEAGE.finditer(line):
+            name = m.group("name").strip()
+            lid = guess_from_repo(name.replace(" ", "-")) or _family(name)
+            if not lid or lid in out:
+                continue
+            tail = line[m.end() : m.end() + 40].lower()
+            outputs = bool(re.search(r"outputs?|generations?|responses|synthetic", m.group(0) + " " + tail, re.I))
+            out[lid] = ProseLineage(lid, name, "outputs" if outputs else "finetune", lineno, line.strip()[:200])
+    return list(out.values())
+
+
+def _family(name: str) -> str | None:
+    for pattern, lid in OUTPUT_SOURCES:
+        if re.fullmatch(pattern, name, re.IGNORECASE):
+            return lid
+    return None
+
+
+_MODEL_NAME = (
+    r"(?P<name>(?:meta[-\s])?llama[-\s]?\d(?:\.\d)?(?:[-\s]\d+b)?|(?:code|pali)?gemma(?:[-\s]?\d(?:\.\d)?)?"
+    r"(?:[-\s]\d+b)?|qwen(?:[-\s]?\d(?:\.\d)?)?(?:[-\s]\d+b)?|flux(?:\.1)?[-\s]*\[?dev\]?|stable[-\s]diffusion"
+    r"(?:[-\s](?:v?1(?:[.-]\d)?|2(?:\.1)?|xl|3(?:\.5)?))?|sdxl|sd\s?3(?:\.5)?|bloom(?:z)?|starcoder2?|falcon[-\s]?2[-\s]11b)"
+)
+_LINEAGE = re.compile(
+    r"\b(?:fine[-\s]?tuned|finetuned|trained|built|based|derived|distilled|adapted|merged|quantized|"
+    r"continued\s+pre-?training|initiali[sz]ed)\s+(?:(?:\w+\s+){0,2}?(?:from|on|upon|of|with)\s+)?(?:the\s+)?"
+    r"(?:(?:outputs?|generations?|responses)\s+of\s+)?" + _MODEL_NAME + r"(?![\w.])",
+    re.IGNORECASE,
+)

@@ -45,6 +45,7 @@ RESTRICTIVE = {
     "no-redistribution",
 }
 SCOPE_ORDER = {"main": 0, "model": 1, "code": 2}
+SOFTWARE_THREATS = {"permissive", "weak-copyleft", "copyleft"}
 
 
 def term_weight(term: str) -> int:
@@ -64,6 +65,7 @@ class Resolution:
     conflicts: list[str] = field(default_factory=list)
     weak: bool = False
     own_source: str = ""  # text | declared | reference | none
+    scopes: dict[str, str] = field(default_factory=dict)  # {"weights": expr, "code": expr} when they differ
 
 
 def obligations_of(catalog: Catalog, tree: Expr | None, extra_ids: list[str] | None = None) -> list[str]:
@@ -104,14 +106,17 @@ def resolve(
 ) -> Resolution:
     conflicts: list[str] = []
     reasons: list[str] = []
-    texts = [e for e in observed if e.is_text and e.license not in UNKNOWN_IDS]
+    governing = [e for e in observed if e.governs]
+    texts = [e for e in governing if e.is_text and e.license not in UNKNOWN_IDS]
     texts = [e for e in texts if not (catalog.licenses.get(e.license) and catalog.licenses[e.license].is_policy)]
     if declared.link_path:
         linked = [e for e in texts if e.path == declared.link_path]
         if linked:
             texts = linked + [e for e in texts if e.path != declared.link_path]
-    policies = [e for e in observed if e.match == "policy"]
+    policies = [e for e in governing if e.match == "policy"]
     decl_ids = [i for i in declared.ids if i not in UNKNOWN_IDS]
+    _scope_split(catalog, texts)
+    code_refs = [e for e in governing if e.scope == "code" and e.match == "reference" and e.license not in UNKNOWN_IDS]
 
     # --- own license -------------------------------------------------------------------------
     own_tree: Expr | None
@@ -135,15 +140,25 @@ def resolve(
             where = "; ".join(f"{e.path} ({e.license}, {e.match} {e.score:.2f})" for e in texts[:4])
             reasons.append(f"own license {render(own_tree)} from the shipped text ({where}) — the text governs")
         for scope, evs in by_scope.items():
-            ids = list(dict.fromkeys(e.license for e in evs))
+            ids = list(dict.fromkeys(e.license for e in evs if not e.terms))
             if len(ids) > 1 and not set(ids) <= set(decl_ids):
                 conflicts.append(
                     f"two different license texts for the same scope ({scope}): "
-                    + ", ".join(f"{e.license} in {e.path}" for e in evs)
+                    + ", ".join(f"{e.license} in {e.path}" for e in evs if not e.terms)
                 )
-        if declared.tree is not None:
+        code_ids = {e.license for e in texts if e.scope == "code"} | {e.license for e in code_refs}
+        declares_code_only = bool(decl_ids) and set(decl_ids) <= code_ids and any(e.scope != "code" for e in texts)
+        custom_declared = declared.tree is not None and not decl_ids  # `other`/`unknown`: the text says which
+        if declared.tree is not None and not declares_code_only and not custom_declared:
             for e in texts:
                 if e.scope == "code" and len(by_scope) > 1:
+                    continue
+                if e.terms:
+                    conflicts.append(
+                        f"{e.path} adds a rider to the license text ({', '.join(e.terms)}): it is not the "
+                        f"standard {e.license.removeprefix('LicenseRef-').removesuffix('-rider')} license the card "
+                        "declares"
+                    )
                     continue
                 if e.license not in decl_ids:
                     shown = (
@@ -154,10 +169,13 @@ def resolve(
                     conflicts.append(
                         f"declared {shown} but {e.path} is the {e.license} text ({e.match}, score {e.score:.2f})"
                     )
-    elif declared.tree == "other" and _identified(catalog, observed):
-        # Custom terms named nowhere in the metadata but identified by the gate prompt or a notice/link.
+        elif declares_code_only:
+            reasons.append(f"the card declares {declared.expression}, the license of the code only")
+    elif declared.tree in ("other", "unknown") and _identified(catalog, governing):
+        # Custom terms named nowhere in the metadata but identified by the gate prompt, a notice/link or a
+        # scoped statement about the weights.
         own_source = "declared"
-        ident = _identified(catalog, observed)
+        ident = _identified(catalog, governing)
         own_tree = make("AND", [e.license for e in ident])
         where = "; ".join(f"{e.path}:{e.start_line} ({e.detail or e.match})" for e in ident[:3])
         reasons.append(f"own license {render(own_tree)}: declared `other`, identified by {where}")
@@ -174,7 +192,8 @@ def resolve(
             " (no license text shipped)"
         )
     else:
-        refs = [e for e in observed if e.match in ("reference", "gated-prompt") and e.license not in UNKNOWN_IDS]
+        refs = [e for e in governing if e.match in ("reference", "gated-prompt") and e.license not in UNKNOWN_IDS]
+        refs = [e for e in refs if e.scope != "code"]  # "the code is MIT" says nothing about the weights
         ref_ids = list(dict.fromkeys(_parent(catalog, e.license) for e in refs))
         ref_ids += [i for i in dict.fromkeys(_parent(catalog, e.license) for e in policies) if i not in ref_ids]
         if ref_ids:
@@ -186,7 +205,7 @@ def resolve(
                 f"own license {render(own_tree)} only from references ({where})"
                 " — weak evidence, no text, nothing declared"
             )
-        elif custom := [e for e in observed if e.license == "other" and e.match == "reference"]:
+        elif custom := [e for e in governing if e.license == "other" and e.match in ("reference", "modified")]:
             own_source = "text"
             own_tree = "other"
             reasons.append(
@@ -196,6 +215,21 @@ def resolve(
             own_source = "none"
             own_tree = "unknown"
             reasons.append("no license declared, shipped or referenced: unknown")
+    # The code's license from a scope statement in prose ("the code is Apache-2.0"), when no code text is shipped.
+    scopes: dict[str, str] = {}
+    code_text_ids = [e.license for e in texts if e.scope == "code"]
+    code_ids_list = list(dict.fromkeys(code_text_ids or [e.license for e in code_refs]))
+    if code_ids_list and own_tree is not None:
+        weights_tree = own_tree
+        if code_text_ids:
+            weights_tree = make("AND", [i for i in ids_of(own_tree) if i not in code_text_ids]) or own_tree
+        else:
+            own_tree = make("AND", [own_tree, *code_ids_list])
+            where = "; ".join(f"{e.path}:{e.start_line}" for e in code_refs[:2])
+            reasons.append(f"AND {' AND '.join(code_ids_list)} for the code, as the card says ({where})")
+        scopes = {"weights": render(weights_tree) or "unknown", "code": render(make("AND", code_ids_list)) or ""}
+        reasons.append(f"scopes: the weights are {scopes['weights']} (it governs use of the model), the code "
+                       f"{scopes['code']}")  # fmt: skip
     own_ids = ids_of(own_tree)
 
     # --- inheritance -------------------------------------------------------------------------
@@ -260,7 +294,11 @@ def resolve(
     del relations
     # (d) incompatible terms in the effective expression
     eff_terms = {lid: set(catalog.terms(lid)) for lid in effective_ids}
+    # The code's license and the weights' apply to different things: their terms do not collide.
+    code_only = set(parse_ids(scopes.get("code"))) - set(parse_ids(scopes.get("weights")))
     for lid, terms in eff_terms.items():
+        if lid in code_only:
+            continue
         if "share-alike" in terms and lid not in own_ids and own_source != "none" and not set(own_ids) & UNKNOWN_IDS:
             conflicts.append(
                 f"share-alike broken: adaptations of {lid} must be licensed under {lid}, "
@@ -268,7 +306,9 @@ def resolve(
             )
         if "share-alike" in terms:
             others = [
-                o for o in effective_ids if o != lid and o not in UNKNOWN_IDS and catalog.threat(o) != "permissive"
+                o
+                for o in effective_ids
+                if o != lid and o not in UNKNOWN_IDS and o not in code_only and catalog.threat(o) != "permissive"
             ]
             if others:
                 conflicts.append(
@@ -278,7 +318,9 @@ def resolve(
         if "no-derivatives" in terms and (inherited and lid not in own_ids):
             conflicts.append(f"{lid} forbids sharing adapted material, but this model is a derivative of it")
         if "copyleft" in terms and catalog.threat(lid) == "copyleft":
-            restricted = [o for o in effective_ids if o != lid and eff_terms.get(o, set()) & RESTRICTIVE]
+            restricted = [
+                o for o in effective_ids if o != lid and o not in code_only and eff_terms.get(o, set()) & RESTRICTIVE
+            ]
             if restricted:
                 conflicts.append(
                     f"{lid} forbids further restrictions, but {', '.join(restricted)} add use/commercial restrictions"
@@ -299,11 +341,18 @@ def resolve(
         conflicts=list(dict.fromkeys(conflicts)),
         weak=weak,
         own_source=own_source,
+        scopes=scopes,
     )
 
 
+def parse_ids(expression: str | None) -> list[str]:
+    """Ids of a rendered expression (scopes hold rendered expressions of canonical ids)."""
+    return [t for t in re.split(r"[\s()]+", expression or "") if t and t not in ("AND", "OR")]
+
+
 def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:
-    """Evidence that names the custom (`other`) terms: the gate prompt first, then a NOTICE/LICENSE mention."""
+    """Evidence that names the custom (`other`) terms: the gate prompt, a NOTICE/LICENSE mention, or the README
+    (its License section, a statement about the weights) — never a statement about the code only."""
     out: dict[str, Evidence] = {}
     for e in observed:
         if e.license in UNKNOWN_IDS or e.license in out:
@@ -311,9 +360,18 @@ def _identified(catalog: Catalog, observed: list[Evidence]) -> list[Evidence]:
         spec = catalog.licenses.get(e.license)
         if spec is None or spec.is_policy:
             continue
-        if e.match == "gated-prompt" or (e.match == "reference" and e.path != "README.md"):
+        if e.match == "gated-prompt" or (e.match == "reference" and e.scope != "code"):
             out[e.license] = e
     return list(out.values())
+
+
+def _scope_split(catalog: Catalog, texts: list[Evidence]) -> None:
+    """A plain LICENSE beside a MODEL_LICENSE / LICENSE-MODEL: the software license there is the code's."""
+    if not any(e.scope == "model" for e in texts):
+        return
+    for e in texts:
+        if e.scope == "main" and catalog.threat(e.license) in SOFTWARE_THREATS and not e.terms:
+            e.scope = "code"
 
 
 def _parent(catalog: Catalog, license_id: str) -> str:

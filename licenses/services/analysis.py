@@ -30,6 +30,7 @@ from licenses.models import (
 )
 from licenses.services.catalog import engine_catalog
 from licenses.services.facts import _concluded_expression, use_fit_many
+from licenses.services.hubcards import base_license_from_hub
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +118,17 @@ def _base_inputs(version: ModelVersion, seen: set[int]) -> list[engine.BaseInput
                 analysis = _analyse(base_version, seen=seen | {base_version.pk}, propagate=False)
             if analysis.state == AnalysisState.DONE:
                 effective = _concluded_expression(base_version.pk) or analysis.effective
+        hub = None
+        if base_version is None:
+            hub = base_license_from_hub(catalog=engine_catalog(), repo_id=link.base.repo_id)
         bases.append(
             engine.BaseInput(
                 repo_id=link.base.repo_id,
                 relation=link.relation,
                 effective=effective,
                 placeholder=base_version is None,
+                hub_license=hub.expression if hub else None,
+                hub_from=hub.source if hub else "",
             )
         )
     return bases
@@ -218,6 +224,7 @@ def _store(
             )
         )
     LicenseEvidence.objects.bulk_create(rows)
+    catalog = result.catalog or catalog  # with the riders found in this repository
     groups = [catalog.threat(i) for i in res.effective_ids]
     worst = max(groups, key=lambda g: THREAT_SEVERITY.get(g, 6)) if groups else ThreatGroup.UNKNOWN  # type: ignore[call-overload]
     analysis.declared = result.declared.expression or ""

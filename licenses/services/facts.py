@@ -9,6 +9,7 @@ from inventory.models import Application, ModelVersion, Organization
 from licenses.choices import AnalysisState, ConclusionStatus
 from licenses.engine.catalog import Catalog
 from licenses.engine.declared import ids_of, parse_expression, render
+from licenses.engine.observed import scope_of
 from licenses.engine.resolve import obligations_of
 from licenses.engine.usefit import judge
 from licenses.models import (
@@ -17,6 +18,8 @@ from licenses.models import (
     LicenseConclusion,
 )
 from licenses.services.catalog import engine_catalog
+
+TEXT_KINDS = ("exact", "modified", "header", "partial")
 
 
 # --- read API ------------------------------------------------------------------------------------
@@ -66,18 +69,19 @@ def _facts_from(
         effective_ids = ids_of(tree)
         obligations = obligations_of(catalog, tree)
         concluded = True
-    groups = [catalog.threat(i) for i in effective_ids]
+    # A rider found in this repository (LicenseRef-…-rider) is not in the catalog: its group is the analysis's.
+    groups = [catalog.threat(i) if concluded or i in catalog.licenses else analysis.threat_group for i in effective_ids]
     observed = summary.get("observed", [])
+    # Texts in third-party notices (NOTICE, THIRD_PARTY_NOTICES) are borrowed code's licenses, not this model's.
+    own_observed = [o for o in observed if not (o["match"] in TEXT_KINDS and scope_of(o["path"]) == "notice")]
     return {
         "analysed": True,
         "state": analysis.state,
         "declared": analysis.declared or None,
         "declared_ids": ids_of(parse_expression(catalog, analysis.declared)) if analysis.declared else [],
         "declared_name": analysis.declared_name or None,
-        "observed_ids": list(dict.fromkeys(_parent_id(catalog, o["license"]) for o in observed)),
-        "observed_text_ids": list(
-            dict.fromkeys(o["license"] for o in observed if o["match"] in ("exact", "modified", "header", "partial"))
-        ),
+        "observed_ids": list(dict.fromkeys(_parent_id(catalog, o["license"]) for o in own_observed)),
+        "observed_text_ids": list(dict.fromkeys(o["license"] for o in own_observed if o["match"] in TEXT_KINDS)),
         "observed": observed,
         "inherited_ids": list(dict.fromkeys(i for inh in analysis.inherited for i in _ids(catalog, inh["license"]))),
         "effective": effective,

@@ -206,8 +206,11 @@ CASES: list[Case] = [
         card={"license": "apache-2.0"},
         files={"LICENSE": text("apache-2.0") + RIDER},
         declared="apache-2.0",
-        observed={("LICENSE", "apache-2.0", "modified")},
-        effective="apache-2.0",
+        observed={("LICENSE", "apache-2.0", "modified"), ("LICENSE", "LicenseRef-apache-2.0-rider", "modified")},
+        effective="apache-2.0 AND LicenseRef-apache-2.0-rider",
+        obligations={"use-restrictions", "license-copy"},
+        conflict=True,
+        conflict_words=["rider"],
     ),
     Case(
         "headed OpenRAIL-M text",

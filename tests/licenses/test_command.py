@@ -10,7 +10,18 @@ from tests.licenses.repos import mit, text
 
 pytestmark = pytest.mark.django_db
 
-KEYS = {"declared", "declared_name", "observed", "inherited", "effective", "obligations", "conflict", "conflicts"}
+# The DESIGN.md contract, plus the added `scopes` ({"weights", "code"} when a repo splits them, else {}).
+KEYS = {
+    "declared",
+    "declared_name",
+    "observed",
+    "inherited",
+    "effective",
+    "obligations",
+    "conflict",
+    "conflicts",
+    "scopes",
+}
 
 
 def run(*args: str) -> dict:
@@ -28,6 +39,7 @@ def test_json_contract(repo):
     assert data["observed"] == [{"path": "LICENSE", "license": "mit", "match": "exact", "score": 1.0}]
     assert data["inherited"] == [{"license": "llama3", "from": "meta-llama/Meta-Llama-3-8B"}]
     assert data["effective"] == "mit AND llama3"
+    assert data["scopes"] == {}
     assert "naming-requirement" in data["obligations"] and data["conflict"] is True
     assert run(f"acme/helpful-8b@{v.commit[:10]}") == data
 

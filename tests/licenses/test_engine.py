@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from licenses.engine import analyse, load_catalog
+from licenses.engine import AnalysisInput, BaseInput, Catalog, analyse, load_catalog
 from licenses.engine.declared import declare, parse_expression
-from licenses.engine.observed import match_texts, observe
+from licenses.engine.observed import match_texts, observe, rider_terms
 from licenses.engine.resolve import obligations_of
 from licenses.engine.usefit import judge
 from tests.licenses.cases import CASES, Case
@@ -32,6 +32,7 @@ def test_case(catalog, case: Case):
         "obligations",
         "conflict",
         "conflicts",
+        "scopes",
     }
     assert result["declared"] == case.declared
     observed = {(o["path"], o["license"], o["match"]) for o in result["observed"]}
@@ -173,3 +174,178 @@ def test_thousand_text_files_under_five_seconds(catalog):
     elapsed = time.perf_counter() - start
     assert {(e.path, e.license) for e in ev} >= {("LICENSE", "llama3.1"), ("docs/LICENSE-CODE.txt", "mit")}
     assert elapsed < 5.0, elapsed
+
+
+# --- issue 14: identity, riders, scopes, notices, lineage in prose -------------------------------------
+def test_a_near_match_that_names_another_license_is_not_that_license(catalog):
+    """OPT-175B's agreement is LLaMA 1's template: with OPT in the catalog it is an exact OPT match; without it,
+    it must stay `other` — never the neighbour llama1 — and say what it resembles."""
+    [exact] = match_texts(catalog, "LICENSE.md", text("opt-175b"))
+    assert (exact.license, exact.match) == ("opt-175b", "exact")
+    without_opt = Catalog.build(s for s in catalog.licenses.values() if s.id != "opt-175b")
+    found = match_texts(without_opt, "LICENSE.md", text("opt-175b"))
+    assert found and found[0].license == "other" and found[0].match == "modified"
+    assert "resembles llama1" in found[0].detail and "llama" in found[0].detail
+    result = analyse(
+        without_opt, AnalysisInput("facebook/opt-350m", {"license": "other"}, files={"LICENSE.md": text("opt-175b")})
+    ).as_json()
+    assert result["effective"] == "other" and result["conflict"] is False
+    # an edited text that still names its license stays that license
+    [edited] = match_texts(catalog, "LICENSE", text("llama3.1").replace("shall", "will"))
+    assert (edited.license, edited.match) == ("llama3.1", "modified")
+
+
+def test_versions_are_never_rounded(catalog):
+    assert declare(catalog, {"license": "cc-by-nc-2.0"}).expression == "cc-by-nc-2.0"
+    assert declare(catalog, {"license": "CC-BY-2.0"}).expression == "cc-by-2.0"
+    d = declare(catalog, {"license": "cc-by-nc-2.5"})
+    assert d.expression == "cc-by-nc-2.5" and d.unknown_symbols == ["cc-by-nc-2.5"]
+    d = declare(catalog, {"license": "other", "license_name": "llama-3.4-community-license"})
+    assert d.expression == "other" and d.name == "llama-3.4-community-license"
+    falcon3 = {"license": "other", "license_link": "https://falconllm.tii.ae/falcon-terms-and-conditions.html"}
+    assert declare(catalog, falcon3).expression == "falcon-llm"
+    falcon2 = {"license": "unknown", "license_name": "falcon-2-11b-license"}
+    assert declare(catalog, falcon2).expression == "falcon-2-11b"
+    assert match_texts(catalog, "LICENSE", text("cc-by-nc-2.0"))[0].license == "cc-by-nc-2.0"
+
+
+NC_RIDER = "\n\nAdditional terms: the model may be used for non-commercial purposes only.\n"
+
+
+def test_a_rider_is_its_own_evidence_with_its_terms_and_blocks_commercial_use(catalog):
+    data = AnalysisInput("acme/enc", {"license": "apache-2.0"}, files={"LICENSE": text("apache-2.0") + NC_RIDER})
+    result = analyse(catalog, data)
+    rider = next(e for e in result.observed if e.terms)
+    assert (rider.license, rider.match, rider.terms) == ("LicenseRef-apache-2.0-rider", "modified", ("non-commercial",))
+    assert rider.start_line > 190 and "non-commercial purposes only" in rider.detail
+    assert result.resolution.effective == "apache-2.0 AND LicenseRef-apache-2.0-rider"
+    assert "non-commercial" in result.resolution.obligations
+    assert any("rider" in c for c in result.resolution.conflicts)
+    ok, reasons = judge(
+        effective=result.resolution.effective,
+        effective_ids=result.resolution.effective_ids,
+        obligations=result.resolution.obligations,
+        profile={"commercial_use": True},
+    )
+    assert not ok and any("non-commercial" in r for r in reasons)
+    # the same text without the rider: plain Apache, commercial use fine
+    plain = analyse(
+        catalog, AnalysisInput("acme/enc2", {"license": "apache-2.0"}, files={"LICENSE": text("apache-2.0")})
+    )
+    assert plain.resolution.effective == "apache-2.0" and "non-commercial" not in plain.resolution.obligations
+
+
+def test_rider_terms_read_the_restriction_not_the_words():
+    assert rider_terms("You may not use the model for commercial purposes.")[0] == ("non-commercial",)
+    assert rider_terms("For research purposes only.")[0] == ("non-commercial", "research-only")
+    assert rider_terms("You may not use the model for military purposes.")[0] == ("use-restrictions",)
+    assert rider_terms("Questions about these terms go to legal@acme.example. Please read carefully.")[0] == ()
+
+
+def test_notice_files_are_third_party_not_the_model_license(catalog):
+    notice = (
+        "This product bundles code from the following projects.\n\n--- tiktoken ---\n\n"
+        + mit("OpenAI, Shantanu Jain", "2022")
+        + "\n\n--- Megatron-LM ---\n\n"
+        + text("apache-2.0")
+    )
+    files = {"LICENSE": text("tongyi-qianwen"), "THIRD_PARTY_NOTICES.txt": notice}
+    result = analyse(
+        catalog, AnalysisInput("Qwen/Qwen-14B", {"license": "other", "license_name": "tongyi-qianwen"}, files=files)
+    )
+    found = {(e.path, e.license, e.scope) for e in result.observed}
+    assert ("THIRD_PARTY_NOTICES.txt", "mit", "notice") in found
+    assert result.resolution.effective == "tongyi-qianwen"
+    assert not result.resolution.conflicts
+    assert "copyleft" not in result.resolution.obligations
+
+
+def test_scope_statements_in_prose(catalog):
+    body = (
+        "## License\n\nThe code in this repository is open-sourced under the Apache-2.0 license, while the use of "
+        "the model weights needs to comply with the [Model License](MODEL_LICENSE).\n"
+    )
+    refs = observe(catalog, {}, readme=body)
+    assert [(e.license, e.scope) for e in refs] == [("apache-2.0", "code")]
+    result = analyse(catalog, AnalysisInput("THUDM/x", {}, card_markdown=body, files={"MODEL_LICENSE": text("yi")}))
+    assert result.resolution.effective == "yi AND apache-2.0"
+    assert result.resolution.scopes == {"weights": "yi", "code": "apache-2.0"}
+    # a statement about the code only never makes the weights' license
+    only_code = analyse(
+        catalog, AnalysisInput("acme/x", {}, card_markdown="The code is released under the MIT License.")
+    )
+    assert only_code.resolution.effective == "unknown AND mit"
+    assert only_code.resolution.scopes == {"weights": "unknown", "code": "mit"}
+
+
+def test_bases_named_in_prose_are_reference_evidence_with_the_line(catalog):
+    body = "# Med\n\nA helpful model.\n\nFine-tuned from Gemma on medical QA pairs.\n"
+    result = analyse(catalog, AnalysisInput("acme/med", {"license": "mit"}, card_markdown=body))
+    [ev] = [e for e in result.observed if e.scope == "lineage"]
+    assert (ev.path, ev.license, ev.match, ev.start_line) == ("README.md", "gemma", "reference", 5)
+    assert "Fine-tuned from Gemma" in ev.detail
+    [inh] = result.inherited
+    assert (inh.license, inh.from_, inh.weak) == ("gemma", "Gemma (named in the model card, line 5)", True)
+    # with base_model metadata the prose adds evidence, not a second inheritance
+    with_base = AnalysisInput(
+        "acme/med2", {"license": "mit"}, card_markdown=body, bases=[BaseInput("google/gemma-7b", "finetune", "gemma")]
+    )
+    assert [i.from_ for i in analyse(catalog, with_base).inherited] == ["google/gemma-7b"]
+
+
+def test_outputs_inheritance_reads_naturally(catalog):
+    body = "We fine-tuned this model on synthetic data generated by Gemma 2 27B."
+    [inh] = analyse(catalog, AnalysisInput("acme/d", {"license": "apache-2.0"}, card_markdown=body)).inherited
+    assert inh.from_ == "outputs of Gemma 2 (model card)"
+    assert "outputs of generated" not in inh.from_
+
+
+def test_hub_card_of_a_base_that_is_not_imported(catalog):
+    base = BaseInput(
+        "meta-llama/Llama-3.1-8B",
+        "finetune",
+        None,
+        placeholder=True,
+        hub_license="llama3.1",
+        hub_from="Hub card of meta-llama/Llama-3.1-8B",
+    )
+    result = analyse(catalog, AnalysisInput("acme/Llama-3.1-ft", {"license": "llama3.1"}, bases=[base])).as_json()
+    assert result["inherited"] == [{"license": "llama3.1", "from": "Hub card of meta-llama/Llama-3.1-8B"}]
+    assert result["effective"] == "llama3.1"
+    unknown = BaseInput("someone/gone", "finetune", None, placeholder=True)
+    result = analyse(catalog, AnalysisInput("acme/y", {"license": "apache-2.0"}, bases=[unknown])).as_json()
+    assert result["effective"] == "apache-2.0 AND unknown"
+
+
+def test_chinese_scope_statements(catalog):
+    body = "本仓库的代码依照 Apache-2.0 协议开源，ChatGLM3-6B 模型的权重的使用则需要遵循 Model License。\n"
+    assert [(e.license, e.scope) for e in observe(catalog, {}, readme=body)] == [("apache-2.0", "code")]
+
+
+def test_a_hub_card_with_custom_terms_passes_down_other(catalog):
+    base = BaseInput(
+        "acme/base", "finetune", None, placeholder=True, hub_license="other", hub_from="Hub card of acme/base"
+    )
+    result = analyse(catalog, AnalysisInput("acme/ft", {"license": "apache-2.0"}, bases=[base])).as_json()
+    assert result["inherited"] == [{"license": "other", "from": "Hub card of acme/base"}]
+    assert result["effective"] == "apache-2.0 AND other"
+
+
+def test_another_falcon_licence_on_the_falcon_2_template_is_not_falcon_2_11b(catalog):
+    """TII builds each Falcon licence on the same Apache-derived template; one that does not name Falcon 2 11B
+    must not be recorded as the Falcon 2 11B license (the exact text still is)."""
+    assert match_texts(catalog, "LICENSE.txt", text("falcon-2-11b"))[0].license == "falcon-2-11b"
+    other_falcon = text("falcon-2-11b").replace("Falcon 2 11B", "Falcon LLM").replace("11B", "40B")
+    found = match_texts(catalog, "LICENSE.txt", other_falcon)
+    assert found and found[0].license == "other" and "resembles falcon-2-11b" in found[0].detail
+
+
+def test_copyleft_code_beside_restricted_weights_is_no_conflict(catalog):
+    files = {"LICENSE-CODE": text("gpl-3.0"), "LICENSE-MODEL": text("llama2")}
+    result = analyse(catalog, AnalysisInput("acme/gpl-tools-llama", {"license": "llama2"}, files=files))
+    assert result.resolution.effective == "llama2 AND gpl-3.0"
+    assert result.resolution.scopes == {"weights": "llama2", "code": "gpl-3.0"}
+    assert not result.resolution.conflicts
+    # the same two licenses on the same part still collide
+    both = analyse(catalog, AnalysisInput("acme/mixed", {"license": "gpl-3.0 AND llama2"}))
+    assert any("forbids further restrictions" in c for c in both.resolution.conflicts)

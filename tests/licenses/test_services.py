@@ -302,3 +302,34 @@ def test_readme_file_is_read_when_the_card_text_was_not_stored(repo):
     a = services.analyse_version(version_id=v.pk)
     assert a.effective == "apache-2.0" and a.is_weak
     assert a.evidence.get().path == "README.md"
+
+
+def test_an_apache_text_with_a_non_commercial_rider_is_unfit_for_a_commercial_application(analysed, app_commercial):
+    rider = "\n\nADDITIONAL TERMS. The weights may be used for non-commercial purposes only.\n"
+    version = analysed("acme/rider-enc", card={"license": "apache-2.0"}, files={"LICENSE": text("apache-2.0") + rider})
+    analysis = version.license_analysis
+    assert analysis.effective == "apache-2.0 AND LicenseRef-apache-2.0-rider"
+    assert "non-commercial" in analysis.obligations and analysis.threat_group == "non-commercial"
+    assert analysis.evidence.filter(license_key="LicenseRef-apache-2.0-rider", match="modified").exists()
+    ok, reasons = services.use_fit(version, app_commercial)
+    assert not ok and any("non-commercial" in r for r in reasons)
+    ApplicationModel.objects.create(application=app_commercial, version=version)
+    services.refresh_use_fit([version.pk])
+    analysis.refresh_from_db()
+    assert analysis.unfit_applications and analysis.needs_review
+
+
+def test_facts_leave_third_party_notice_texts_out_and_keep_a_riders_group(analysed):
+    version = analysed(
+        "Qwen/Qwen-7B-Chat",
+        card={"license": "other", "license_name": "tongyi-qianwen"},
+        files={"LICENSE": text("tongyi-qianwen"), "NOTICE": "Bundled: tiktoken\n\n" + mit("OpenAI", "2022")},
+    )
+    facts = services.license_facts([version.pk])[version.pk]
+    assert facts["observed_text_ids"] == ["tongyi-qianwen"] and "mit" not in facts["observed_ids"]
+    assert facts["effective"] == "tongyi-qianwen" and not facts["conflict"]
+    rider = "\n\nThe weights may be used for research purposes only.\n"
+    nc = analysed("acme/rider-2", card={"license": "mit"}, files={"LICENSE": mit() + rider})
+    facts = services.license_facts([nc.pk])[nc.pk]
+    assert facts["effective"] == "mit AND LicenseRef-mit-rider"
+    assert facts["threat_group"] == "non-commercial" and "research-only" in facts["obligations"]

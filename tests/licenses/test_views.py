@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from inventory.models import ApplicationModel
 from licenses.models import License, LicenseConclusion, ObligationStatus
-from tests.licenses.repos import text
+from tests.licenses.repos import mit, text
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +220,18 @@ def test_review_and_checklist_query_counts_do_not_grow(
         assert c.get(reverse("licenses:checklist", args=[apps[0].pk])).status_code == 200
     with django_assert_max_num_queries(20):
         assert c.get(reverse("licenses:attribution", args=[apps[0].pk])).status_code == 200
+
+
+def test_review_page_shows_scopes_and_third_party_notices(client_for, legal, analysed):
+    version = analysed(
+        "deepseek-ai/deepseek-coder-1.3b-base",
+        card={"license": "other", "license_name": "deepseek", "license_link": "LICENSE-MODEL"},
+        files={
+            "LICENSE-CODE": mit("DeepSeek", "2023"),
+            "LICENSE-MODEL": text("deepseek"),
+            "NOTICE": mit("OpenAI", "2022"),
+        },
+    )
+    body = client_for(legal).get(reverse("licenses:review", args=[version.pk])).content.decode()
+    assert "the weights are <code>deepseek</code>" in body and "the code is <code>mit</code>" in body
+    assert "third-party notice" in body
