@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from inventory.hub import GatedRepo, HubClient, HubError, RepoNotFound
 from licenses.engine.catalog import Catalog
 from licenses.engine.declared import declare, make, parse_tree, render
 from licenses.models import HubCardLicense
@@ -45,7 +46,6 @@ def hub_card(*, repo_id: str, refresh: bool = False) -> HubCardLicense:
         ttl = HUB_CARD_TTL if (row.found or not row.error) else HUB_ERROR_TTL
         if now - row.fetched_at < ttl:
             return row
-    from inventory.hub import GatedRepo, HubClient, HubError, RepoNotFound
 
     values: dict[str, object] = {"fetched_at": now, "error": "", "found": False}
     try:
