@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +22,7 @@ from core.choices import Band
 from core.http import HtmxHttpRequest
 from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
+from core.views import paginate
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
 from inventory.models import Application, ModelVersion
 from licenses.choices import ThreatGroup
@@ -180,7 +180,6 @@ class OverviewView(PermissionMixin, View):
 
 class AuditEventListView(PermissionMixin, View):
     permission_required = "core.view_auditevent"
-    paginate_by = 50
 
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = AuditEvent.objects.restrict(request.user).select_related("target_type")
@@ -197,7 +196,7 @@ class AuditEventListView(PermissionMixin, View):
             qs = qs.filter(target_type__app_label=app_label, target_type__model=model)
             if target_id:
                 qs = qs.filter(target_id=target_id)
-        page = Paginator(qs, self.paginate_by).get_page(request.GET.get("page"))
+        page = paginate(request, qs)
         context: dict[str, Any] = {
             "page": page,
             "events": page.object_list,

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
 from core.http import HtmxHttpRequest
-from core.models import AuditEvent
 from core.permissions import PermissionMixin, require
+from core.views import audit_trail, paginate, partial_template
 from inventory import filtersets, forms, services
 from inventory.models import (
     Application,
@@ -27,20 +26,6 @@ from inventory.models import (
     Organization,
     Watch,
 )
-
-PAGE_SIZE = 50
-
-
-def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
-    """The partial for htmx requests that target it, the full page otherwise (and for boosted links)."""
-    if request.htmx and not request.htmx.boosted:
-        return f"{template}#{partial}"
-    return template
-
-
-def _page(request: HttpRequest, qs: QuerySet[Any]) -> Any:
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-
 
 # --- models -------------------------------------------------------------------------------
 
@@ -59,10 +44,10 @@ class ModelListView(PermissionMixin, View):
         filterset = filtersets.ModelFilterSet(request.GET, queryset=qs, request=request)
         filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
         filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "inventory/model_list.html", "results"),
+            partial_template(request, "inventory/model_list.html", "results"),
             {"filterset": filterset, "page": page, "models": page.object_list},
         )
 
@@ -94,7 +79,7 @@ class ModelDetailView(PermissionMixin, View):
             "datasets": datasets,
             "watches": model.watches.all(),
             "watch_form": forms.WatchForm(),
-            "events": AuditEvent.objects.restrict(request.user).for_object(model)[:20],
+            "events": audit_trail(request, model),
         }
         return render(request, "inventory/model_detail.html", context)
 
@@ -115,7 +100,7 @@ class VersionDetailView(PermissionMixin, View):
             "usages": version.usages.select_related("application", "application__organization"),
             "usage_form": forms.UsageForm(user=request.user),
             "panels": _version_panels(request, version),
-            "events": AuditEvent.objects.restrict(request.user).for_object(version)[:20],
+            "events": audit_trail(request, version),
         }
         return render(request, "inventory/version_detail.html", context)
 
@@ -195,7 +180,7 @@ class ImportView(PermissionMixin, View):
     def post(self, request: HtmxHttpRequest) -> HttpResponse:
         form = forms.ImportForm(request.POST, user=request.user)
         if not form.is_valid():
-            template = _partial(request, "inventory/import_form.html", "form")
+            template = partial_template(request, "inventory/import_form.html", "form")
             return render(request, template, {"form": form}, status=422 if request.htmx else 200)
         data = form.cleaned_data
         job = services.request_import(
@@ -219,10 +204,10 @@ class ImportJobListView(PermissionMixin, View):
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = ImportJob.objects.restrict(request.user).select_related("requested_by", "version", "application")
         filterset = filtersets.ImportJobFilterSet(request.GET, queryset=qs)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "inventory/importjob_list.html", "results"),
+            partial_template(request, "inventory/importjob_list.html", "results"),
             {"filterset": filterset, "page": page, "jobs": page.object_list},
         )
 
@@ -296,7 +281,7 @@ class OrganizationDetailView(PermissionMixin, View):
                 "org": org,
                 "children": org.children.all(),
                 "applications": org.applications.annotate(usage_count=Count("usages")),
-                "events": AuditEvent.objects.restrict(request.user).for_object(org)[:20],
+                "events": audit_trail(request, org),
             },
         )
 
@@ -359,10 +344,10 @@ class ApplicationListView(PermissionMixin, View):
         )
         filterset = filtersets.ApplicationFilterSet(request.GET, queryset=qs)
         filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "inventory/application_list.html", "results"),
+            partial_template(request, "inventory/application_list.html", "results"),
             {"filterset": filterset, "page": page, "applications": page.object_list},
         )
 
@@ -384,7 +369,7 @@ class ApplicationDetailView(PermissionMixin, View):
                 "app": app,
                 "usages": usages,
                 "links": application_links(request, app),
-                "events": AuditEvent.objects.restrict(request.user).for_object(app)[:20],
+                "events": audit_trail(request, app),
             },
         )
 
@@ -411,10 +396,10 @@ class DatasetListView(PermissionMixin, View):
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = Dataset.objects.restrict(request.user).annotate(version_count=Count("versions")).order_by("repo_id")
         filterset = filtersets.DatasetFilterSet(request.GET, queryset=qs)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "inventory/dataset_list.html", "results"),
+            partial_template(request, "inventory/dataset_list.html", "results"),
             {"filterset": filterset, "page": page, "datasets": page.object_list},
         )
 
@@ -446,7 +431,7 @@ class DatasetDetailView(PermissionMixin, View):
             "versions": ModelVersion.objects.filter(datasets=dataset)
             .select_related("model")
             .order_by("model__repo_id")[:200],
-            "events": AuditEvent.objects.restrict(request.user).for_object(dataset)[:20],
+            "events": audit_trail(request, dataset),
         }
 
 

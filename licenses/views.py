@@ -6,32 +6,18 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
 from core.http import HtmxHttpRequest
-from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
+from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ApplicationModel, ModelVersion
 from licenses import filtersets, forms, services
 from licenses.choices import AnalysisState
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, LicenseEvidence, Obligation
-
-PAGE_SIZE = 50
-
-
-def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
-    if request.htmx and not request.htmx.boosted:
-        return f"{template}#{partial}"
-    return template
-
-
-def _page(request: HtmxHttpRequest, qs: QuerySet[Any]) -> Any:
-    return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 # --- queue ---------------------------------------------------------------------------------------
@@ -51,9 +37,9 @@ class QueueView(PermissionMixin, View):
             .riskiest_first()
         )
         filterset = filtersets.LicenseAnalysisFilterSet(params, queryset=qs, request=request)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         context = {"filterset": filterset, "page": page, "analyses": page.object_list}
-        return render(request, _partial(request, "licenses/queue.html", "results"), context)
+        return render(request, partial_template(request, "licenses/queue.html", "results"), context)
 
 
 # --- review --------------------------------------------------------------------------------------
@@ -90,9 +76,7 @@ def _review_context(request: HtmxHttpRequest, version: ModelVersion) -> dict[str
         .select_related("application", "organization", "created_by"),
         "form": forms.ConclusionForm(user=request.user),
         "can_conclude": has_perm(request.user, "licenses.conclude_license"),
-        "events": AuditEvent.objects.restrict(request.user)
-        .for_object(version)
-        .filter(action__startswith="license")[:20],
+        "events": audit_trail(request, version, action_prefix="license"),
     }
 
 
@@ -102,7 +86,7 @@ class ReviewView(PermissionMixin, View):
     def get(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=version_id)
         context = _review_context(request, version)
-        return render(request, _partial(request, "licenses/review.html", "state"), context)
+        return render(request, partial_template(request, "licenses/review.html", "state"), context)
 
 
 class AnalyseView(PermissionMixin, View):
@@ -166,7 +150,7 @@ class EvidenceView(PermissionMixin, View):
             pk=pk,
             analysis__version__in=ModelVersion.objects.restrict(request.user),
         )
-        return render(request, _partial(request, "licenses/evidence.html", "lines"), {"evidence": evidence})
+        return render(request, partial_template(request, "licenses/evidence.html", "lines"), {"evidence": evidence})
 
 
 # --- catalog -------------------------------------------------------------------------------------
@@ -180,9 +164,9 @@ class LicenseListView(PermissionMixin, View):
             .prefetch_related("license_obligations__obligation")
         )
         filterset = filtersets.LicenseFilterSet(request.GET, queryset=qs, request=request)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         context = {"filterset": filterset, "page": page, "licenses": page.object_list}
-        return render(request, _partial(request, "licenses/license_list.html", "results"), context)
+        return render(request, partial_template(request, "licenses/license_list.html", "results"), context)
 
 
 class LicenseDetailView(PermissionMixin, View):
@@ -197,9 +181,9 @@ class LicenseDetailView(PermissionMixin, View):
             "components": lic.components.all(),
             "ob_form": forms.LicenseObligationForm(),
             "can_edit": has_perm(request.user, "licenses.change_license"),
-            "events": AuditEvent.objects.restrict(request.user).for_object(lic)[:20],
+            "events": audit_trail(request, lic),
         }
-        return render(request, _partial(request, "licenses/license_detail.html", "obligations"), context)
+        return render(request, partial_template(request, "licenses/license_detail.html", "obligations"), context)
 
 
 class LicenseEditView(PermissionMixin, View):
@@ -266,7 +250,7 @@ class ObligationListView(PermissionMixin, View):
             "can_add": has_perm(request.user, "licenses.add_obligation"),
             "can_edit": has_perm(request.user, "licenses.change_obligation"),
         }
-        return render(request, _partial(request, "licenses/obligation_list.html", "results"), context)
+        return render(request, partial_template(request, "licenses/obligation_list.html", "results"), context)
 
     def post(self, request: HtmxHttpRequest) -> HttpResponse:
         pk = request.POST.get("pk")
@@ -303,7 +287,7 @@ class ChecklistView(PermissionMixin, View):
             "users": forms.get_user_model().objects.filter(is_active=True).order_by("username"),
             "can_edit": has_perm(request.user, "licenses.change_obligationstatus"),
         }
-        return render(request, _partial(request, "licenses/checklist.html", "rows"), context)
+        return render(request, partial_template(request, "licenses/checklist.html", "rows"), context)
 
     def post(self, request: HtmxHttpRequest, app_id: int) -> HttpResponse:
         require(request.user, "licenses.change_obligationstatus")

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest as DjangoHttpRequest
 from django.http import HttpResponse, HttpResponseRedirect
@@ -22,36 +21,14 @@ from django.utils import timezone
 from django.views import View
 
 from core.http import HtmxHttpRequest as HttpRequest
-from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
+from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ModelVersion, Organization
 from licenses import services as license_services
 from policies import filtersets, forms, services
 from policies.choices import Stage, ViolationState, WaiverState
 from policies.models import Approval, Policy, Violation, Waiver
 from scanning.models import ScanRun
-
-PAGE_SIZE = 50
-
-
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
-    if getattr(request, "htmx", False) and not request.htmx.boosted:
-        return f"{template}#{partial}"
-    return template
-
-
-def _page(request: HttpRequest, qs: QuerySet[Any], *, count: int | None = None) -> Any:
-    """A page of `qs`; `count`, when already known (e.g. from the counters), saves a COUNT(*) over the table."""
-    paginator = Paginator(qs, PAGE_SIZE)
-    if count is not None:
-        paginator.__dict__["count"] = count  # Paginator.count is a cached_property
-    return paginator.get_page(request.GET.get("page"))
-
-
-def _audit(request: HttpRequest, obj: Any) -> list[AuditEvent]:
-    if not has_perm(request.user, "core.view_auditevent"):
-        return []
-    return list(AuditEvent.objects.restrict(request.user).for_object(obj).select_related("actor")[:50])
 
 
 def _errors(exc: ValidationError) -> list[str]:
@@ -86,10 +63,10 @@ class PolicyListView(PermissionMixin, View):
             .order_by("-threat_level", "name")
         )
         filterset = filtersets.PolicyFilterSet(request.GET, queryset=qs)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "policies/policy_list.html", "results"),
+            partial_template(request, "policies/policy_list.html", "results"),
             {"filterset": filterset, "page": page, "policies": page.object_list, "stages": Stage.choices},
         )
 
@@ -107,7 +84,7 @@ class PolicyDetailView(PermissionMixin, View):
         return render(
             request,
             "policies/policy_detail.html",
-            {"policy": policy, "stats": stats, "audit": _audit(request, policy), "stages": Stage.choices},
+            {"policy": policy, "stats": stats, "audit": audit_trail(request, policy), "stages": Stage.choices},
         )
 
 
@@ -314,10 +291,10 @@ class ViolationListView(PermissionMixin, View):
         # The default triage view (open violations, no other filter) is exactly the "open" counter.
         unfiltered = {k: v for k, v in request.GET.items() if v and k not in ("page", "state")}
         known = stats["open"] if not unfiltered and request.GET.get("state", "open") == "open" else None
-        page = _page(request, filterset.qs, count=known)
+        page = paginate(request, filterset.qs, count=known)
         return render(
             request,
-            _partial(request, "policies/violation_list.html", "results"),
+            partial_template(request, "policies/violation_list.html", "results"),
             {
                 "filterset": filterset,
                 "page": page,
@@ -337,7 +314,7 @@ class ViolationDetailView(PermissionMixin, View):
         return render(
             request,
             "policies/violation_detail.html",
-            {**_row_context(request, v), "audit": _audit(request, v), "waivers": v.waiver_requests.all()},
+            {**_row_context(request, v), "audit": audit_trail(request, v), "waivers": v.waiver_requests.all()},
         )
 
 
@@ -350,7 +327,7 @@ class WaiverRequestView(PermissionMixin, View):
         return get_object_or_404(_violation_qs(request.user), pk=pk)
 
     def _form_response(self, request: HttpRequest, v: Violation, form: Any, status: int = 200) -> HttpResponse:
-        template = _partial(request, "policies/waiver_form.html", "inline")
+        template = partial_template(request, "policies/waiver_form.html", "inline")
         return render(request, template, {"v": v, "form": form}, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -450,10 +427,10 @@ class WaiverListView(PermissionMixin, View):
             .order_by("expires_at", "id")
         )
         filterset = filtersets.WaiverFilterSet(data, queryset=qs)
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         return render(
             request,
-            _partial(request, "policies/waiver_list.html", "results"),
+            partial_template(request, "policies/waiver_list.html", "results"),
             {
                 "filterset": filterset,
                 "tab": data["tab"],
@@ -478,7 +455,7 @@ class WaiverDetailView(PermissionMixin, View):
             {
                 "w": waiver,
                 "violations": violations,
-                "audit": _audit(request, waiver),
+                "audit": audit_trail(request, waiver),
                 "can_decide": services.can_decide_waiver(request.user, waiver),
                 "decision_form": forms.WaiverDecisionForm(),
             },
@@ -585,7 +562,7 @@ class VersionReviewView(PermissionMixin, View):
                 "scan": _scan(version),
                 "can_decide": has_perm(request.user, "policies.approve_version"),
                 "form": form or forms.VersionDecisionForm(),
-                "audit": _audit(request, version),
+                "audit": audit_trail(request, version),
                 "now": timezone.now(),
             },
             status=status,

@@ -10,8 +10,6 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,12 +17,12 @@ from django.views import View
 from django_htmx.middleware import HtmxDetails
 
 from core.permissions import PermissionMixin, has_perm
+from core.views import paginate, partial_template
 from inventory.models import Model, ModelVersion
 from scanning import filtersets, services
 from scanning.choices import ScanState
 from scanning.models import Finding, ScanRun
 
-PAGE_SIZE = 50
 FINDINGS_PAGE_SIZE = 100
 PANEL_FINDINGS = 20
 PANEL_TEMPLATE = "scanning/_version_panel.html"
@@ -32,17 +30,6 @@ PANEL_TEMPLATE = "scanning/_version_panel.html"
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def _partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
-    """The partial for htmx requests that target it, the full page otherwise (and for boosted links)."""
-    if request.htmx and not request.htmx.boosted:
-        return f"{template}#{partial}"
-    return template
-
-
-def _page(request: HttpRequest, qs: QuerySet[Any], size: int = PAGE_SIZE) -> Any:
-    return Paginator(qs, size).get_page(request.GET.get("page"))
 
 
 def _toast(response: HttpResponse, level: str, message: str, **events: Any) -> HttpResponse:
@@ -65,13 +52,13 @@ class ScanRunListView(PermissionMixin, View):
         )
         filterset = filtersets.ScanRunFilterSet(request.GET, queryset=qs)
         filterset.form.fields["model"].queryset = Model.objects.restrict(request.user).real()  # type: ignore[attr-defined]
-        page = _page(request, filterset.qs)
+        page = paginate(request, filterset.qs)
         version = None
         if (vid := request.GET.get("version", "")).isdigit():
             version = ModelVersion.objects.restrict(request.user).select_related("model").filter(pk=vid).first()
         return render(
             request,
-            _partial(request, "scanning/scanrun_list.html", "results"),
+            partial_template(request, "scanning/scanrun_list.html", "results"),
             {
                 "filterset": filterset,
                 "page": page,
@@ -94,7 +81,7 @@ class ScanRunDetailView(PermissionMixin, View):
         )
         findings_qs = Finding.objects.restrict(request.user).filter(scan_run=run).by_severity()
         filterset = filtersets.FindingFilterSet(request.GET, queryset=findings_qs)
-        findings = _page(request, filterset.qs, FINDINGS_PAGE_SIZE)
+        findings = paginate(request, filterset.qs, size=FINDINGS_PAGE_SIZE)
         context = {
             "run": run,
             "version": run.version,
@@ -112,7 +99,7 @@ class ScanRunDetailView(PermissionMixin, View):
             if not run.is_active:
                 response["HX-Trigger"] = "scanFinished"
             return response
-        return render(request, _partial(request, template, "findings"), context)
+        return render(request, partial_template(request, template, "findings"), context)
 
 
 # --- the version panel -------------------------------------------------------------------
