@@ -20,8 +20,6 @@ from inventory.models import Application, Dataset, Organization
 
 LICENSE_DATA = Path(settings.BASE_DIR) / "licenses" / "data"
 
-APACHE_NOTICE = 'Licensed under the Apache License, Version 2.0 (the "License").'
-
 
 def _license_text(license_id: str, fallback: str) -> str:
     for candidate in (LICENSE_DATA / f"{license_id}.txt", LICENSE_DATA / "texts" / f"{license_id}.txt"):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from core.models import AuditAction
@@ -492,10 +491,6 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
     }
     summary.update(pipeline.summaries(version))
     return summary
-
-
-def storage_totals() -> dict[str, int]:
-    return ModelVersion.objects.aggregate(bytes=Sum("total_size"))  # type: ignore[return-value]
 
 
 ORGANIZATION_FIELDS = ("name", "slug", "parent", "description")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Prefetch
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -433,7 +433,3 @@ class DatasetDetailView(PermissionMixin, View):
             .order_by("model__repo_id")[:200],
             "events": audit_trail(request, dataset),
         }
-
-
-def prefetch_versions() -> Prefetch:
-    return Prefetch("versions", queryset=ModelVersion.objects.order_by("-imported_at"))

@@ -31,8 +31,6 @@ from policies.choices import (
     WaiverState,
 )
 
-ACTION_FIELDS = [Stage.field_name(s) for s in Stage.values]
-
 
 def _action_field(stage: Stage) -> models.CharField:
     return models.CharField(
