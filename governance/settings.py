@@ -201,9 +201,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+# A scan's lease: a running scan whose worker has not renewed it for this long is taken over.
+MODELGATE_SCAN_LEASE_SECONDS = env.int("MODELGATE_SCAN_LEASE_SECONDS", default=120)
+
 # Every periodic task, in one place (tasks modules never touch the schedule).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "inventory-watch": {"task": "inventory.poll_watches", "schedule": crontab(minute="*/15")},
+    "scanning-recover-scans": {"task": "scanning.recover_scans", "schedule": crontab(minute="*")},
     "scanning-rescan-outdated": {"task": "scanning.rescan_outdated", "schedule": crontab(minute="7", hour="*")},
     "policies-expire-waivers": {"task": "policies.expire_waivers", "schedule": crontab(minute=5)},
     "policies-waiver-reminders": {"task": "policies.remind_waivers", "schedule": crontab(hour=7, minute=0)},

@@ -66,6 +66,10 @@ class ScanRun(models.Model):
     error = models.TextField(blank=True)
     error_kind = models.CharField(max_length=60, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    lease_owner = models.CharField(max_length=120, blank=True, help_text="The worker attempt that holds the run.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Renewed while the owner works; a stale one is taken over."
+    )
 
     objects = ScanRunQuerySet.as_manager()
 

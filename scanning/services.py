@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from core.services import record_event
@@ -39,7 +42,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RULES_VERSION = base.RULES_VERSION
-STALE_AFTER = timedelta(hours=3)  # a "running" row older than this lost its worker (acks_late redelivery)
+QUEUE_STALE_AFTER = timedelta(minutes=15)  # a queued run nobody started: its message was lost
+
+
+def lease_duration() -> timedelta:
+    """A running run whose heartbeat is older than this lost its worker; another attempt takes it over."""
+    return timedelta(seconds=settings.MODELGATE_SCAN_LEASE_SECONDS)
+
+
+class ScanLeaseLost(Exception):
+    """This attempt no longer owns the run (its lease expired and another attempt took it over)."""
+
+
 MAX_FINDINGS_PER_FILE = 500  # a crafted file must not flood the database; the verdict still counts all
 MAX_TEXT = 4000  # characters of a message or evidence kept
 
@@ -192,19 +206,36 @@ def rescan_outdated(*, limit: int = 200, include_unscanned: bool = False) -> lis
 
 
 @transaction.atomic
-def recover_stale_scans(*, older_than: timedelta = STALE_AFTER) -> list[int]:
-    """Re-enqueue runs whose worker or message was lost (running or queued for longer than any attempt takes)."""
+def _lease_expired(now: datetime) -> Q:
+    cutoff = now - lease_duration()
+    return Q(state=ScanState.RUNNING) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+
+
+@transaction.atomic
+def recover_stale_scans() -> list[int]:
+    """Re-enqueue runs whose worker died (lease expired) or whose queued message was lost.
+
+    Exactly once: the rows are locked and moved back to queued here; whichever attempt then
+    claims a run (this re-enqueue or a broker redelivery) is the only one that may record it.
+    """
     from scanning import tasks
 
-    cutoff = timezone.now() - older_than
-    stale = ScanRun.objects.select_for_update().filter(
-        Q(state=ScanState.RUNNING, started_at__lt=cutoff)
-        | Q(state=ScanState.QUEUED, created_at__lt=cutoff) & (Q(started_at__isnull=True) | Q(started_at__lt=cutoff))
+    now = timezone.now()
+    stale = ScanRun.objects.select_for_update(skip_locked=True).filter(
+        _lease_expired(now)
+        | Q(state=ScanState.QUEUED, created_at__lt=now - QUEUE_STALE_AFTER)
+        & (Q(started_at__isnull=True) | Q(started_at__lt=now - QUEUE_STALE_AFTER))
     )
     ids = list(stale.values_list("pk", flat=True))
     if ids:
         ScanRun.objects.filter(pk__in=ids).update(
-            state=ScanState.QUEUED, current_path="", error="Re-queued: the previous attempt was lost."
+            state=ScanState.QUEUED,
+            current_path="",
+            lease_owner="",
+            heartbeat_at=None,
+            error="Re-queued: the previous attempt was lost.",
         )
         for pk in ids:
             tasks.scan_version.delay_on_commit(pk)
@@ -367,11 +398,15 @@ def _scan_remote(version: ModelVersion, mf: ModelFile, limits: base.Limits, clie
 
 
 def _claim(scan_run_id: int) -> ScanRun | None:
-    """Move a queued (or stale running) run to running; None when someone else owns it or it is done."""
+    """Take a queued run, or a running one whose lease expired; None when another attempt holds it or it is done.
+
+    One conditional UPDATE decides: of two attempts claiming at once, exactly one wins.
+    """
     now = timezone.now()
+    owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     claimed = (
         ScanRun.objects.filter(pk=scan_run_id)
-        .filter(Q(state=ScanState.QUEUED) | Q(state=ScanState.RUNNING, started_at__lt=now - STALE_AFTER))
+        .filter(Q(state=ScanState.QUEUED) | _lease_expired(now))
         .update(
             state=ScanState.RUNNING,
             started_at=now,
@@ -379,12 +414,48 @@ def _claim(scan_run_id: int) -> ScanRun | None:
             duration=None,
             error="",
             error_kind="",
+            lease_owner=owner,
+            heartbeat_at=now,
             attempts=F("attempts") + 1,
         )
     )
     if not claimed:
         return None
     return ScanRun.objects.select_related("version", "version__model").get(pk=scan_run_id)
+
+
+def _owned(run: ScanRun) -> QuerySet[ScanRun]:
+    """The run, only while this attempt holds its lease."""
+    return ScanRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner)
+
+
+class _Heartbeat:
+    """Renews the lease from a thread while a long file is being scanned (outside any transaction)."""
+
+    def __init__(self, run: ScanRun) -> None:
+        self.run = run
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"scan-{run.pk}-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if not transaction.get_connection().in_atomic_block:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        interval = max(1.0, lease_duration().total_seconds() / 3)
+        try:
+            while not self.stop.wait(interval):
+                _owned(self.run).update(heartbeat_at=timezone.now())
+        except Exception:  # a heartbeat lost is a lease that expires: recovery takes over, nothing breaks
+            log.warning("heartbeat of scan run %s failed", self.run.pk, exc_info=True)
+        finally:
+            connection.close()
 
 
 def _is_remote(version: ModelVersion) -> bool:
@@ -417,6 +488,18 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
     findings = _stored_findings(outcome.findings)
     verdict = ScanVerdict(outcome.verdict.label)
     with transaction.atomic():
+        # Ownership first: a dead attempt's late write is refused before it touches any row.
+        updated = _owned(run).update(
+            files_done=F("files_done") + 1,
+            bytes_done=F("bytes_done") + mf.size,
+            bytes_read=F("bytes_read") + result.bytes_read,
+            bytes_transferred=F("bytes_transferred") + outcome.bytes_transferred,
+            finding_count=F("finding_count") + len(findings),
+            current_path=next_path[:1000],
+            heartbeat_at=timezone.now(),
+        )
+        if not updated:
+            raise ScanLeaseLost(f"scan run {run.pk} was taken over by another attempt")
         ScanFileResult.objects.create(
             scan_run=run,
             file=mf,
@@ -447,19 +530,11 @@ def _record_file(run: ScanRun, mf: ModelFile, outcome: _FileOutcome, next_path: 
             )
             for f in findings
         )
-        ScanRun.objects.filter(pk=run.pk).update(
-            files_done=F("files_done") + 1,
-            bytes_done=F("bytes_done") + mf.size,
-            bytes_read=F("bytes_read") + result.bytes_read,
-            bytes_transferred=F("bytes_transferred") + outcome.bytes_transferred,
-            finding_count=F("finding_count") + len(findings),
-            current_path=next_path[:1000],
-        )
 
 
 def _fail(run: ScanRun, message: str, kind: str) -> None:
     now = timezone.now()
-    ScanRun.objects.filter(pk=run.pk).update(
+    _owned(run).update(
         state=ScanState.FAILED,
         error=message,
         error_kind=kind[:60],
@@ -511,18 +586,11 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
             formats[mf.pk] = outcome.result.format[:40]
 
     try:
-        if remote:
-            hub = client or HubClient()
-            _scan_remote_files(version, files, limits, hub, record)
-        else:
-            for mf in files:
-                if version.local_path:
-                    outcome = _scan_local(version, mf, limits)
-                else:
-                    outcome = _FileOutcome(
-                        _unscannable(mf.path, "file.missing", "No local copy and not on the Hub.", size=mf.size)
-                    )
-                record(mf, outcome)
+        with _Heartbeat(run):
+            _scan_files(version, files, limits, remote, client, record)
+    except ScanLeaseLost:
+        log.warning("scan run %s: lease lost to another attempt; this attempt stops without recording", run.pk)
+        return ScanRun.objects.get(pk=run.pk)
     except Exception as exc:
         if isinstance(exc, HubError):
             _fail(run, str(exc), type(exc).__name__)
@@ -530,7 +598,32 @@ def execute_scan(*, scan_run_id: int, client: HubClient | None = None) -> ScanRu
         log.exception("scan run %s crashed", run.pk)
         _fail(run, f"Unexpected error: {type(exc).__name__}: {exc}", "internal")
         raise ScanFailed(str(exc), kind="internal") from exc
-    return _finish(run, files, verdicts, formats)
+    try:
+        return _finish(run, files, verdicts, formats)
+    except ScanLeaseLost:
+        log.warning("scan run %s: lease lost before it finished; the other attempt records it", run.pk)
+        return ScanRun.objects.get(pk=run.pk)
+
+
+def _scan_files(
+    version: ModelVersion,
+    files: list[ModelFile],
+    limits: base.Limits,
+    remote: bool,
+    client: HubClient | None,
+    record: Callable[[ModelFile, _FileOutcome], None],
+) -> None:
+    if remote:
+        _scan_remote_files(version, files, limits, client or HubClient(), record)
+        return
+    for mf in files:
+        if version.local_path:
+            outcome = _scan_local(version, mf, limits)
+        else:
+            outcome = _FileOutcome(
+                _unscannable(mf.path, "file.missing", "No local copy and not on the Hub.", size=mf.size)
+            )
+        record(mf, outcome)
 
 
 def _scan_remote_files(
@@ -560,13 +653,15 @@ def _scan_remote_files(
 def _finish(run: ScanRun, files: list[ModelFile], verdicts: list[str], formats: dict[int, str]) -> ScanRun:
     now = timezone.now()
     verdict = ScanVerdict.worst(verdicts)
-    ScanRun.objects.filter(pk=run.pk).update(
+    finished = _owned(run).update(
         state=ScanState.SUCCEEDED,
         verdict=verdict,
         finished_at=now,
         current_path="",
         duration=(now - run.started_at) if run.started_at else None,
     )
+    if not finished:
+        raise ScanLeaseLost(f"scan run {run.pk} was taken over by another attempt")
     ModelVersion.objects.filter(pk=run.version_id).update(scan_verdict=verdict)
     changed = [f for f in files if f.pk in formats and f.format != formats[f.pk]]
     for f in changed:

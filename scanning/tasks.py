@@ -40,10 +40,16 @@ def pipeline_scan(self, version_id: int) -> str | None:  # type: ignore[no-untyp
     return getattr(run, "verdict", None) or None
 
 
-@task(name="scanning.rescan_outdated", time_limit=660)
-def rescan_outdated(limit: int = 200) -> int:
-    """Hourly: re-enqueue runs whose attempt was lost, then rescan versions scanned with older rules."""
+@task(name="scanning.recover_scans", time_limit=120)
+def recover_scans() -> int:
+    """Every minute: take over runs whose worker died (lease expired) or whose message was lost."""
     recovered = services.recover_stale_scans()
     if recovered:
         log.warning("re-queued %d lost scan runs: %s", len(recovered), recovered)
+    return len(recovered)
+
+
+@task(name="scanning.rescan_outdated", time_limit=660)
+def rescan_outdated(limit: int = 200) -> int:
+    """Hourly: rescan versions scanned with older rules."""
     return len(services.rescan_outdated(limit=limit))

@@ -164,10 +164,15 @@ def test_redelivered_running_run_starts_over(tmp_path):
     version = local_version(tmp_path, {"model.safetensors": safetensors_bytes()})
     run = services._create_run(version=version, user=None, trigger=ScanTrigger.IMPORT)
     ScanRun.objects.filter(pk=run.pk).update(
-        state=ScanState.RUNNING, files_done=1, started_at=timezone.now() - timedelta(minutes=5)
+        state=ScanState.RUNNING,
+        files_done=1,
+        started_at=timezone.now() - timedelta(hours=5),
+        heartbeat_at=timezone.now() - timedelta(seconds=5),
+        lease_owner="other-worker",
     )
     assert services.execute_scan(scan_run_id=run.pk).state == ScanState.RUNNING  # another worker owns it
-    ScanRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - services.STALE_AFTER - timedelta(minutes=1))
+    stale = timezone.now() - services.lease_duration() - timedelta(seconds=1)
+    ScanRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
     done = services.execute_scan(scan_run_id=run.pk)
     assert done.state == ScanState.SUCCEEDED and done.files_done == 1
     assert ScanFileResult.objects.filter(scan_run=run).count() == 1

@@ -58,23 +58,24 @@ def test_rescan_outdated_task(tmp_path, django_capture_on_commit_callbacks):
     assert tasks.rescan_outdated.run() == 0
 
 
-def test_lost_runs_are_recovered_by_the_hourly_task(tmp_path, django_capture_on_commit_callbacks):
+def test_lost_runs_are_recovered_by_the_minutely_task(tmp_path, django_capture_on_commit_callbacks):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    long_ago = timezone.now() - services.STALE_AFTER - timedelta(minutes=5)
+    long_ago = timezone.now() - services.lease_duration() - services.QUEUE_STALE_AFTER - timedelta(minutes=5)
     lost_running = local_version(tmp_path / "a", {"model.safetensors": safetensors_bytes()})
     lost_queued = local_version(tmp_path / "b", {"model.safetensors": safetensors_bytes()})
     busy = local_version(tmp_path / "c", {"model.safetensors": safetensors_bytes()})
     r1 = services._create_run(version=lost_running, user=None, trigger=ScanTrigger.IMPORT)
     r2 = services._create_run(version=lost_queued, user=None, trigger=ScanTrigger.IMPORT)
     r3 = services._create_run(version=busy, user=None, trigger=ScanTrigger.IMPORT)
-    ScanRun.objects.filter(pk=r1.pk).update(state=ScanState.RUNNING, started_at=long_ago)
+    ScanRun.objects.filter(pk=r1.pk).update(state=ScanState.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
     ScanRun.objects.filter(pk=r2.pk).update(created_at=long_ago)
-    ScanRun.objects.filter(pk=r3.pk).update(state=ScanState.RUNNING, started_at=timezone.now())
+    # Started long ago but its worker still renews the lease: alive.
+    ScanRun.objects.filter(pk=r3.pk).update(state=ScanState.RUNNING, started_at=long_ago, heartbeat_at=timezone.now())
     with django_capture_on_commit_callbacks(execute=True):
-        tasks.rescan_outdated.run()
+        assert tasks.recover_scans.run() == 2
     assert ScanRun.objects.get(pk=r1.pk).state == ScanState.SUCCEEDED
     assert ScanRun.objects.get(pk=r2.pk).state == ScanState.SUCCEEDED
     assert ScanRun.objects.get(pk=r3.pk).state == ScanState.RUNNING  # its worker is alive: left alone
