@@ -52,13 +52,14 @@ class FileRefused(Exception):
     """A file (or folder) is not read: it leaves the allowed folder, is not a regular file, or vanished.
 
     `path` is the path as the caller named it (relative to the walked folder); the message never
-    contains the resolved server path.
+    contains the resolved server path. `kind`: unsafe-path, outside, missing, special, changed or folder.
     """
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, *, kind: str = "folder") -> None:
         super().__init__(f"{path}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -215,18 +216,18 @@ def resolve_inside(root: Path | str, rel: str, *, boundary: Path | None = None) 
     """
     parts = safe_relative(rel)
     if parts is None:
-        raise FileRefused(rel, "unsafe file path; not read")
+        raise FileRefused(rel, "unsafe file path; not read", kind="unsafe-path")
     root = Path(root)
     bound = Path(boundary) if boundary is not None else snapshot_boundary(root)
     real = Path(os.path.realpath(root.joinpath(*parts.parts)))
     if not is_inside(real, bound):
-        raise FileRefused(rel, "leads outside the model folder (symbolic link); not read")
+        raise FileRefused(rel, "leads outside the model folder (symbolic link); not read", kind="outside")
     try:
         st = os.stat(real, follow_symlinks=False)
     except OSError:
-        raise FileRefused(rel, "file not found in the imported folder") from None
+        raise FileRefused(rel, "file not found in the imported folder", kind="missing") from None
     if not stat.S_ISREG(st.st_mode):
-        raise FileRefused(rel, f"{_kind(st.st_mode)}; not read")
+        raise FileRefused(rel, f"{_kind(st.st_mode)}; not read", kind="special")
     return real
 
 
@@ -244,14 +245,14 @@ def _open_real(real: Path, shown: str) -> BinaryIO:
     try:
         fd = os.open(real, _OPEN_FLAGS)
     except OSError:
-        raise FileRefused(shown, "changed or vanished while being opened; not read") from None
+        raise FileRefused(shown, "changed or vanished while being opened; not read", kind="changed") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileRefused(shown, f"{_kind(st.st_mode)}; not read")
+            raise FileRefused(shown, f"{_kind(st.st_mode)}; not read", kind="special")
         again = os.stat(real, follow_symlinks=False)
         if os.path.realpath(real) != str(real) or (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
-            raise FileRefused(shown, "changed while being opened (symbolic link swapped in); not read")
+            raise FileRefused(shown, "changed while being opened (symbolic link swapped in); not read", kind="changed")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb", buffering=0)
@@ -291,9 +292,9 @@ def sha256_path(path: Path | str) -> tuple[str, int]:
     try:
         st = os.stat(real, follow_symlinks=False)
     except OSError:
-        raise FileRefused(shown, "file not found") from None
+        raise FileRefused(shown, "file not found", kind="missing") from None
     if not stat.S_ISREG(st.st_mode):
-        raise FileRefused(shown, f"{_kind(st.st_mode)}; not read")
+        raise FileRefused(shown, f"{_kind(st.st_mode)}; not read", kind="special")
     with _open_real(real, shown) as fh:
         return sha256_stream(fh)
 

@@ -17,9 +17,11 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 
-from inventory import services
+from inventory import pipeline, services
 from inventory.choices import JobState
 from inventory.models import ImportJob, ModelVersion
+from licenses.services.analysis import read_version_files
+from scanning.models import Finding
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +147,60 @@ def test_the_cli_queues_unconfined_jobs(tmp_path, settings, django_capture_on_co
 
     confined = services.request_import(user=None, local_path=str(folder))
     assert confined.confined is True
+
+
+MIT_TEXT = """MIT License
+
+Copyright (c) 2024 {holder}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+def test_after_the_import_the_scan_and_license_steps_do_not_follow_a_swapped_link(layout, tmp_path):
+    """The pipeline's readers (scan, license texts) re-verify too: a swap after the import reads nothing outside."""
+    root, model, outside = layout
+    _write(model, {"LICENSE": MIT_TEXT.format(holder="Acme").encode()})
+    _write(outside, {"LICENSE": MIT_TEXT.format(holder=SENTINEL.decode()).encode()})
+    version, _ = services.import_from_folder(folder=str(model), roots=[str(root)])
+    for name in ("LICENSE", "model.safetensors"):
+        (model / name).unlink()
+        (model / name).symlink_to(outside / name)
+
+    pipeline.run_all(version.pk)
+
+    findings = dict(Finding.objects.filter(path__in=["LICENSE", "model.safetensors"]).values_list("path", "rule"))
+    assert findings == {"LICENSE": "file.path", "model.safetensors": "file.path"}
+    for message in Finding.objects.values_list("message", flat=True):
+        assert "private-place" not in message and str(tmp_path) not in message
+    _nothing_holds_the_sentinel()
+
+
+def test_license_texts_of_a_cache_snapshot_are_read_through_its_blob_links(tmp_path):
+    repo = tmp_path / "hub" / "models--acme--licensed"
+    snap = repo / "snapshots" / ("e" * 40)
+    text = MIT_TEXT.format(holder="Acme").encode()
+    blob = repo / "blobs" / hashlib.sha256(text).hexdigest()
+    _write(repo, {f"blobs/{blob.name}": text})
+    snap.mkdir(parents=True)
+    (snap / "LICENSE").symlink_to(os.path.relpath(blob, snap))
+    version, _ = services.import_from_folder(folder=str(snap))
+
+    read = read_version_files(version)
+    assert read.texts == {"LICENSE": text.decode()} and read.notes == []
