@@ -129,3 +129,15 @@ def test_link_leaving_the_snapshot_fails_the_identity_without_showing_where(impo
     (mismatch,) = result["identity"]["mismatches"]
     assert mismatch["path"] == "config.json" and mismatch["reason"].startswith("not read:")
     assert "private-place" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("where", ["local_dir", "cache_dir"])
+def test_importing_the_download_records_the_files_the_hub_import_recorded(imported, tmp_path, where):
+    """One walk: the folder import sees exactly the files (and hashes) the Hub import and the gate see."""
+    hub_env, version = imported
+    folder = _download(hub_env, version, **{where: tmp_path / where})
+    from_hub = sorted(version.files.values_list("path", "size", "sha256"))
+    local, _created = inventory_services.import_from_folder(folder=str(folder), repo_id=f"{version.model.repo_id}-copy")
+    assert sorted(local.files.values_list("path", "size", "sha256")) == from_hub
+    gate_view = services.hash_directory(folder)
+    assert [(g["path"], g["sha256"]) for g in gate_view] == [(p, s) for p, _size, s in from_hub]
