@@ -324,6 +324,10 @@ class ImportJob(models.Model):
     repo_id = models.CharField(max_length=200, blank=True)
     revision = models.CharField(max_length=200, default="main")
     local_path = models.CharField(max_length=1000, blank=True)
+    confined = models.BooleanField(
+        default=True,
+        help_text="Read only below MODELGATE_LOCAL_IMPORT_ROOTS, checked when the worker reads (off for the CLI).",
+    )
     application = models.ForeignKey(Application, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
     step = models.CharField(max_length=200, blank=True, help_text="What the job is doing now.")

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.files import FileRefused, sha256_path
 from core.models import AuditAction
 from core.permissions import require
 from core.services import record_event
@@ -152,15 +154,16 @@ def _hub_sha256(client: HubClient, info: HubModelInfo, f: HubFile) -> str:
         return f.lfs_sha256
     if f.size > SMALL_FILE_LIMIT:
         return ""
-    from inventory.local import sha256_file
-
     path = client.download(info.repo_id, info.commit, f.path, expected_size=f.size)
-    digest, _ = sha256_file(path)
+    try:
+        digest, _ = sha256_path(path)
+    except FileRefused as exc:
+        raise HubError(f"{f.path}: the downloaded copy {exc.reason}") from None
     return digest
 
 
-def _local_snapshot(folder: str, repo_id: str) -> _Snapshot:
-    snap: LocalSnapshot = read_folder(folder, repo_id=repo_id)
+def _local_snapshot(folder: str, repo_id: str, roots: list[str] | None) -> _Snapshot:
+    snap: LocalSnapshot = read_folder(folder, repo_id=repo_id, roots=roots)
     parsed = cards.split_front_matter(snap.card_text)
     tags = parsed.data.get("tags") or []
     if isinstance(tags, str):
@@ -206,10 +209,16 @@ def import_from_hub(
 
 
 def import_from_folder(
-    *, folder: str, repo_id: str = "", user: Any = None, application: Application | None = None
+    *,
+    folder: str,
+    repo_id: str = "",
+    user: Any = None,
+    application: Application | None = None,
+    roots: list[str] | None = None,
 ) -> tuple[ModelVersion, bool]:
+    """Import a local folder; with `roots`, every file read must lie below one of them when it is read."""
     try:
-        snapshot = _local_snapshot(folder, repo_id.strip())
+        snapshot = _local_snapshot(folder, repo_id.strip(), roots)
     except LocalImportError as exc:
         raise ImportFailed(str(exc), kind="LocalImportError") from exc
     return _record_snapshot(snapshot=snapshot, user=user, application=application)
@@ -301,8 +310,13 @@ def request_import(
     revision: str = "main",
     local_path: str = "",
     application: Application | None = None,
+    confined: bool = True,
 ) -> ImportJob:
-    """Create an import job and enqueue it once the transaction commits."""
+    """Create an import job and enqueue it once the transaction commits.
+
+    A confined job (the default: web UI and API) reads a local folder only below
+    MODELGATE_LOCAL_IMPORT_ROOTS, checked again when the worker reads; the CLI passes confined=False.
+    """
     from inventory import tasks
 
     repo_id, local_path = repo_id.strip(), local_path.strip()
@@ -313,6 +327,7 @@ def request_import(
         repo_id=repo_id,
         revision=(revision or "main").strip(),
         local_path=local_path,
+        confined=confined,
         application=application,
         requested_by=user if getattr(user, "is_authenticated", False) else None,
     )
@@ -352,7 +367,11 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
     try:
         if job.source == Source.LOCAL:
             version, created = import_from_folder(
-                folder=job.local_path, repo_id=job.repo_id, user=job.requested_by, application=job.application
+                folder=job.local_path,
+                repo_id=job.repo_id,
+                user=job.requested_by,
+                application=job.application,
+                roots=list(settings.MODELGATE_LOCAL_IMPORT_ROOTS) if job.confined else None,
             )
         else:
             version, created = import_from_hub(

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -26,6 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from core.files import FileRefused, resolve_inside
 from core.services import record_event
 from inventory import pipeline
 from inventory.choices import Source
@@ -304,24 +304,17 @@ def _unscannable(
     )
 
 
-def _local_file(root: str, rel: str) -> Path | None:
-    """`root/rel`, refusing absolute paths and `..` (symlinks of a Hugging Face cache snapshot are fine)."""
-    p = PurePosixPath(rel)
-    if not rel or p.is_absolute() or any(part in ("", ".", "..") for part in p.parts) or "\\" in rel:
-        return None
-    return Path(root, *p.parts)
-
-
 def _scan_local(version: ModelVersion, mf: ModelFile, limits: base.Limits) -> _FileOutcome:
     from scanning import scanners
 
-    full = _local_file(version.local_path, mf.path)
-    if full is None:
-        return _FileOutcome(_unscannable(mf.path, "file.path", "Unsafe file path; not read.", mf.path))
-    if not full.is_file():
-        return _FileOutcome(
-            _unscannable(mf.path, "file.missing", "File not found in the imported folder.", str(full), size=mf.size)
-        )
+    # Re-verified at read time (core.files): links may lead into a cache snapshot's blobs/, never further,
+    # so a file or folder swapped for a link since the import is not read. Messages name no server path.
+    try:
+        full = resolve_inside(version.local_path, mf.path)
+    except FileRefused as exc:
+        rule, size = ("file.missing", mf.size) if exc.kind == "missing" else ("file.path", 0)
+        message = f"{exc.reason[:1].upper()}{exc.reason[1:]}."
+        return _FileOutcome(_unscannable(mf.path, rule, message, mf.path, size=size))
     try:
         result = scanners.scan_file(str(full), limits=limits)
     except Exception as exc:  # a scanner bug must not sink the run: fail closed for this file

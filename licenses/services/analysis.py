@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.files import FileRefused, open_inside
 from inventory import pipeline
 from inventory.choices import Source
 from inventory.hub import EntryNotFound, HubClient, HubError
@@ -66,14 +66,12 @@ def read_version_files(version: ModelVersion) -> FileTexts:
         candidates = candidates[:MAX_FILES]
     texts: dict[str, str] = {}
     if version.local_path:
-        root = Path(version.local_path).resolve()
         for f in candidates:
-            target = (root / f.path).resolve()
-            if not target.is_relative_to(root) or not target.is_file():
-                notes.append(f"{f.path}: not found in {root}")
-                continue
-            with target.open("rb") as fh:
-                texts[f.path] = fh.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+            try:  # core.files: a cache snapshot's links into blobs/ are followed, links further out refused
+                with open_inside(version.local_path, f.path) as fh:
+                    texts[f.path] = fh.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+            except (FileRefused, OSError) as exc:
+                notes.append(f"{f.path}: {getattr(exc, 'reason', 'could not be read')}")
     elif version.model.source == Source.HUB and candidates:
         client = HubClient()
         named = [f for f in candidates if is_license_named(f.path)]

@@ -51,7 +51,6 @@ from policies.services.evaluation import (
     waiver_rules,
 )
 from policies.services.gate import (
-    SKIP_DIRS,
     check_gate,
     hash_directory,
     verify_identity,
@@ -80,7 +79,6 @@ __all__ = [
     "CHUNK",
     "DEFAULT_PACK",
     "DEFAULT_WAIVER_REASONS",
-    "SKIP_DIRS",
     "EvaluationResult",
     "Key",
     "OrgTree",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.files import FileRefused, hash_folder
 from core.permissions import require
 from inventory import pipeline
 from inventory.models import Application, ModelFile, ModelVersion
@@ -27,29 +26,20 @@ from policies.services.evaluation import (
     waiver_rules,
 )
 
-SKIP_DIRS = {".git", ".cache", "__pycache__"}
-
 
 def hash_directory(directory: str | Path) -> list[dict[str, str]]:
-    """sha256 of every file under `directory` (symlinks followed, as in a Hugging Face cache snapshot)."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise ValidationError({"directory": f"{directory} is not a directory"})
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            out.append({"path": full.relative_to(root).as_posix(), "sha256": _sha256_file(full)})
-    return out
+    """sha256 of every file under `directory`, walked as an import reads a folder (`core.files`).
 
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    A Hugging Face cache snapshot's links into its repo's `blobs/` are followed; a link leading
+    further out, or a FIFO/device/socket, comes back with a `refused` reason and fails the identity.
+    """
+    try:
+        hashed, refused = hash_folder(directory)
+    except FileRefused as exc:
+        raise ValidationError({"directory": f"{directory}: {exc.reason}"}) from None
+    out = [{"path": h.path, "sha256": h.sha256} for h in hashed]
+    out += [{"path": r.path, "sha256": "", "refused": r.reason} for r in refused]
+    return sorted(out, key=lambda item: item["path"])
 
 
 def verify_identity(*, version: ModelVersion, supplied: list[dict[str, str]] | None) -> dict[str, Any]:
@@ -68,7 +58,10 @@ def verify_identity(*, version: ModelVersion, supplied: list[dict[str, str]] | N
     mismatches = []
     for item in supplied:
         path, sha = str(item.get("path", "")), str(item.get("sha256", "")).lower()
-        if path not in expected:
+        if item.get("refused"):
+            reason = f"not read: {item['refused']}"
+            mismatches.append({"path": path, "reason": reason, "expected": None, "actual": None})
+        elif path not in expected:
             mismatches.append({"path": path, "reason": "unexpected file", "expected": None, "actual": sha})
         elif not expected[path]:
             mismatches.append({"path": path, "reason": "no recorded hash", "expected": None, "actual": sha})

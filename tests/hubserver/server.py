@@ -449,6 +449,29 @@ class HubServer:
         return data
 
     @staticmethod
+    def tree_json(commit: Commit, under: str, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        recursive = query.get("recursive", ["false"])[0].lower() == "true"
+        prefix = f"{under}/" if under else ""
+        entries: dict[str, dict[str, Any]] = {}
+        for path in sorted(commit.files):
+            if not path.startswith(prefix):
+                continue
+            parts = path[len(prefix) :].split("/")
+            for depth in range(1, len(parts)):  # the folders on the way
+                folder = prefix + "/".join(parts[:depth])
+                entries.setdefault(folder, {"type": "directory", "oid": "0" * 40, "size": 0, "path": folder})
+                if not recursive:
+                    break
+            if len(parts) > 1 and not recursive:
+                continue
+            f = commit.files[path]
+            entry: dict[str, Any] = {"type": "file", "oid": f.blob_id, "size": len(f.data), "path": path}
+            if f.lfs:
+                entry["lfs"] = {"oid": f.sha256, "size": len(f.data), "pointerSize": len(f.pointer())}
+            entries[path] = entry
+        return list(entries.values())
+
+    @staticmethod
     def _computed_tags(repo: Repo, commit: Commit, card: dict[str, Any]) -> list[str]:
         tags: list[str] = []
         if repo.library_name:
@@ -567,6 +590,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve_api(self, rest: str, rec: RequestRecord, token: str | None) -> None:
         hub = self.server.hub
         rev = "main"
+        if "/tree/" in rest:  # list_repo_tree (snapshot_download): files and folders, recursive, one page
+            rest, tail = rest.split("/tree/", 1)
+            rev, _, under = tail.partition("/")
+            commit = hub._commit(hub._repo(rest.strip("/"), token), rev)
+            self._send_json(200, hub.tree_json(commit, under.strip("/"), rec.query), {})
+            return
         if "/revision/" in rest:
             rest, rev = rest.split("/revision/", 1)
         repo = hub._repo(rest.strip("/"), token)

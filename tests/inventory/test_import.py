@@ -168,14 +168,29 @@ def test_hf_cache_snapshot_takes_repo_and_commit_from_the_path(tmp_path):
     blob = blobs / _sha(data)
     blob.write_bytes(data)
     (snap / "model.safetensors").symlink_to(os.path.relpath(blob, snap))
-    outside = tmp_path / "secret.txt"
-    outside.write_bytes(b"do not read")
-    (snap / "escape.txt").symlink_to(outside)
 
     version, _ = services.import_from_folder(folder=str(snap))
     assert version.model.repo_id == "acme/cached-model" and version.commit == commit
     assert version.model.source == Source.HUB
     assert list(version.files.values_list("path", "sha256")) == [("model.safetensors", _sha(data))]
+
+
+def test_a_link_leaving_the_cache_folder_fails_the_import_without_showing_where_it_leads(tmp_path):
+    """A file that was not read cannot have been scanned: the import fails rather than leave it out."""
+    commit = "b" * 40
+    snap = tmp_path / "hub" / "models--acme--leaky" / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_bytes(b"{}")
+    outside = tmp_path / "secret-place" / "secret.txt"
+    outside.parent.mkdir()
+    outside.write_bytes(b"do not read")
+    (snap / "escape.txt").symlink_to(outside)
+
+    with pytest.raises(services.ImportFailed) as exc:
+        services.import_from_folder(folder=str(snap))
+    assert "escape.txt" in str(exc.value) and "outside" in str(exc.value)
+    assert "secret-place" not in str(exc.value)
+    assert not ModelVersion.objects.exists()
 
 
 def test_missing_folder_is_a_clear_failure(tmp_path):

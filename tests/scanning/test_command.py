@@ -199,3 +199,33 @@ def test_json_stays_valid_for_odd_file_names(tmp_path, no_db):
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and len(lines) == 2  # both lines parse
     assert any(x["path"].endswith("modèle.safetensors") and x["verdict"] == "safe" for x in lines)
+
+
+def test_folder_walk_skips_hub_metadata_and_refuses_links_out_and_fifos(tmp_path, no_db):
+    """The walk is core.files': .cache/huggingface metadata skipped, cache links into blobs/ followed,
+    a link out of the repo folder and a FIFO reported unscannable (never opened, never a hang)."""
+    repo = tmp_path / "hub" / "models--acme--m"
+    snap = repo / "snapshots" / ("c" * 40)
+    (repo / "blobs").mkdir(parents=True)
+    snap.mkdir(parents=True)
+    blob = repo / "blobs" / "b1"
+    blob.write_bytes(safetensors_bytes())
+    (snap / "model.safetensors").symlink_to(os.path.relpath(blob, snap))
+    (snap / ".cache" / "huggingface" / "download").mkdir(parents=True)
+    (snap / ".cache" / "huggingface" / "download" / "model.safetensors.metadata").write_text("c\ne\n1\n")
+    secret = tmp_path / "private-place" / "evil.bin"
+    secret.parent.mkdir()
+    secret.write_bytes(malicious_pickle_bytes("true"))
+    (snap / "leak.bin").symlink_to(secret)
+    os.mkfifo(snap / "pipe")
+    code, out, _err = run(str(snap), "--json")
+    lines = {Path(d["path"]).name: d for d in map(json.loads, out.splitlines())}
+    assert set(lines) == {"model.safetensors", "leak.bin", "pipe"}
+    assert lines["model.safetensors"]["verdict"] == "safe"
+    assert lines["model.safetensors"]["sha256"] == hashlib.sha256(safetensors_bytes()).hexdigest()
+    for name in ("leak.bin", "pipe"):
+        assert lines[name]["verdict"] == "unscannable" and lines[name]["sha256"] == ""
+        (finding,) = lines[name]["findings"]
+        assert set(finding) == FINDING_KEYS and finding["category"] == "unscannable"
+        assert "private-place" not in json.dumps(lines[name])
+    assert code == 1

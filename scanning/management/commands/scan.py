@@ -10,38 +10,69 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.files import FileRefused, walk
 from scanning.scanners import base
 
 VERDICT_ORDER = ("safe", "suspicious", "unscannable", "malicious")
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__"}
 
 
-def collect(paths: list[str]) -> list[Path]:
-    """Every regular file under the given paths (folders recursively, sorted, .git skipped), no duplicates."""
-    out: list[Path] = []
+@dataclass(frozen=True)
+class Item:
+    """One file to scan: the path as shown, where it really is, or why it is not read."""
+
+    shown: Path
+    real: Path | None
+    size: int
+    refused: str = ""
+
+
+def collect(paths: list[str]) -> list[Item]:
+    """Every regular file under the given paths, walked by `core.files` (one skip list and symlink policy).
+
+    Links leaving a folder (a cache snapshot may link into its repo's blobs/), FIFOs, sockets and devices
+    are listed as refused, never opened. A file named on the command line is read even through a link.
+    """
+    out: list[Item] = []
     seen: set[str] = set()
+
+    def add(item: Item) -> None:
+        if str(item.shown) not in seen:
+            seen.add(str(item.shown))
+            out.append(item)
+
     for raw in paths:
         root = Path(raw)
         if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-                for name in sorted(filenames):
-                    candidate = Path(dirpath, name)
-                    if candidate.is_file() and str(candidate) not in seen:
-                        seen.add(str(candidate))
-                        out.append(candidate)
-        elif str(root) not in seen:
-            seen.add(str(root))
-            out.append(root)
+            try:
+                found = walk(root)
+            except FileRefused as exc:
+                add(Item(root, None, 0, exc.reason))
+                continue
+            items = [Item(root / e.path, e.real, e.size) for e in found.files]
+            items += [Item(root / r.path, None, 0, r.reason) for r in found.refused]
+            for item in sorted(items, key=lambda i: str(i.shown)):
+                add(item)
+            continue
+        real = Path(os.path.realpath(root))
+        try:
+            st = real.stat()
+        except OSError:
+            add(Item(root, None, 0, "file not found"))
+            continue
+        if stat.S_ISREG(st.st_mode):
+            add(Item(root, real, st.st_size))
+        else:
+            add(Item(root, None, 0, "not a regular file (FIFO, socket or device); not read"))
     return out
 
 
@@ -148,21 +179,25 @@ class Command(BaseCommand):
 
         from scanning.scanners import scan_file
 
-        files = collect(paths)
-        sizes = [_size(f) for f in files]
+        items = collect(paths)
+        sizes = [item.size for item in items]
         as_json = options["json"]
         bar = None
         if not as_json and not options["no_progress"]:
-            bar = ProgressBar(getattr(self.stderr, "_out", sys.stderr), sum(sizes), len(files))
+            bar = ProgressBar(getattr(self.stderr, "_out", sys.stderr), sum(sizes), len(items))
         results: list[base.ScanResult] = []
         done = 0
-        for i, (path, size) in enumerate(zip(files, sizes, strict=True)):
+        for i, (item, size) in enumerate(zip(items, sizes, strict=True)):
+            path = item.shown
             if bar:
                 bar.update(done, i, str(path))
-            try:
-                result = scan_file(str(path), limits=limits)
-            except OSError as exc:  # unreadable: fail closed for this file, keep going
-                result = _unreadable(str(path), size, exc)
+            if item.real is None:
+                result = _refused(str(path), item.refused)
+            else:
+                try:
+                    result = scan_file(str(item.real), limits=limits)
+                except OSError as exc:  # unreadable: fail closed for this file, keep going
+                    result = _unreadable(str(path), size, exc)
             result.path = str(path)
             results.append(result)
             done += size
@@ -171,7 +206,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(result.as_contract()))
                 self.stdout.flush()
         if bar:
-            bar.finish(done, len(files))
+            bar.finish(done, len(items))
         if not as_json:
             self._table(results)
         if any(r.verdict.label != "safe" for r in results):
@@ -203,6 +238,20 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(results)} file(s): {summary or 'nothing to scan'}")
 
 
+def _refused(path: str, reason: str) -> base.ScanResult:
+    finding = base.Finding(
+        rule="file.refused",
+        category=base.Category.UNSCANNABLE,
+        severity=base.Severity.MEDIUM,
+        verdict=base.Verdict.UNSCANNABLE,
+        message="The file was not read: " + reason,
+        evidence="",
+    )
+    return base.ScanResult(
+        path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=0, findings=[finding]
+    )
+
+
 def _unreadable(path: str, size: int, exc: OSError) -> base.ScanResult:
     finding = base.Finding(
         rule="file.unreadable",
@@ -215,10 +264,3 @@ def _unreadable(path: str, size: int, exc: OSError) -> base.ScanResult:
     return base.ScanResult(
         path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=size, findings=[finding]
     )
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
