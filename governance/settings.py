@@ -7,6 +7,7 @@ services; production sets DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -225,6 +226,11 @@ CELERY_TIMEZONE = "UTC"
 # --- Email / notifications ---
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="modelgate@localhost")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 # --- Hugging Face Hub (read only by inventory/hub.py; the token is never shown or logged) ---
 HF_ENDPOINT = env.str("HF_ENDPOINT", default="https://huggingface.co")
@@ -243,6 +249,23 @@ MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
 # Gate: what to do with a model the inventory has never seen ("import" or "fail").
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
 MODELGATE_SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Scanning ---
+# Per-file bounds overriding `scanning.scanners.base.Limits` fields, as a JSON object,
+# e.g. {"max_seconds": 300, "max_decompressed": 8589934592}.
+MODELGATE_SCAN_LIMITS: dict[str, Any] = env.json("MODELGATE_SCAN_LIMITS", default={})
+# Files of one remote version scanned at once (remote reads are latency-bound).
+MODELGATE_SCAN_WORKERS = max(1, env.int("MODELGATE_SCAN_WORKERS", default=4))
+
+# --- Licenses ---
+# Read base models' Hub cards for the licenses they pass down (off: lineage from imported versions only).
+MODELGATE_LICENSE_HUB_LOOKUP = env.bool("MODELGATE_LICENSE_HUB_LOOKUP", default=True)
+
+# --- Overview and waivers ---
+# Seconds after which the overview recomputes its rollup itself (beat refreshes it every minute).
+MODELGATE_OVERVIEW_MAX_AGE = env.int("MODELGATE_OVERVIEW_MAX_AGE", default=180)
+# Days before a waiver's expiry on which its subscribers are reminded (one reminder per threshold).
+MODELGATE_WAIVER_REMINDER_DAYS: list[int] = env.list("MODELGATE_WAIVER_REMINDER_DAYS", cast=int, default=[7, 1])
 
 LOGGING = {
     "version": 1,

@@ -72,7 +72,6 @@ from policies.services.waivers import (
     request_waiver,
     reviewer_emails,
     revoke_waiver,
-    settings_int,
     waivers_due_for_reminder,
 )
 
@@ -127,7 +126,6 @@ __all__ = [
     "reviewer_emails",
     "revoke_waiver",
     "set_policy_enabled",
-    "settings_int",
     "update_policy",
     "verify_identity",
     "violation_summary",

@@ -223,7 +223,7 @@ def expire_waivers(*, now: datetime | None = None) -> list[int]:
 
 def waivers_due_for_reminder(*, now: datetime | None = None, days: int | None = None) -> list[Waiver]:
     now = now or timezone.now()
-    days = days if days is not None else settings_int("MODELGATE_WAIVER_REMINDER_DAYS", 7)
+    days = days if days is not None else max(settings.MODELGATE_WAIVER_REMINDER_DAYS, default=0)
     return list(
         Waiver.objects.in_force(now)
         .filter(expires_at__lte=now + timedelta(days=days), reminded_at__isnull=True)
@@ -234,13 +234,6 @@ def waivers_due_for_reminder(*, now: datetime | None = None, days: int | None = 
 @transaction.atomic
 def mark_reminded(*, waiver: Waiver, now: datetime | None = None) -> None:
     Waiver.objects.filter(pk=waiver.pk).update(reminded_at=now or timezone.now())
-
-
-def settings_int(name: str, default: int) -> int:
-    try:
-        return int(getattr(settings, name, default))
-    except (TypeError, ValueError):
-        return default
 
 
 def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> list[str]:
