@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -10,7 +12,7 @@ from django.core import mail
 from core.services import record_event
 from governance import notifications
 from governance.models import DeliveryState, NotificationPreference, Webhook, WebhookDelivery
-from policies.models import Violation
+from policies.models import Violation, Waiver
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver
 
@@ -163,3 +165,48 @@ def test_webhook_page_for_administrators(client_for, admin_user, manager):
     assert client_for(manager).post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 403
     assert client.post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 302
     assert not Webhook.objects.exists()
+
+
+def _by_recipient(messages) -> dict[str, int]:
+    return dict(Counter(address for m in messages for address in m.to))
+
+
+def test_expiring_waiver_one_reminder_mail_per_recipient_per_day(
+    db, settings, legal, security, manager, nobody, django_capture_on_commit_callbacks
+):
+    settings.MODELGATE_WAIVER_REMINDER_DAYS = [7, 1]
+    for user in (legal, security, nobody):  # nobody's role may not see waivers: never mailed
+        NotificationPreference.objects.create(user=user, email_events=["waiver.expiring"])
+    waiver = make_waiver(make_policy("Pickle", 5), f.ModelVersionFactory())
+    Waiver.objects.filter(pk=waiver.pk).update(expires_at=datetime(2030, 1, 7, 23, 59, 59, tzinfo=UTC))
+    notifications.process_feed()  # the feed's watermarks start here
+
+    def run_day(day: int, *times: tuple[int, int]) -> dict[str, int]:
+        mail.outbox.clear()
+        for hour, minute in times or ((6, 30),):
+            with django_capture_on_commit_callbacks(execute=True):
+                notifications.notify_expiring_waivers(now=datetime(2030, 1, day, hour, minute, tzinfo=UTC))
+                notifications.process_feed()
+        return _by_recipient(mail.outbox)
+
+    once = {legal.email: 1, security.email: 1}
+    assert run_day(1, (6, 30), (6, 31), (18, 0)) == once  # 7 days ahead: one mail each however often beat runs
+    assert "expires in 6 days" in mail.outbox[0].subject
+    for day in range(2, 7):
+        assert run_day(day) == {}, day  # nothing new until the next threshold
+    assert run_day(7, (6, 30), (12, 0)) == once  # the last day
+    assert "expires today" in mail.outbox[0].subject
+    waiver.refresh_from_db()
+    assert waiver.reminded_at == datetime(2030, 1, 7, 6, 30, tzinfo=UTC)
+
+
+def test_missed_reminders_are_caught_up_once(db, settings, legal, django_capture_on_commit_callbacks):
+    settings.MODELGATE_WAIVER_REMINDER_DAYS = [7, 1]
+    NotificationPreference.objects.create(user=legal, email_events=["waiver.expiring"])
+    waiver = make_waiver(make_policy("Pickle", 5), f.ModelVersionFactory())
+    Waiver.objects.filter(pk=waiver.pk).update(expires_at=datetime(2030, 1, 7, 23, 59, 59, tzinfo=UTC))
+    # beat did not run for a week: both thresholds passed, one reminder
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 9, 0, tzinfo=UTC)) == 1
+        assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 10, 0, tzinfo=UTC)) == 0
+    assert _by_recipient(mail.outbox) == {legal.email: 1}
