@@ -4,11 +4,12 @@ from django.utils import timezone
 from core.models import AuditEvent
 from policies import services
 from policies.facts import EvaluationContext, gather_facts, providers
+from scanning.models import Finding, ScanRun
+from scanning.scanners.base import RULES_VERSION
 from tests import factories as f
 from tests.policies.conftest import make_policy, make_version
 
 pytestmark = pytest.mark.django_db
-scanning = pytest.importorskip("scanning.models")
 
 
 def facts_of(version, **ctx):
@@ -16,14 +17,12 @@ def facts_of(version, **ctx):
 
 
 def run(version, state="succeeded", verdict="safe", rules_version=None, findings=()):
-    from scanning.scanners.base import RULES_VERSION
-
-    scan = scanning.ScanRun.objects.create(
+    scan = ScanRun.objects.create(
         version=version, state=state, verdict=verdict if state == "succeeded" else "",
         rules_version=rules_version or RULES_VERSION,
     )  # fmt: skip
     for rule, category, evidence in findings:
-        scanning.Finding.objects.create(
+        Finding.objects.create(
             scan_run=scan, path="model.bin", rule=rule, category=category, severity="critical", verdict="malicious",
             message="m", evidence=evidence,
         )  # fmt: skip
