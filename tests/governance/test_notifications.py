@@ -12,7 +12,7 @@ from django.core import mail
 from core.services import record_event
 from governance import notifications
 from governance.models import DeliveryState, NotificationPreference, Webhook, WebhookDelivery
-from policies.models import Violation, Waiver
+from policies.models import Waiver
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver
 
@@ -112,8 +112,8 @@ def test_feed_maps_audit_events_and_new_failing_violations(db, legal, django_cap
         record_event(actor=legal, action="policy.update", target=version)
     policy = make_policy("Pickle", 9)
     warn_only = make_policy("Old", 2, action_release="warn")
-    Violation.objects.create(policy=policy, version=version, state="open", matched={})
-    Violation.objects.create(policy=warn_only, version=version, state="open", matched={})
+    f.ViolationFactory(policy=policy, version=version)
+    f.ViolationFactory(policy=warn_only, version=version)
     with django_capture_on_commit_callbacks(execute=True):
         assert notifications.process_feed() == {"audit": 1, "violations": 1, "scans": 0}
     subjects = sorted(m.subject for m in mail.outbox)

@@ -4,7 +4,6 @@ from django.utils import timezone
 from core.models import AuditEvent
 from policies import services
 from policies.facts import EvaluationContext, gather_facts, providers
-from scanning.models import Finding, ScanRun
 from scanning.scanners.base import RULES_VERSION
 from tests import factories as f
 from tests.policies.conftest import make_policy, make_version
@@ -17,15 +16,12 @@ def facts_of(version, **ctx):
 
 
 def run(version, state="succeeded", verdict="safe", rules_version=None, findings=()):
-    scan = ScanRun.objects.create(
+    scan = f.ScanRunFactory(
         version=version, state=state, verdict=verdict if state == "succeeded" else "",
         rules_version=rules_version or RULES_VERSION,
     )  # fmt: skip
     for rule, category, evidence in findings:
-        Finding.objects.create(
-            scan_run=scan, path="model.bin", rule=rule, category=category, severity="critical", verdict="malicious",
-            message="m", evidence=evidence,
-        )  # fmt: skip
+        f.FindingFactory(scan_run=scan, rule=rule, category=category, evidence=evidence)
     return scan
 
 
