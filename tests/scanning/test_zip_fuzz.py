@@ -67,6 +67,7 @@ def test_seeds_are_what_the_fuzzer_assumes(name: str) -> None:
     assert (result.format, result.verdict) == SEED_VERDICTS[name], result.findings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_mutations_never_crash(name: str) -> None:
     rng = random.Random(name)
@@ -106,6 +107,7 @@ PICKLE_SEEDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PICKLE_SEEDS))
 def test_pickle_mutations_never_crash(name: str) -> None:
     rng = random.Random(name)
