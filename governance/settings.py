@@ -207,7 +207,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "inventory-watch": {"task": "inventory.poll_watches", "schedule": crontab(minute="*/15")},
     "scanning-rescan-outdated": {"task": "scanning.rescan_outdated", "schedule": crontab(minute="7", hour="*")},
     "policies-expire-waivers": {"task": "policies.expire_waivers", "schedule": crontab(minute=5)},
-    "policies-waiver-reminders": {"task": "policies.remind_waivers", "schedule": crontab(hour=7, minute=0)},
     "governance-refresh-rollups": {"task": "governance.refresh_rollups", "schedule": crontab(minute="*")},
     "governance-risk-snapshot": {"task": "governance.take_risk_snapshot", "schedule": crontab(hour=23, minute=55)},
     "governance-notification-feed": {"task": "governance.process_feed", "schedule": crontab(minute="*")},

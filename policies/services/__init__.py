@@ -70,7 +70,6 @@ from policies.services.waivers import (
     mark_reminded,
     max_waiver_days,
     request_waiver,
-    reviewer_emails,
     revoke_waiver,
     waivers_due_for_reminder,
 )
@@ -123,7 +122,6 @@ __all__ = [
     "request_evaluation",
     "request_evaluation_of",
     "request_waiver",
-    "reviewer_emails",
     "revoke_waiver",
     "set_policy_enabled",
     "update_policy",

@@ -9,10 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from core import roles
 from core.choices import Band, Category
 from core.permissions import has_perm, require
 from core.services import record_event
@@ -257,16 +255,3 @@ def mark_reminded(*, waiver: Waiver, now: datetime | None = None) -> bool:
         reminded_at=now or timezone.now()
     )
     return claimed == 1
-
-
-def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> list[str]:
-    """Emails of users holding a reviewer role for the categories (and administrators)."""
-    from django.contrib.auth import get_user_model
-
-    names = [roles.ADMINISTRATOR]
-    if "security" in categories:
-        names.append(roles.SECURITY_REVIEWER)
-    if "legal" in categories:
-        names.append(roles.LEGAL_REVIEWER)
-    users = get_user_model().objects.filter(is_active=True).filter(Q(groups__name__in=names) | Q(is_superuser=True))
-    return sorted({u.email for u in users if u.email})

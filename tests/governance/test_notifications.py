@@ -13,6 +13,7 @@ from core.services import record_event
 from governance import notifications
 from governance.models import DeliveryState, NotificationPreference, Webhook, WebhookDelivery
 from policies.models import Waiver
+from policies.services.approvals import reopen_review
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver
 
@@ -210,3 +211,22 @@ def test_missed_reminders_are_caught_up_once(db, settings, legal, django_capture
         assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 9, 0, tzinfo=UTC)) == 1
         assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 10, 0, tzinfo=UTC)) == 0
     assert _by_recipient(mail.outbox) == {legal.email: 1}
+
+
+def test_reopened_review_one_mail_per_subscribed_recipient(
+    db, legal, security, architect, manager, django_capture_on_commit_callbacks
+):
+    for user in (legal, architect):
+        NotificationPreference.objects.create(user=user, email_events=["version.decision"])
+    # security reviews too but chose nothing; the manager neither: no mail for them
+    version = f.ModelVersionFactory(review_status="approved")
+    notifications.process_feed()  # the feed's watermarks start here
+    reason = "New violation on an approved version"
+    with django_capture_on_commit_callbacks(execute=True):
+        reopen_review(version_id=version.pk, reason=reason)
+    assert mail.outbox == []  # the policies side only records the fact
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications.process_feed()["audit"] == 1
+        assert notifications.process_feed()["audit"] == 0
+    assert _by_recipient(mail.outbox) == {legal.email: 1, architect.email: 1}
+    assert all(m.subject.startswith("[Modelgate] Review reopened") and reason in m.body for m in mail.outbox)
