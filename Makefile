@@ -1,6 +1,7 @@
 # Modelgate — the two commands of the README, plus helpers.
 #   make run    set up everything on a fresh machine and serve http://127.0.0.1:8000 (+ a Celery worker)
 #   make test   set up the test environment and run the whole suite
+#   make test-fast  the suite without tests marked slow (fuzzers, corpus sweeps, schemathesis) or browser
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ PORT ?= 8000
 # Two workers (this class of machine has 2 cores); a file's tests stay together on one worker.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test venv deps deps-dev browser migrate lint typecheck check bench clean
+.PHONY: run test test-fast venv deps deps-dev browser migrate lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,10 @@ run: migrate
 
 test: deps-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# What CI runs is `make test` (everything); this is the quick loop while developing.
+test-fast: deps-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow and not browser"
 
 lint: deps-dev
 	$(BIN)/ruff check .

@@ -51,6 +51,7 @@ from governance.models import (
 )
 from inventory.models import ModelVersion
 from policies.models import Violation, Waiver
+from policies.services.waivers import mark_reminded, waivers_due_for_reminder
 from scanning.models import ScanRun
 
 log = logging.getLogger(__name__)
@@ -415,21 +416,30 @@ def process_feed() -> dict[str, int]:
     return {"audit": _audit_events(), "violations": _violations(), "scans": _scan_failures()}
 
 
-def notify_expiring_waivers(*, now: datetime | None = None, days: tuple[int, ...] = (7, 1)) -> int:
-    """Waivers in force that expire exactly `days` from today (UTC): notified a week and a day ahead."""
+def notify_expiring_waivers(*, now: datetime | None = None) -> int:
+    """Remind subscribers of waivers nearing expiry: the one reminder path (daily beat task).
 
+    Which waivers are due, and that one was reminded, are facts of the policies app
+    (`waivers_due_for_reminder`, `mark_reminded`: one reminder per threshold of
+    `MODELGATE_WAIVER_REMINDER_DAYS`, at most one a day); the mail, its recipients (preferences and
+    roles) and the webhooks are ours. Returns the number of waivers announced.
+    """
     now = now or timezone.now()
     sent = 0
-    for d in days:
-        day = (now + timedelta(days=d)).date()
-        for waiver in Waiver.objects.in_force(now).filter(expires_at__date=day).select_related("policy"):
+    for waiver in waivers_due_for_reminder(now=now):
+        with transaction.atomic():
+            if not mark_reminded(waiver=waiver, now=now):
+                continue  # another run reminded it first
+            left = (waiver.expires_at.astimezone(UTC).date() - now.astimezone(UTC).date()).days
+            when = "today" if left <= 0 else f"in {left} day{'s' if left != 1 else ''}"
             notify(
                 NotificationEvent.WAIVER_EXPIRING,
                 target=waiver,
-                context={"title": f"Waiver expires in {d} day{'s' if d != 1 else ''}", "policy": waiver.policy.name,
-                         "expires_at": waiver.expires_at.isoformat(), "for": waiver.target_label},
+                context={"title": f"Waiver expires {when}", "policy": waiver.policy.name,
+                         "expires_at": waiver.expires_at.isoformat(), "for": waiver.target_label,
+                         "owner": waiver.owner_label},
             )  # fmt: skip
-            sent += 1
+        sent += 1
     return sent
 
 

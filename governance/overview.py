@@ -355,7 +355,7 @@ def _expiring(user: Any, scope: Scope, figures: Figures, now: Any) -> None:
 def current_rollup(*, max_age: int | None = None) -> RollupRun:
     """The newest rollup, refreshed first when missing or older than `max_age` seconds (beat refreshes it
     every minute; this only happens when beat is not running)."""
-    max_age = max_age if max_age is not None else getattr(settings, "MODELGATE_OVERVIEW_MAX_AGE", 180)
+    max_age = max_age if max_age is not None else settings.MODELGATE_OVERVIEW_MAX_AGE
     run = RollupRun.objects.order_by("-refreshed_at", "-id").first()
     if run is None or (timezone.now() - run.refreshed_at).total_seconds() > max_age:
         run = refresh_rollups()

@@ -7,6 +7,7 @@ services; production sets DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -210,7 +211,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "scanning-recover-scans": {"task": "scanning.recover_scans", "schedule": crontab(minute="*")},
     "scanning-rescan-outdated": {"task": "scanning.rescan_outdated", "schedule": crontab(minute="7", hour="*")},
     "policies-expire-waivers": {"task": "policies.expire_waivers", "schedule": crontab(minute=5)},
-    "policies-waiver-reminders": {"task": "policies.remind_waivers", "schedule": crontab(hour=7, minute=0)},
     "governance-refresh-rollups": {"task": "governance.refresh_rollups", "schedule": crontab(minute="*")},
     "governance-risk-snapshot": {"task": "governance.take_risk_snapshot", "schedule": crontab(hour=23, minute=55)},
     "governance-notification-feed": {"task": "governance.process_feed", "schedule": crontab(minute="*")},
@@ -229,6 +229,11 @@ CELERY_TIMEZONE = "UTC"
 # --- Email / notifications ---
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="modelgate@localhost")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 
 # --- Hugging Face Hub (read only by inventory/hub.py; the token is never shown or logged) ---
 HF_ENDPOINT = env.str("HF_ENDPOINT", default="https://huggingface.co")
@@ -247,6 +252,23 @@ MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
 # Gate: what to do with a model the inventory has never seen ("import" or "fail").
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
 MODELGATE_SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Scanning ---
+# Per-file bounds overriding `scanning.scanners.base.Limits` fields, as a JSON object,
+# e.g. {"max_seconds": 300, "max_decompressed": 8589934592}.
+MODELGATE_SCAN_LIMITS: dict[str, Any] = env.json("MODELGATE_SCAN_LIMITS", default={})
+# Files of one remote version scanned at once (remote reads are latency-bound).
+MODELGATE_SCAN_WORKERS = max(1, env.int("MODELGATE_SCAN_WORKERS", default=4))
+
+# --- Licenses ---
+# Read base models' Hub cards for the licenses they pass down (off: lineage from imported versions only).
+MODELGATE_LICENSE_HUB_LOOKUP = env.bool("MODELGATE_LICENSE_HUB_LOOKUP", default=True)
+
+# --- Overview and waivers ---
+# Seconds after which the overview recomputes its rollup itself (beat refreshes it every minute).
+MODELGATE_OVERVIEW_MAX_AGE = env.int("MODELGATE_OVERVIEW_MAX_AGE", default=180)
+# Days before a waiver's expiry on which its subscribers are reminded (one reminder per threshold).
+MODELGATE_WAIVER_REMINDER_DAYS: list[int] = env.list("MODELGATE_WAIVER_REMINDER_DAYS", cast=int, default=[7, 1])
 
 LOGGING = {
     "version": 1,

@@ -253,9 +253,9 @@ class HubClient:
         if endpoint is None or token is None or timeout is None:
             from django.conf import settings  # lazy: the module works without Django when args are given
 
-            endpoint = endpoint if endpoint is not None else getattr(settings, "HF_ENDPOINT", "https://huggingface.co")
-            token = token if token is not None else (getattr(settings, "HF_TOKEN", "") or "")
-            timeout = timeout if timeout is not None else float(getattr(settings, "HF_TIMEOUT", 30.0))
+            endpoint = endpoint if endpoint is not None else settings.HF_ENDPOINT
+            token = token if token is not None else settings.HF_TOKEN
+            timeout = timeout if timeout is not None else settings.HF_TIMEOUT
         self.endpoint = endpoint.rstrip("/")
         self.timeout = timeout
         self.__token = token or ""

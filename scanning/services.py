@@ -66,8 +66,7 @@ def scanner_version() -> str:
 
 def scan_limits() -> base.Limits:
     """Per-file bounds; `MODELGATE_SCAN_LIMITS` (a dict of `Limits` fields) overrides the defaults."""
-    overrides: dict[str, Any] = getattr(settings, "MODELGATE_SCAN_LIMITS", None) or {}
-    return base.Limits(**overrides)
+    return base.Limits(**settings.MODELGATE_SCAN_LIMITS)
 
 
 class ScanAlreadyActive(ValidationError):
@@ -627,7 +626,7 @@ def _scan_remote_files(
     record: Callable[[ModelFile, _FileOutcome], None],
 ) -> None:
     """Remote reads are latency-bound: scan a few files at once; results are recorded here, in this thread."""
-    workers = max(1, int(getattr(settings, "MODELGATE_SCAN_WORKERS", 4)))
+    workers = max(1, settings.MODELGATE_SCAN_WORKERS)
     if workers == 1 or len(files) <= 1:
         for mf in files:
             record(mf, _scan_remote(version, mf, limits, client))

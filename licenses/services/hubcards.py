@@ -35,7 +35,7 @@ class HubBaseLicense:
 
 
 def lookups_enabled() -> bool:
-    return bool(getattr(settings, "MODELGATE_LICENSE_HUB_LOOKUP", True))
+    return settings.MODELGATE_LICENSE_HUB_LOOKUP
 
 
 def hub_card(*, repo_id: str, refresh: bool = False) -> HubCardLicense:

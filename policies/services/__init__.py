@@ -69,9 +69,7 @@ from policies.services.waivers import (
     mark_reminded,
     max_waiver_days,
     request_waiver,
-    reviewer_emails,
     revoke_waiver,
-    settings_int,
     waivers_due_for_reminder,
 )
 
@@ -122,10 +120,8 @@ __all__ = [
     "request_evaluation",
     "request_evaluation_of",
     "request_waiver",
-    "reviewer_emails",
     "revoke_waiver",
     "set_policy_enabled",
-    "settings_int",
     "update_policy",
     "verify_identity",
     "violation_summary",

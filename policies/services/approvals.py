@@ -70,7 +70,8 @@ def _decide_version(*, user: Any, version: ModelVersion, decision: str, reason: 
 
 @transaction.atomic
 def reopen_review(*, version_id: int, reason: str) -> None:
-    """A later finding on an approved version: back to review (audited by the system) and notify."""
+    """A later finding on an approved version: back to review, audited by the system. The audit event is
+    what governance.notifications announces (`version.reopen`); nothing is mailed from here."""
     version = ModelVersion.objects.select_for_update().get(pk=version_id)
     if version.review_status != ReviewStatus.APPROVED:
         return
@@ -85,9 +86,6 @@ def reopen_review(*, version_id: int, reason: str) -> None:
         before={"review_status": ReviewStatus.APPROVED},
         after={"review_status": ReviewStatus.IN_REVIEW},
     )
-    from policies import tasks
-
-    transaction.on_commit(lambda: tasks.notify_review_reopened.delay(version_id=version_id, reason=reason))
 
 
 def blocking_violations(*, version: ModelVersion) -> list[Violation]:

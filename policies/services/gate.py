@@ -96,7 +96,7 @@ def check_gate(
     supplied = hash_directory(directory) if directory else files
     version = _find_version(repo_id, revision)
     if version is None:
-        if getattr(settings, "MODELGATE_GATE_UNKNOWN", "import") != "import":
+        if settings.MODELGATE_GATE_UNKNOWN != "import":
             return _unknown(repo_id, revision, "unknown model; the gate is configured to fail closed")
 
         try:

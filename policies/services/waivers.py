@@ -9,10 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from core import roles
 from core.choices import Band, Category
 from core.permissions import has_perm, require
 from core.services import record_event
@@ -221,36 +219,39 @@ def expire_waivers(*, now: datetime | None = None) -> list[int]:
     return [w.pk for w in expired]
 
 
-def waivers_due_for_reminder(*, now: datetime | None = None, days: int | None = None) -> list[Waiver]:
+def reminder_due_since(waiver: Waiver, *, now: datetime, days: Iterable[int]) -> datetime | None:
+    """The latest reminder threshold (`expires_at - d days`) the waiver has passed, or None if none yet."""
+    passed = [waiver.expires_at - timedelta(days=d) for d in days if waiver.expires_at - timedelta(days=d) <= now]
+    return max(passed, default=None)
+
+
+def waivers_due_for_reminder(*, now: datetime | None = None, days: Iterable[int] | None = None) -> list[Waiver]:
+    """Waivers in force that passed a reminder threshold (`MODELGATE_WAIVER_REMINDER_DAYS` before their
+    expiry) since their last reminder, and were not reminded today (UTC): one reminder per threshold, at
+    most one a day, and a missed day is caught up once."""
     now = now or timezone.now()
-    days = days if days is not None else settings_int("MODELGATE_WAIVER_REMINDER_DAYS", 7)
-    return list(
+    thresholds = sorted(set(days if days is not None else settings.MODELGATE_WAIVER_REMINDER_DAYS))
+    if not thresholds:
+        return []
+    today = now.astimezone(UTC).date()
+    due = []
+    for waiver in (
         Waiver.objects.in_force(now)
-        .filter(expires_at__lte=now + timedelta(days=days), reminded_at__isnull=True)
+        .filter(expires_at__lte=now + timedelta(days=thresholds[-1]))
         .select_related("policy", "requested_by", "version__model", "model")
+        .order_by("expires_at", "id")
+    ):
+        since = reminder_due_since(waiver, now=now, days=thresholds)
+        last = waiver.reminded_at
+        if since is not None and (last is None or (last < since and last.astimezone(UTC).date() < today)):
+            due.append(waiver)
+    return due
+
+
+def mark_reminded(*, waiver: Waiver, now: datetime | None = None) -> bool:
+    """Record that `waiver` was reminded (the fact notifications act on). Compare-and-set on the previous
+    `reminded_at`: False when another run recorded it first, so two runs never remind twice."""
+    claimed = Waiver.objects.filter(pk=waiver.pk, reminded_at=waiver.reminded_at).update(
+        reminded_at=now or timezone.now()
     )
-
-
-@transaction.atomic
-def mark_reminded(*, waiver: Waiver, now: datetime | None = None) -> None:
-    Waiver.objects.filter(pk=waiver.pk).update(reminded_at=now or timezone.now())
-
-
-def settings_int(name: str, default: int) -> int:
-    try:
-        return int(getattr(settings, name, default))
-    except (TypeError, ValueError):
-        return default
-
-
-def reviewer_emails(*, categories: Iterable[str] = ("security", "legal")) -> list[str]:
-    """Emails of users holding a reviewer role for the categories (and administrators)."""
-    from django.contrib.auth import get_user_model
-
-    names = [roles.ADMINISTRATOR]
-    if "security" in categories:
-        names.append(roles.SECURITY_REVIEWER)
-    if "legal" in categories:
-        names.append(roles.LEGAL_REVIEWER)
-    users = get_user_model().objects.filter(is_active=True).filter(Q(groups__name__in=names) | Q(is_superuser=True))
-    return sorted({u.email for u in users if u.email})
+    return claimed == 1

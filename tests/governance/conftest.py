@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from governance.overview import refresh_rollups
 from inventory.models import ApplicationModel
-from policies.models import Policy, Violation, Waiver, WaiverReason
+from policies.models import Policy, Violation, Waiver
 from tests import factories as f
 
 
@@ -22,20 +22,14 @@ def _no_default_pack(db):
 
 
 def make_policy(name: str, threat_level: int, category: str = "security", **kwargs: Any) -> Policy:
-    kwargs.setdefault("action_release", "fail")
-    return Policy.objects.create(name=name, threat_level=threat_level, category=category, **kwargs)
+    """A policy without constraints (these tests build violations themselves) failing at release."""
+    return f.PolicyFactory(name=name, threat_level=threat_level, category=category, conditions=[], **kwargs)
 
 
 def make_waiver(policy: Policy, version: Any, *, days: int = 5, state: str = "approved", **kwargs: Any) -> Waiver:
-    reason = WaiverReason.objects.get_or_create(name="Risk accepted")[0]
-    return Waiver.objects.create(
-        policy=policy,
-        version=version,
-        scope="version",
-        state=state,
-        reason=reason,
-        expires_at=timezone.now() + timedelta(days=days),
-        **kwargs,
+    """A waiver of `version` expiring `days` × 24 hours from now (not at the end of a day)."""
+    return f.WaiverFactory(
+        policy=policy, version=version, state=state, expires_at=timezone.now() + timedelta(days=days), **kwargs
     )
 
 

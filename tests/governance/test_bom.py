@@ -4,8 +4,7 @@ import json
 
 from governance import bom
 from inventory.models import ApplicationModel
-from licenses.models import LicenseAnalysis, LicenseConclusion, LicenseEvidence
-from policies.models import Violation
+from licenses.models import LicenseAnalysis, LicenseEvidence
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver
 
@@ -36,12 +35,8 @@ def _version(repo_id: str = "acme-research/tiny-sentiment"):
     f.BaseModelLinkFactory(version=version, base=base, relation="finetune")
     ds = f.DatasetFactory(repo_id="stanfordnlp/imdb", flags=["bias"], license="other")
     version.datasets.add(ds)
-    analysis = LicenseAnalysis.objects.create(
-        version=version,
-        state="done",
-        declared="apache-2.0",
-        effective="apache-2.0 AND llama2",
-        threat_group="ai-restricted",
+    analysis = f.LicenseAnalysisFactory(
+        version=version, declared="apache-2.0", effective="apache-2.0 AND llama2", threat_group="ai-restricted"
     )
     LicenseEvidence.objects.create(
         analysis=analysis, layer="observed", path="LICENSE", license_key="llama2", match="exact", score=1.0
@@ -53,9 +48,9 @@ def test_version_bom_validates_and_maps_everything(db, legal):
     version = _version()
     policy = make_policy("Pickle", 9, "security")
     waived_policy = make_policy("Non-commercial", 5, "legal")
-    Violation.objects.create(policy=policy, version=version, state="open", matched={})
+    f.ViolationFactory(policy=policy, version=version)
     waiver = make_waiver(waived_policy, version, comment="Internal research only")
-    Violation.objects.create(policy=waived_policy, version=version, state="waived", waiver=waiver, matched={})
+    f.ViolationFactory(policy=waived_policy, version=version, state="waived", waiver=waiver)
     data = bom.version_bom(version)
     assert bom.validate(data) == [], json.dumps(data, indent=1)[:3000]
     assert data["specVersion"] == "1.6"
@@ -95,7 +90,7 @@ def test_version_bom_validates_and_maps_everything(db, legal):
 def test_simple_licenses_are_declared_and_concluded_objects(db, legal):
     version = _version("acme/simple")
     LicenseAnalysis.objects.filter(version=version).update(effective="apache-2.0")
-    LicenseConclusion.objects.create(
+    f.LicenseConclusionFactory(
         version=version, status="overridden", license_expression="mit", comment="ok", created_by=legal
     )
     data = bom.version_bom(version)
@@ -114,8 +109,8 @@ def test_application_bom_lists_every_used_version(db, django_assert_max_num_quer
     for v in versions:
         ApplicationModel.objects.create(application=app, version=v)
     policy = make_policy("Pickle", 9)
-    Violation.objects.create(policy=policy, version=versions[1], application=app, state="open", matched={})
-    Violation.objects.create(policy=policy, version=versions[0], state="open", matched={})  # root context: not here
+    f.ViolationFactory(policy=policy, version=versions[1], application=app)
+    f.ViolationFactory(policy=policy, version=versions[0])  # root context: not here
     data = bom.application_bom(app)
     assert bom.validate(data) == []
     assert data["metadata"]["component"]["type"] == "application"

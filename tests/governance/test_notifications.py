@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -10,7 +12,8 @@ from django.core import mail
 from core.services import record_event
 from governance import notifications
 from governance.models import DeliveryState, NotificationPreference, Webhook, WebhookDelivery
-from policies.models import Violation
+from policies.models import Waiver
+from policies.services.approvals import reopen_review
 from tests import factories as f
 from tests.governance.conftest import make_policy, make_waiver
 
@@ -110,8 +113,8 @@ def test_feed_maps_audit_events_and_new_failing_violations(db, legal, django_cap
         record_event(actor=legal, action="policy.update", target=version)
     policy = make_policy("Pickle", 9)
     warn_only = make_policy("Old", 2, action_release="warn")
-    Violation.objects.create(policy=policy, version=version, state="open", matched={})
-    Violation.objects.create(policy=warn_only, version=version, state="open", matched={})
+    f.ViolationFactory(policy=policy, version=version)
+    f.ViolationFactory(policy=warn_only, version=version)
     with django_capture_on_commit_callbacks(execute=True):
         assert notifications.process_feed() == {"audit": 1, "violations": 1, "scans": 0}
     subjects = sorted(m.subject for m in mail.outbox)
@@ -163,3 +166,67 @@ def test_webhook_page_for_administrators(client_for, admin_user, manager):
     assert client_for(manager).post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 403
     assert client.post("/notifications/webhooks/", {"delete": hook.pk}).status_code == 302
     assert not Webhook.objects.exists()
+
+
+def _by_recipient(messages) -> dict[str, int]:
+    return dict(Counter(address for m in messages for address in m.to))
+
+
+def test_expiring_waiver_one_reminder_mail_per_recipient_per_day(
+    db, settings, legal, security, manager, nobody, django_capture_on_commit_callbacks
+):
+    settings.MODELGATE_WAIVER_REMINDER_DAYS = [7, 1]
+    for user in (legal, security, nobody):  # nobody's role may not see waivers: never mailed
+        NotificationPreference.objects.create(user=user, email_events=["waiver.expiring"])
+    waiver = make_waiver(make_policy("Pickle", 5), f.ModelVersionFactory())
+    Waiver.objects.filter(pk=waiver.pk).update(expires_at=datetime(2030, 1, 7, 23, 59, 59, tzinfo=UTC))
+    notifications.process_feed()  # the feed's watermarks start here
+
+    def run_day(day: int, *times: tuple[int, int]) -> dict[str, int]:
+        mail.outbox.clear()
+        for hour, minute in times or ((6, 30),):
+            with django_capture_on_commit_callbacks(execute=True):
+                notifications.notify_expiring_waivers(now=datetime(2030, 1, day, hour, minute, tzinfo=UTC))
+                notifications.process_feed()
+        return _by_recipient(mail.outbox)
+
+    once = {legal.email: 1, security.email: 1}
+    assert run_day(1, (6, 30), (6, 31), (18, 0)) == once  # 7 days ahead: one mail each however often beat runs
+    assert "expires in 6 days" in mail.outbox[0].subject
+    for day in range(2, 7):
+        assert run_day(day) == {}, day  # nothing new until the next threshold
+    assert run_day(7, (6, 30), (12, 0)) == once  # the last day
+    assert "expires today" in mail.outbox[0].subject
+    waiver.refresh_from_db()
+    assert waiver.reminded_at == datetime(2030, 1, 7, 6, 30, tzinfo=UTC)
+
+
+def test_missed_reminders_are_caught_up_once(db, settings, legal, django_capture_on_commit_callbacks):
+    settings.MODELGATE_WAIVER_REMINDER_DAYS = [7, 1]
+    NotificationPreference.objects.create(user=legal, email_events=["waiver.expiring"])
+    waiver = make_waiver(make_policy("Pickle", 5), f.ModelVersionFactory())
+    Waiver.objects.filter(pk=waiver.pk).update(expires_at=datetime(2030, 1, 7, 23, 59, 59, tzinfo=UTC))
+    # beat did not run for a week: both thresholds passed, one reminder
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 9, 0, tzinfo=UTC)) == 1
+        assert notifications.notify_expiring_waivers(now=datetime(2030, 1, 7, 10, 0, tzinfo=UTC)) == 0
+    assert _by_recipient(mail.outbox) == {legal.email: 1}
+
+
+def test_reopened_review_one_mail_per_subscribed_recipient(
+    db, legal, security, architect, manager, django_capture_on_commit_callbacks
+):
+    for user in (legal, architect):
+        NotificationPreference.objects.create(user=user, email_events=["version.decision"])
+    # security reviews too but chose nothing; the manager neither: no mail for them
+    version = f.ModelVersionFactory(review_status="approved")
+    notifications.process_feed()  # the feed's watermarks start here
+    reason = "New violation on an approved version"
+    with django_capture_on_commit_callbacks(execute=True):
+        reopen_review(version_id=version.pk, reason=reason)
+    assert mail.outbox == []  # the policies side only records the fact
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications.process_feed()["audit"] == 1
+        assert notifications.process_feed()["audit"] == 0
+    assert _by_recipient(mail.outbox) == {legal.email: 1, architect.email: 1}
+    assert all(m.subject.startswith("[Modelgate] Review reopened") and reason in m.body for m in mail.outbox)

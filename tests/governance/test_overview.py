@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from governance.models import RiskSnapshot
+from governance import tasks
+from governance.models import RiskSnapshot, RollupRun
 from governance.overview import overview_figures, take_snapshot
+from policies.models import Violation
 from tests.governance.conftest import build_world
 
 URL = "/overview/"
@@ -129,11 +132,19 @@ def test_rollups_are_refreshed_when_beat_has_not_run(world, manager):
     assert overview_figures(manager).as_of > timezone.now() - timedelta(minutes=1)
 
 
-def test_rollup_task_and_snapshot_task(world):
-    from governance import tasks
-
+def test_rollup_task_and_snapshot_task(world, manager):
     assert tasks.take_risk_snapshot.delay().get() == 75
-    assert tasks.refresh_rollups.delay().get() >= 0
+    Violation.objects.filter(state="open", application__isnull=True).update(
+        state="resolved", resolved_at=timezone.now()
+    )
+    assert overview_figures(manager).total_risk == 75  # the rollup in use predates the change
+    runs = RollupRun.objects.count()
+    duration_ms = tasks.refresh_rollups.delay().get()
+    run = RollupRun.objects.order_by("-refreshed_at", "-id").first()
+    assert RollupRun.objects.count() == runs + 1 and run is not None
+    assert duration_ms == run.duration_ms  # the task reports the run it made
+    assert run.violations == Violation.objects.count()
+    assert overview_figures(manager).total_risk == 48  # served from the new rollup
 
 
 def test_overview_links_exports_and_boms(world, client_for, manager):

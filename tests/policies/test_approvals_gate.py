@@ -8,8 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from core.models import AuditEvent
+from inventory import pipeline
 from policies import services
 from policies.models import Approval
+from policies.services import gate
 from tests import factories as f
 from tests.policies.conftest import make_policy, make_version
 
@@ -127,14 +129,12 @@ def test_gate_unknown_model_import_failure_fails(admin_user, settings, monkeypat
 
 def test_gate_unknown_model_is_imported_and_evaluated(admin_user, settings, monkeypatch):
     settings.MODELGATE_GATE_UNKNOWN = "import"
-    from inventory import pipeline
-    from inventory import services as inv
 
     def fake_import(*, repo_id, revision, user=None, application=None):
         model = f.ModelFactory(repo_id=repo_id, downloads=1)
         return f.ModelVersionFactory(model=model, ref=revision), True
 
-    monkeypatch.setattr(inv, "import_from_hub", fake_import)
+    monkeypatch.setattr(gate, "import_from_hub", fake_import)  # the name gate.py imported at its top
     monkeypatch.setattr(pipeline, "run_all", lambda vid, **kw: {})
     make_policy(actions={"proxy": "fail"})
     r = services.check_gate(user=admin_user, repo_id="new/model", revision="main", stage="proxy")

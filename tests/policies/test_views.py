@@ -399,6 +399,7 @@ class _FormScraper:
         return out
 
 
+@pytest.mark.slow  # a sweep over the whole default pack through the editor
 def test_every_default_policy_round_trips_through_the_editor_unchanged(client_for, architect, default_pack):
     import html as htmlmod
 

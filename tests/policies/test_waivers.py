@@ -165,7 +165,8 @@ def test_scopes_and_owners(architect, security, reason):
     assert not Violation.objects.filter(state="open").exists()
 
 
-def test_reminders_and_stale_report(architect, security, reason, mailoutbox):
+def test_reminders_and_stale_report(architect, security, reason, settings, mailoutbox):
+    settings.MODELGATE_WAIVER_REMINDER_DAYS = [7, 1]
     policy, version, _violation = _setup()
     w = services.request_waiver(
         user=architect,
@@ -175,12 +176,17 @@ def test_reminders_and_stale_report(architect, security, reason, mailoutbox):
         expires_on=today() + timedelta(days=3),
         reason=reason,
     )
+    now = timezone.now()
+    assert services.waivers_due_for_reminder(now=now) == []  # pending: not in force
     services.decide_waiver(user=security, waiver=w, approve=True)
-    from policies import tasks
-
-    assert tasks.remind_waivers() == 1
-    assert mailoutbox and "expires" in mailoutbox[0].subject
-    assert tasks.remind_waivers() == 0  # reminded once
+    assert services.waivers_due_for_reminder(now=now) == [w]
+    assert services.mark_reminded(waiver=w, now=now) is True
+    assert services.mark_reminded(waiver=w, now=now) is False  # a stale copy: another run recorded it first
+    assert services.waivers_due_for_reminder(now=now) == []  # reminded once
+    assert services.waivers_due_for_reminder(now=now + timedelta(hours=1)) == []
+    w.refresh_from_db()
+    assert services.waivers_due_for_reminder(now=w.expires_at - timedelta(hours=23)) == [w]  # the 1-day threshold
+    assert not mailoutbox  # the policies app records facts; governance.notifications sends the mail
     assert not Waiver.objects.stale().exists()
     version.model.downloads = 10_000
     version.model.save()

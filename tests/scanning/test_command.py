@@ -111,6 +111,7 @@ def test_command_makes_no_queries(folder, django_assert_num_queries, db):
     assert code == 1
 
 
+@pytest.mark.slow  # three Django start-ups in subprocesses; the in-process tests above cover the same paths
 def test_subprocess_contract(folder):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)

@@ -23,6 +23,8 @@ from scanning.scanners import archives, gguf, jinja, keras, onnx, remote_code, s
 from scanning.scanners.base import BytesReader, LimitExceeded, Limits, ScanContext, Verdict, verdict_of
 from tests.scanning.corpus_formats import build_corpus, mini_router, scan_path, verdict_label
 
+pytestmark = pytest.mark.slow  # hypothesis sweeps over every format scanner and the format corpus
+
 SCANNERS = {
     "safetensors": safetensors.scan,
     "gguf": gguf.scan,

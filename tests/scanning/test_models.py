@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from scanning.choices import FindingSeverity, ScanState, ScanVerdict
 from scanning.models import Finding, ScanRun
-from tests.factories import ModelVersionFactory
+from tests.factories import FindingFactory, ModelVersionFactory, ScanRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +33,9 @@ def test_progress_percent_and_transfer_ratio():
 
 
 def test_findings_by_severity():
-    run = ScanRun.objects.create(version=ModelVersionFactory(), state=ScanState.SUCCEEDED)
+    run = ScanRunFactory(verdict="suspicious")
     for sev in ("low", "critical", "info", "high", "medium"):
-        Finding.objects.create(
-            scan_run=run, path="a", rule=f"r.{sev}", category="process", severity=sev, verdict="suspicious", message=sev
-        )
+        FindingFactory(scan_run=run, path="a", rule=f"r.{sev}", category="process", severity=sev, verdict="suspicious")
     assert [f.severity for f in Finding.objects.by_severity()] == ["critical", "high", "medium", "low", "info"]
     assert Finding.objects.get(severity="high").severity_badge == "severe"
     assert FindingSeverity.badge("medium") == "moderate"

@@ -9,6 +9,8 @@ import pytest
 from scanning.scanners import scan_file
 from tests.scanning.corpus_pickle import build_corpus, corpus_index
 
+pytestmark = pytest.mark.slow  # builds the pickle corpus with the real libraries, then scans every file
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:

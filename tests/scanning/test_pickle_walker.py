@@ -160,6 +160,7 @@ def test_findings_are_bounded() -> None:
     assert verdict_of(ctx.findings) is Verdict.SUSPICIOUS
 
 
+@pytest.mark.slow  # walks a pickle of hundreds of MB
 def test_memory_is_bounded_for_large_pickles() -> None:
     import tracemalloc
 
@@ -231,6 +232,7 @@ _VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(value=_VALUES, proto=st.integers(0, 5))
 def test_plain_values_are_always_safe(value: object, proto: int) -> None:
@@ -248,6 +250,7 @@ class _Payload:
         return (os.system, ("true",))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(value=_VALUES, proto=st.integers(0, 5), where=st.integers(0, 2))
 def test_payload_anywhere_in_plain_values_is_malicious(value: object, proto: int, where: int) -> None:

@@ -196,6 +196,7 @@ def test_latin1_text_is_text() -> None:
     assert (result.format, result.verdict) == ("text", Verdict.SAFE)
 
 
+@pytest.mark.slow  # builds and scans the whole format corpus
 def test_router_agrees_with_the_format_corpus(tmp_path: Path) -> None:
     """The other formats' corpus, scanned through the real router, keeps its expected verdicts."""
     from tests.scanning.corpus_formats import build_corpus as build_format_corpus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import random
 
@@ -33,6 +34,40 @@ SEEDS = {
 }
 
 
+# What each unmutated seed is: a fuzz run over seeds that are not what we think proves nothing.
+SEED_VERDICTS = {
+    "torch-zip": ("pytorch-zip", Verdict.SAFE),
+    "torch-zip-deflated": ("pytorch-zip", Verdict.MALICIOUS),
+    "npz": ("numpy-zip", Verdict.SAFE),
+    "npy-object": ("numpy", Verdict.SAFE),
+    "legacy": ("pytorch-legacy", Verdict.SAFE),
+    "legacy-tar": ("pytorch-legacy", Verdict.SAFE),
+    "zip-in-zip": ("zip", Verdict.SAFE),
+}
+CATEGORIES = {"code-execution", "process", "network", "filesystem", "obfuscation", "format-abuse", "remote-code",
+              "unscannable"}  # fmt: skip
+SEVERITIES = {"critical", "high", "medium", "low", "info"}
+
+
+def _check_contract(result) -> None:
+    """The `scan --json` line of any result, however broken the file, is valid (DESIGN.md contract)."""
+    line = json.loads(json.dumps(result.as_contract()))
+    assert set(line) == {"path", "format", "verdict", "sha256", "findings"}
+    assert line["verdict"] in {"safe", "suspicious", "malicious", "unscannable"}
+    for finding in line["findings"]:
+        assert set(finding) == {"rule", "category", "severity", "message", "evidence"}, finding
+        assert finding["category"] in CATEGORIES and finding["severity"] in SEVERITIES, finding
+    if result.format == "unknown":
+        assert result.verdict >= Verdict.UNSCANNABLE, result.findings  # fail closed, never safe
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_seeds_are_what_the_fuzzer_assumes(name: str) -> None:
+    result = scan_reader(BytesReader(SEEDS[name]), f"fuzz.{name}")
+    assert (result.format, result.verdict) == SEED_VERDICTS[name], result.findings
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_mutations_never_crash(name: str) -> None:
     rng = random.Random(name)
@@ -45,13 +80,15 @@ def test_mutations_never_crash(name: str) -> None:
         else:
             for _ in range(rng.randint(1, 8)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
-        result = scan_reader(BytesReader(bytes(data)), f"fuzz.{name}")
+        result = scan_reader(BytesReader(bytes(data)), f"fuzz.{name}", limits=limits)
         errors = [f for f in result.findings if f.rule == "scan.error"]
         assert not errors, (name, i, errors)
+        _check_contract(result)
+        assert result.seconds < limits.max_seconds, (name, i, result.seconds)
         if 64 <= len(data) < len(seed) and i % 5 == 0 and name != "legacy-tar":
             assert result.verdict >= Verdict.SUSPICIOUS or result.format == "empty", (name, len(data), result.findings)
-        assert result.verdict is not None
-    assert limits.max_seconds == 5
+        if SEED_VERDICTS[name][1] == Verdict.MALICIOUS:
+            assert result.verdict > Verdict.SAFE, (name, i, result.findings)  # damage never launders a payload
 
 
 def _joblib_bytes() -> bytes:
@@ -70,6 +107,7 @@ PICKLE_SEEDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PICKLE_SEEDS))
 def test_pickle_mutations_never_crash(name: str) -> None:
     rng = random.Random(name)
@@ -83,3 +121,4 @@ def test_pickle_mutations_never_crash(name: str) -> None:
                 data[rng.randrange(len(data))] = rng.randrange(256)
         result = scan_reader(BytesReader(bytes(data)), f"fuzz-{name}.pkl", limits=Limits(max_seconds=10))
         assert not [f for f in result.findings if f.rule in ("scan.error", "scan.limit")], (name, i, bytes(data))
+        _check_contract(result)
