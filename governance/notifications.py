@@ -27,7 +27,6 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -195,9 +194,9 @@ def notify(event: str, *, target: models.Model | None = None, context: dict[str,
         [WebhookDelivery(webhook=w, event=event, payload=payload) for w in hooks]
     )
     for d in deliveries:
-        transaction.on_commit(partial(tasks.deliver_webhook.delay, d.pk))
+        tasks.deliver_webhook.delay_on_commit(d.pk)
     if event in EVENT_PERMS:
-        transaction.on_commit(partial(tasks.send_event_email.delay, payload))
+        tasks.send_event_email.delay_on_commit(payload)
     return [d.pk for d in deliveries]
 
 
@@ -284,7 +283,7 @@ def ping_webhook(*, webhook: Webhook, user: Any) -> WebhookDelivery:
 
     payload = build_payload("ping", target=webhook, context={"title": "Ping", "by": str(user)})
     delivery = WebhookDelivery.objects.create(webhook=webhook, event="ping", payload=payload)
-    transaction.on_commit(partial(tasks.deliver_webhook.delay, delivery.pk))
+    tasks.deliver_webhook.delay_on_commit(delivery.pk)
     return delivery
 
 

@@ -98,7 +98,7 @@ def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 def _after_catalog_change() -> None:
     from licenses import tasks
 
-    transaction.on_commit(lambda: tasks.reanalyse_all.delay())
+    tasks.reanalyse_all.delay_on_commit()
 
 
 def save_license(*, actor: Any, data: dict[str, Any], license: License | None = None, reason: str = "") -> License:
