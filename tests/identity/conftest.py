@@ -4,6 +4,9 @@ that a policy fails at build), real files on disk with the recorded hashes, and 
 from __future__ import annotations
 
 import hashlib
+import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -84,3 +87,55 @@ def files_of(folder: Path) -> list[dict[str, str]]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     ]
+
+
+# --- the standalone client, installed into a fresh virtual environment ----------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def client_venv(tmp_path_factory) -> Path:
+    """A fresh venv (no Django, no project on its path) with only the built `modelgate-client` wheel.
+
+    Offline: the wheel is built with this interpreter's setuptools (--no-build-isolation --no-deps)
+    and installed with --no-index.
+    """
+    base = tmp_path_factory.mktemp("modelgate-client")
+    wheels, venv = base / "wheels", base / "venv"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(
+        [*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", "-w", str(wheels), str(REPO / "client")],
+        check=True,
+        cwd=base,
+    )
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (wheel,) = wheels.glob("modelgate_client-*.whl")
+    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", str(wheel)],
+                   check=True)  # fmt: skip
+    return venv
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """What a CI runner has: a PATH and a HOME; no DJANGO_SETTINGS_MODULE, no SECRET_KEY, no DEBUG."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **extra}
+    assert not {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"} & set(env)
+    return env
+
+
+def create_token_through_ui(client: Any, application: Any, capability: str = "gate") -> str:
+    """Log-in session → the token form on the application's gate page → the secret shown once."""
+    response = client.post(
+        "/identity/tokens/new/",
+        {
+            "name": "CI pipeline",
+            "capability": capability,
+            "application": application.pk,
+            "expires_on": (timezone.now() + timedelta(days=7)).date().isoformat(),
+            "gate_page": application.pk,
+        },
+    )
+    assert response.status_code == 201, response.content[:2000]
+    match = re.search(r'id="token-secret">(mg_[^<]+)<', response.content.decode())
+    assert match, "the secret is shown once on creation"
+    return match.group(1)
