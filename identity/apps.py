@@ -10,6 +10,7 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity"
 
     def ready(self) -> None:
+        from identity import schema  # noqa: F401  (registers the OpenAPI description of CI tokens)
         from inventory import extensions
 
         extensions.register_application_links("identity", _application_links)
