@@ -104,3 +104,15 @@ def test_gate_page_snippets_are_valid_and_use_the_application(gate_world, client
     gl = yaml.safe_load(gitlab)["modelgate"]
     assert gl["artifacts"]["reports"]["junit"] == "modelgate-junit.xml"
     assert any("--format junit" in line for line in gl["script"])
+
+
+def test_token_list_queries_do_not_grow_with_tokens(gate_world, client_for, admin_user, make_token,
+                                                     django_assert_max_num_queries):  # fmt: skip
+    c = client_for(admin_user)
+    make_token(admin_user, application=gate_world["app"])
+    with django_assert_max_num_queries(30) as few:
+        c.get("/identity/tokens/")
+    for i in range(10):
+        make_token(admin_user, organization=gate_world["app2"].organization, name=f"t{i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert c.get("/identity/tokens/").status_code == 200
