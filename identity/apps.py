@@ -3,6 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.urls import reverse
+
+from core.permissions import has_perm
 
 
 class IdentityConfig(AppConfig):
@@ -17,10 +20,6 @@ class IdentityConfig(AppConfig):
 
 
 def _application_links(request: Any, application: Any) -> list[dict[str, str]]:
-    from django.urls import reverse
-
-    from core.permissions import has_perm
-
     if not has_perm(request.user, "identity.view_citoken"):
         return []
     return [{"label": "CI gate", "url": reverse("identity:application_gate", args=[application.pk])}]

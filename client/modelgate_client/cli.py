@@ -18,11 +18,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from modelgate_client import __version__
 from modelgate_client.files import hash_directory
+from scanning.scanners import base, scan_file
 
 STAGES = ["proxy", "develop", "source", "build", "stage-release", "release", "operate"]
 FORMATS = ["json", "sarif", "junit"]
@@ -90,10 +92,6 @@ def _collect(paths: list[str]) -> list[Path]:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from scanning.scanners import base, scan_file
-
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
