@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -102,10 +103,15 @@ def client_venv(tmp_path_factory) -> Path:
     and installed with --no-index.
     """
     base = tmp_path_factory.mktemp("modelgate-client")
-    wheels, venv = base / "wheels", base / "venv"
+    wheels, venv, src = base / "wheels", base / "venv", base / "src"
+    # Build from a copy with the repository's layout (client/ beside scanning/scanners/), so the in-tree
+    # build leaves nothing behind in the checkout.
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    shutil.copytree(REPO / "client", src / "client", ignore=ignore)
+    shutil.copytree(REPO / "scanning" / "scanners", src / "scanning" / "scanners", ignore=ignore)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run(
-        [*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", "-w", str(wheels), str(REPO / "client")],
+        [*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", "-w", str(wheels), str(src / "client")],
         check=True,
         cwd=base,
     )
