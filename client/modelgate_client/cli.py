@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--json", action="store_true", help="one JSON object per line per file")
     scan.add_argument("--max-seconds", type=float, default=None, help="time limit per file (default 120)")
+    scan.add_argument("--no-progress", action="store_true", help="accepted as `manage.py scan` does (no bar here)")
 
     gate = sub.add_parser("gate", help="ask a Modelgate server whether REPO@REV may be used at a stage")
     gate.add_argument("target", metavar="REPO_ID@REVISION")

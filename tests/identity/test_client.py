@@ -95,7 +95,7 @@ def test_scan_runs_the_pure_scanners_with_the_scan_contract(client_venv, tmp_pat
 
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(Payload()))
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
-    safe = run(client_venv, "scan", "--json", str(tmp_path / "config.json"), cwd=tmp_path)
+    safe = run(client_venv, "scan", "--json", "--no-progress", str(tmp_path / "config.json"), cwd=tmp_path)
     assert safe.returncode == 0
     line = json.loads(safe.stdout)
     assert set(line) == {"path", "format", "verdict", "sha256", "findings"} and line["verdict"] == "safe"
