@@ -17,6 +17,8 @@ class AuditAction(models.TextChoices):
 
     APPLICATION_CREATE = "application.create", "Application created"
     APPLICATION_UPDATE = "application.update", "Application changed"
+    CITOKEN_CREATE = "citoken.create", "CI token created"
+    CITOKEN_REVOKE = "citoken.revoke", "CI token revoked"
     DATASET_FLAG = "dataset.flag", "Dataset flagged"
     IMPORT_REQUEST = "import.request", "Import requested"
     IMPORT_RETRY = "import.retry", "Import retried"

@@ -41,9 +41,11 @@ def require(user: Any, perm: str) -> None:
 class RestrictedQuerySet(models.QuerySet[_M]):
     def restrict(self, user: Any, action: str = "view") -> Self:
         """Rows this user may see for `action` (model permission codename or dotted permission)."""
-        if has_perm(user, perm_name(self.model, action)):
-            return self
-        return self.none()
+        if not has_perm(user, perm_name(self.model, action)):
+            return self.none()
+        # A principal narrower than its role (a CI token's scope) filters the rows itself.
+        narrow = getattr(user, "narrow_queryset", None)
+        return narrow(self) if narrow is not None else self
 
 
 class PermissionMixin:

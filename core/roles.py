@@ -64,6 +64,9 @@ ROLES: dict[str, list[str]] = {
         "inventory.change_organization",
         "inventory.add_applicationmodel",
         "inventory.delete_applicationmodel",
+        "identity.view_citoken",
+        "identity.add_citoken",
+        "identity.revoke_citoken",
     ],
     LEGAL_REVIEWER: [
         *_READ,

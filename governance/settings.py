@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "inventory",
     "scanning",
     "licenses",
+    "identity",
     "policies",
 ]
 
@@ -147,7 +148,8 @@ SESSION_COOKIE_HTTPONLY = True
 # --- REST API ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "identity.authentication.CITokenAuthentication",  # Bearer/Token mg_…: scoped, expiring CI tokens
+        "rest_framework.authentication.TokenAuthentication",  # legacy: plain, never expires (kept for compatibility)
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.RolePermission"],
@@ -251,6 +253,8 @@ MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
 )
 # Gate: what to do with a model the inventory has never seen ("import" or "fail").
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
+# CI tokens: an expiry is required; how far ahead it may be set.
+MODELGATE_CI_TOKEN_MAX_DAYS = env.int("MODELGATE_CI_TOKEN_MAX_DAYS", default=365)
 MODELGATE_SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Scanning ---

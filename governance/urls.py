@@ -23,6 +23,7 @@ urlpatterns = [
     path("scanning/", include("scanning.urls")),
     path("licenses/", include("licenses.urls")),
     path("policies/", include("policies.urls")),
+    path("identity/", include("identity.urls")),
     path("api/v1/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-"""Imports point down: core ← inventory ← {scanning, licenses} ← policies ← governance.
+"""Imports point down: core ← inventory ← {scanning, licenses, identity} ← policies ← governance.
 
 Walks every module of the apps with `ast` (nothing is imported): a module may import its own
 app and the apps of lower layers, never an app of its own layer or above. Cross-app imports sit
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYER = {"core": 0, "inventory": 1, "scanning": 2, "licenses": 2, "policies": 3, "governance": 4}
+LAYER = {"core": 0, "inventory": 1, "scanning": 2, "licenses": 2, "identity": 2, "policies": 3, "governance": 4}
 
 
 def _modules() -> list[Path]:

@@ -210,7 +210,18 @@ class GateRequestSerializer(serializers.Serializer):
         return app
 
 
+class GateApprovalSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["approved", "rejected", "pending"])
+    by = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField(allow_null=True)
+
+
 class GateResponseSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=Action.values)
     violations = serializers.ListField(child=serializers.DictField())
     identity = serializers.DictField()
+    approval = GateApprovalSerializer(required=False, help_text="The version's current review decision.")
+    stages = serializers.DictField(
+        child=serializers.ChoiceField(choices=Action.values), required=False, help_text="{stage: action}"
+    )
+    url = serializers.URLField(required=False, help_text="The version's page.")

@@ -8,14 +8,16 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from core.permissions import has_perm, require
+from identity.services import gate_application
 from inventory.models import Application
-from policies import filtersets, services
+from policies import filtersets, gate_reports, services
 from policies.api import serializers as s
 from policies.models import Approval, Policy, Violation, Waiver
 
@@ -175,10 +177,42 @@ class ApprovalViewSet(RestrictedMixin, mixins.CreateModelMixin, viewsets.ReadOnl
         return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
 
 
+class GateReportRenderer(BaseRenderer):
+    """The gate's answer as a CI report (`?format=sarif|junit` or the Accept header); errors stay JSON."""
+
+    fmt = ""
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        ctx = renderer_context or {}
+        response, view = ctx.get("response"), ctx.get("view")
+        report = getattr(view, "report_context", None)
+        if response is None or response.status_code != 200 or report is None:
+            return JSONRenderer().render(data)
+        body, _media = gate_reports.render(data, fmt=self.fmt, **report)
+        return body.encode("utf-8")
+
+
+class SarifRenderer(GateReportRenderer):
+    media_type = gate_reports.SARIF_MEDIA_TYPE
+    format = fmt = "sarif"
+
+
+class JUnitRenderer(GateReportRenderer):
+    media_type = gate_reports.JUNIT_MEDIA_TYPE
+    format = fmt = "junit"
+
+
 class GateView(APIView):
-    """`POST /api/v1/gate` per DESIGN.md: `{"action", "violations", "identity": {"verified", "mismatches"}}`."""
+    """`POST /api/v1/gate` per DESIGN.md: `{"action", "violations", "identity": {"verified", "mismatches"}}`.
+
+    Also as SARIF 2.1.0 or JUnit XML (`?format=sarif|junit`, or Accept: application/sarif+json |
+    application/xml); every answer carries `X-Modelgate-Action` and `X-Modelgate-Verified` headers so a
+    client reading a report still knows the verdict. A CI token answers only inside its scope.
+    """
 
     permission_map = {"POST": "policies.use_gate"}
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, SarifRenderer, JUnitRenderer]
+    report_context: dict[str, Any] | None = None
 
     @extend_schema(request=s.GateRequestSerializer, responses=s.GateResponseSerializer)
     def post(self, request: Request) -> Response:
@@ -186,17 +220,29 @@ class GateView(APIView):
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
         application: Application | None = v.get("application")
-        if (
+        if getattr(request.user, "ci_token", None) is not None:
+            application = gate_application(user=request.user, application=application)
+        elif (
             application is not None
             and not Application.objects.restrict(request.user).filter(pk=application.pk).exists()
         ):
             application = None
+        files = [dict(f) for f in v.get("files", [])] or None
         result = services.check_gate(
             user=request.user,
             repo_id=v["repo_id"],
             revision=v["revision"],
             stage=v["stage"],
             application=application,
-            files=[dict(f) for f in v.get("files", [])] or None,
+            files=files,
         )
-        return Response(result)
+        self.report_context = {
+            "target": f"{v['repo_id']}@{v['revision']}",
+            "stage": v["stage"],
+            "policies": gate_reports.evaluated_policies(application=application, stage=v["stage"]),
+            "files": [f["path"] for f in files or []],
+        }
+        response = Response(result)
+        response["X-Modelgate-Action"] = result["action"]
+        response["X-Modelgate-Verified"] = "true" if result["identity"]["verified"] else "false"
+        return response

@@ -87,6 +87,8 @@ def check_gate(
 ) -> dict[str, Any]:
     """The gate contract: `{"action", "violations", "identity": {"verified", "mismatches"}}`.
 
+    Plus `approval` (the version's current decision), `stages` ({stage: action}) and `url` (its page).
+
     Unknown models get the proxy-stage treatment: imported and evaluated now
     (MODELGATE_GATE_UNKNOWN="import"), or failed closed ("fail").
     """
@@ -125,6 +127,22 @@ def check_gate(
             for p, matched in found
         ],
         "identity": verify_identity(version=version, supplied=supplied),
+        # Additive keys (not in the DESIGN contract's minimum): the review, every stage, the page.
+        "approval": approval_state(version=version),
+        "stages": {s: Action.strongest([p.action_for(s) for p, _m in found]) for s in Stage.values},
+        "url": settings.MODELGATE_SITE_URL.rstrip("/") + version.get_absolute_url(),
+    }
+
+
+def approval_state(*, version: ModelVersion) -> dict[str, Any]:
+    """`{"state": "approved"|"rejected"|"pending", "by", "at"}` of the version's current decision."""
+    current = Approval.objects.current().filter(version=version).select_related("decided_by").first()
+    if current is None:
+        return {"state": "pending", "by": None, "at": None}
+    return {
+        "state": current.decision,
+        "by": current.decided_by.get_username() if current.decided_by else None,
+        "at": current.decided_at.isoformat(),
     }
 
 

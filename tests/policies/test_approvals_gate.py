@@ -61,7 +61,9 @@ def test_gate_passes_only_for_exact_files(security, admin_user):
     ok = services.check_gate(
         user=admin_user, repo_id=version.model.repo_id, revision=version.commit, stage="release", files=_files(version)
     )
-    assert ok == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
+    contract = {k: ok[k] for k in ("action", "violations", "identity")}
+    assert contract == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
+    assert ok["approval"]["state"] == "approved" and ok["approval"]["by"] == security.username
     tampered = _files(version)
     tampered[0]["sha256"] = "0" * 64
     bad = services.check_gate(
@@ -153,7 +155,8 @@ def test_gate_command_with_directory(tmp_path, security):
         "gate", f"{version.model.repo_id}@{version.commit}", "--stage", "release", "--dir", str(tmp_path), stdout=out
     )
     result = json.loads(out.getvalue())
-    assert result == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
+    contract = {k: result[k] for k in ("action", "violations", "identity")}
+    assert contract == {"action": "none", "violations": [], "identity": {"verified": True, "mismatches": []}}
     (tmp_path / "sub" / "model.safetensors").write_bytes(content + b"x")
     with pytest.raises(SystemExit) as exc:
         call_command(

@@ -168,7 +168,7 @@ def test_api_gate(role, world, request, client_for):
     _expect(role, READERS, response)
     if role in READERS:
         body = response.json()
-        assert set(body) == {"action", "violations", "identity"}
+        assert set(body) == {"action", "violations", "identity", "approval", "stages", "url"}  # contract + additive
         assert body["action"] == "warn" and set(body["identity"]) == {"verified", "mismatches"}
 
 

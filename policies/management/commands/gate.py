@@ -1,6 +1,7 @@
-"""`python manage.py gate REPO_ID@REV --stage STAGE [--application APP] [--dir DIR]` (DESIGN.md contract).
+"""`python manage.py gate REPO_ID@REV --stage STAGE [--application APP] [--dir DIR] [--format json|sarif|junit]`.
 
-Prints `{"action", "violations", "identity": {"verified", "mismatches"}}` as one JSON object.
+Prints `{"action", "violations", "identity": {"verified", "mismatches"}, …}` as one JSON object (DESIGN.md
+contract; the default), or the same answer as a SARIF 2.1.0 log or a JUnit XML testsuite.
 Exit 0 unless the action is `fail` or the identity does not verify; 2 on a usage error.
 Identity: the files under --dir (e.g. a Hugging Face cache snapshot) are hashed and compared with
 the hashes the approval pinned (or, before approval, the hashes recorded at import). Without
@@ -16,8 +17,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory.models import Application
+from policies import gate_reports
 from policies.choices import Stage
-from policies.services import check_gate
+from policies.services import check_gate, hash_directory
 
 
 class _SystemActor:
@@ -39,6 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--stage", required=True, choices=Stage.values)
         parser.add_argument("--application", help="application slug or id (its policies and use profile apply)")
         parser.add_argument("--dir", dest="directory", help="local folder holding the files to verify")
+        parser.add_argument("--format", dest="fmt", choices=gate_reports.FORMATS, default="json", help="output format")
 
     def handle(self, *args: Any, **options: Any) -> None:
         target: str = options["target"]
@@ -52,17 +55,30 @@ class Command(BaseCommand):
             application = qs.filter(slug=key).first() or (qs.filter(pk=int(key)).first() if key.isdigit() else None)
             if application is None:
                 raise CommandError(f"Unknown application {key!r}", returncode=2)
+        directory = options.get("directory")
         try:
+            files = hash_directory(directory) if directory else None
             result = check_gate(
                 user=_SystemActor(),
                 repo_id=repo_id,
                 revision=revision or "main",
                 stage=options["stage"],
                 application=application,
-                directory=options.get("directory"),
+                files=files,
             )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(str(exc), returncode=2) from exc
-        self.stdout.write(json.dumps(result, default=str))
+        if options["fmt"] == "json":
+            self.stdout.write(json.dumps(result, default=str))
+        else:
+            body, _media = gate_reports.render(
+                result,
+                fmt=options["fmt"],
+                target=f"{repo_id}@{revision or 'main'}",
+                stage=options["stage"],
+                policies=gate_reports.evaluated_policies(application=application, stage=options["stage"]),
+                files=[f["path"] for f in files or []],
+            )
+            self.stdout.write(body, ending="" if body.endswith("\n") else "\n")
         if result["action"] == "fail" or not result["identity"]["verified"]:
             raise SystemExit(1)

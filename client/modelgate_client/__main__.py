@@ -1,0 +1,3 @@
+from modelgate_client.cli import main
+
+raise SystemExit(main())

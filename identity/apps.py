@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.urls import reverse
+
+from core.permissions import has_perm
+
+
+class IdentityConfig(AppConfig):
+    name = "identity"
+    verbose_name = "Identity"
+
+    def ready(self) -> None:
+        from identity import schema  # noqa: F401  (registers the OpenAPI description of CI tokens)
+        from inventory import extensions
+
+        extensions.register_application_links("identity", _application_links)
+
+
+def _application_links(request: Any, application: Any) -> list[dict[str, str]]:
+    if not has_perm(request.user, "identity.view_citoken"):
+        return []
+    return [{"label": "CI gate", "url": reverse("identity:application_gate", args=[application.pk])}]

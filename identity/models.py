@@ -1,0 +1,163 @@
+"""CI tokens: named, scoped, expiring, revocable secrets a pipeline presents to the API.
+
+Only the sha256 of a token is stored, next to a short visible prefix that identifies it in lists and
+logs (`mg_<prefix>_<secret>`). A request authenticated by a token acts as `CIPrincipal`: its
+creator's account, narrowed to the token's capability (gate or read) and scope (one organization
+subtree or one application).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from core.permissions import RestrictedQuerySet
+from identity.choices import Capability, TokenState
+from inventory.models import Application, Organization
+
+# Reads a read token may make, by model: the lookup from that model to the application(s) it belongs
+# to. A model not listed here is invisible to tokens (fail closed).
+SCOPED_READS: dict[str, str] = {
+    "inventory.application": "pk",
+    "inventory.applicationmodel": "application",
+    "inventory.modelversion": "usages__application",
+    "inventory.model": "versions__usages__application",
+    "inventory.modelfile": "version__usages__application",
+    "scanning.scanrun": "version__usages__application",
+    "scanning.finding": "scan_run__version__usages__application",
+    "policies.violation": "application",
+    "policies.approval": "version__usages__application",
+}
+GATE_PERMISSIONS = frozenset({"policies.use_gate"})
+
+
+class CITokenQuerySet(RestrictedQuerySet["CIToken"]):
+    def active(self) -> CITokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def for_list(self) -> CITokenQuerySet:
+        return self.select_related("application", "organization", "created_by", "revoked_by")
+
+
+class CIToken(models.Model):
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'GitHub Actions: chatbot release'.")
+    prefix = models.CharField(max_length=16, unique=True, help_text="Visible part of the token: mg_<prefix>_…")
+    secret_hash = models.CharField(max_length=64, help_text="sha256 (hex) of the whole token; the token is not kept.")
+    capability = models.CharField(max_length=8, choices=Capability.choices, default=Capability.GATE)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="ci_tokens"
+    )
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="ci_tokens"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="ci_tokens"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CITokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "CI token"
+        permissions = [("revoke_citoken", "Can revoke a CI token")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(organization__isnull=True) & Q(application__isnull=False))
+                | (Q(organization__isnull=False) & Q(application__isnull=True)),
+                name="identity_citoken_one_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (mg_{self.prefix}_…)"
+
+    def get_absolute_url(self) -> str:
+        return reverse("identity:citoken_list") + f"#token-{self.pk}"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return TokenState.REVOKED.value
+        if self.expires_at <= timezone.now():
+            return TokenState.EXPIRED.value
+        return TokenState.ACTIVE.value
+
+    @property
+    def scope(self) -> Application | Organization:
+        scope = self.application or self.organization
+        assert scope is not None  # the check constraint guarantees one of them
+        return scope
+
+    def application_ids(self) -> QuerySet[Application, int] | list[int]:
+        """The applications inside this token's scope."""
+        if self.application_id is not None:
+            return [self.application_id]
+        assert self.organization is not None
+        return Application.objects.filter(organization_id__in=self.organization.descendant_ids()).values_list(
+            "pk", flat=True
+        )
+
+    def covers_application(self, application: Application) -> bool:
+        if self.application_id is not None:
+            return application.pk == self.application_id
+        assert self.organization is not None
+        return application.organization_id in self.organization.descendant_ids()
+
+    def allows_perm(self, perm: str) -> bool:
+        """The token's capability: which permissions of its creator it may use at all."""
+        if self.capability == Capability.GATE:
+            return perm in GATE_PERMISSIONS
+        app_label, _, codename = perm.partition(".")
+        if not codename.startswith("view_"):
+            return False
+        return f"{app_label}.{codename.removeprefix('view_')}" in SCOPED_READS
+
+
+class CIPrincipal(User):
+    """The account a token request acts as: the creator's user row, narrowed by the token.
+
+    A proxy of the user model so services that record who acted (audit, `imported_by`) keep working
+    and name the token's creator. `has_perm` is the intersection of the creator's role and the token's
+    capability; `narrow_queryset` (used by `RestrictedQuerySet.restrict`) keeps reads inside the scope.
+    """
+
+    ci_token: CIToken
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+
+    @classmethod
+    def for_token(cls, token: CIToken) -> CIPrincipal:
+        user = token.created_by
+        assert user is not None
+        principal = cls(**{f.attname: getattr(user, f.attname) for f in User._meta.concrete_fields})
+        principal._state.adding = False
+        principal._state.db = user._state.db
+        principal.ci_token = token
+        return principal
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return self.ci_token.allows_perm(perm) and super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False
+
+    def narrow_queryset(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        lookup = SCOPED_READS.get(qs.model._meta.label_lower)
+        if lookup is None:
+            return qs.none()
+        return qs.filter(**{f"{lookup}__in": list(self.ci_token.application_ids())}).distinct()
