@@ -29,8 +29,10 @@ JSON rules (format ``json``):
   ``custom_pipelines`` of a transformers config, diffusers ``model_index.json`` components whose
   library is not ``diffusers``/``transformers`` (loaded from repository modules).
 * ``config.trust_remote_code`` (info) - a config asks for ``trust_remote_code``.
-* ``tokenizer.chat_template.*`` - the ``chat_template`` of ``tokenizer_config.json`` (string or list
-  of named templates) goes through :mod:`scanning.scanners.jinja`.
+* ``tokenizer.chat_template.*`` - the ``chat_template`` of ``tokenizer_config.json`` /
+  ``processor_config.json`` / ``chat_template.json`` (string or list of named templates) goes through
+  :mod:`scanning.scanners.jinja` (``jinja.*`` rules); a value that only names a ``.jinja`` file is
+  ``config.chat_template_file`` (info): the router analyses that file as a template by itself.
 * ``json.invalid`` (unscannable) - not strict JSON.
 """
 
@@ -146,6 +148,8 @@ REMOTE_CODE_FILE = re.compile(
 )
 REMOTE_CODE_BASES = re.compile(r"^(PreTrained|Pretrained)\w*$|^(ProcessorMixin|GenerationMixin|PretrainedConfig)$")
 MAX_REPORTED = 25
+# ``"chat_template": "chat_template.jinja"`` / ``"templates/tool_use.jinja"``: a reference, not a template.
+_TEMPLATE_PATH = re.compile(r"[\w.\-/]+\.(?:jinja2?|j2)")
 
 
 class _PyVisitor(ast.NodeVisitor):
@@ -409,7 +413,16 @@ def check_config(doc: dict[str, Any], ctx: ScanContext) -> None:
             "trust_remote_code: true",
         )
     template = doc.get("chat_template")
-    if isinstance(template, str):
+    if isinstance(template, str) and _TEMPLATE_PATH.fullmatch(template.strip()):
+        ctx.add(
+            "config.chat_template_file",
+            Category.REMOTE_CODE,
+            Severity.INFO,
+            Verdict.SAFE,
+            "chat_template names a template file; the file itself is analysed as a template",
+            short(template.strip(), 160),
+        )
+    elif isinstance(template, str):
         jinja.report(ctx, template, "chat_template")
     elif isinstance(template, list):
         for i, item in enumerate(template[:64]):
