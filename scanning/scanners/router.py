@@ -360,7 +360,7 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
     ctx.formats.append(fmt)
     _check_extension(fmt, name, ctx)
     if archive is not None and fmt in _ZIP_LIKE:
-        archive = zipfmt.read_archive(reader, ctx)  # again, now reporting inconsistencies
+        zipfmt.report_problems(archive, ctx)  # the archive read for detection, not a second read
     _dispatch(fmt, reader, ctx, archive)
     _check_polyglot(fmt, reader, ctx)
     return fmt
