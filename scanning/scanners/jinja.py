@@ -259,6 +259,7 @@ class _Judge:
         self.namespaces: set[str] = set()
         self.locals: set[str] = set()  # every name the template binds itself (set/for/macro/params)
         self._folding: set[str] = set()
+        self._folded: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ collection
 
@@ -543,14 +544,19 @@ class _Judge:
         return _cap(out) or [UNKNOWN]
 
     def _fold_ref(self, key: str, depth: int) -> list[str]:
+        done = self._folded.get(key)
+        if done is not None:
+            return done
         values = self.assigned.get(key)
         if not values or key in self._folding:
             return [UNKNOWN]
         self._folding.add(key)
         try:
-            return _cap([v for value in values for v in self.fold(value, depth)])
+            out = _cap([v for value in values for v in self.fold(value, depth)])
         finally:
             self._folding.discard(key)
+        self._folded[key] = out  # each variable is folded once (chains of sets stay linear)
+        return out
 
     def _fold(self, node: nodes.Node, depth: int) -> list[str]:
         fold = self.fold

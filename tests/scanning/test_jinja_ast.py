@@ -177,6 +177,15 @@ def test_deep_nesting_does_not_crash():
     assert worst("{{ " + "[" * 3000 + "]" * 3000 + " }}") >= Verdict.SAFE
 
 
+def test_chained_variables_are_folded_once():
+    import time
+
+    chain = "".join(f"{{% set v{i + 1} = v{i} ~ v{i} %}}" for i in range(60))
+    started = time.monotonic()
+    assert jinja.analyse("{% set v0 = '_' %}" + chain + "{{ x[v60] }}") != []  # underscores being assembled
+    assert time.monotonic() - started < 2
+
+
 def test_folding_is_bounded():
     pieces = " ~ ".join(f"(a if x else b{i})" for i in range(40))
     template = "{% set a = 'x' %}{% set b0 = 'y' %}{{ " + pieces + " }}"
