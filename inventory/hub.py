@@ -11,6 +11,11 @@ Everything the rest of the project needs from the Hub goes through :class:`HubCl
 * ``download`` streams a file to ``settings.MODELGATE_DOWNLOAD_DIR`` verifying size and sha256 on the fly;
 * ``range_reader`` gives scanners random access through HTTP Range requests with a small block cache.
 
+Small files at a pinned commit are immutable, so their verified bytes are kept in one bounded, process-wide
+LRU (:data:`SMALL_FILE_CACHE`, keyed by endpoint, credential fingerprint, repo, commit and path): during an
+import the README, configs and license files are fetched once and reused by the card parser, the license
+analysis (``read_text``) and the scanners (``range_reader``). No *metadata* is cached.
+
 Every failure is raised as a :class:`HubError` subclass whose ``transient`` property tells Celery tasks
 whether a retry may help. This module does **not** retry or sleep itself: retries are the caller's policy.
 
@@ -26,6 +31,7 @@ downloader retries with sleeps and resumes silently, and cannot verify while str
 
 from __future__ import annotations
 
+import bisect
 import collections
 import hashlib
 import logging
@@ -33,6 +39,7 @@ import os
 import re
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -208,13 +215,58 @@ class IntegrityError(HubError):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+class _SmallFileCache:
+    """Verified bytes of small files at pinned commits (immutable): a bounded, thread-safe LRU."""
+
+    max_file = 2_000_000
+    max_total = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: collections.OrderedDict[tuple[str, ...], bytes] = collections.OrderedDict()
+        self._total = 0
+        self.hits = 0
+
+    def get(self, key: tuple[str, ...] | None) -> bytes | None:
+        if key is None:
+            return None
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return data
+
+    def put(self, key: tuple[str, ...] | None, data: bytes) -> None:
+        if key is None or len(data) > self.max_file:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._total -= len(old) if old is not None else 0
+            self._items[key] = data
+            self._total += len(data)
+            while self._total > self.max_total:
+                _, evicted = self._items.popitem(last=False)
+                self._total -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._total = 0
+            self.hits = 0
+
+
+SMALL_FILE_CACHE = _SmallFileCache()
+
+
 def clear_caches(*, close_connections: bool = False) -> None:
     """Reset process-wide Hub state between tests or after a settings change.
 
-    This module keeps no metadata cache (resolve/model_info always ask the Hub). ``close_connections`` also
-    closes huggingface_hub's shared HTTP session (keep-alive connections); it is rebuilt on next use, which
-    costs tens of milliseconds, so it is off by default.
+    This module keeps no metadata cache (resolve/model_info always ask the Hub); it empties the small-file
+    cache. ``close_connections`` also closes huggingface_hub's shared HTTP session (keep-alive connections);
+    it is rebuilt on next use, which costs tens of milliseconds, so it is off by default.
     """
+    SMALL_FILE_CACHE.clear()
     if close_connections:
         from huggingface_hub.utils import close_session
 
@@ -228,6 +280,22 @@ def _norm_etag(value: str | None) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"').lower()
+
+
+def _verify_blob(data: bytes | bytearray, etag: str, where: tuple[str, str, str]) -> None:
+    """Check a whole file against the Hub's git blob id (sha1 of ``blob <n>\\0…``) or LFS sha256, if known."""
+    if not etag or not (COMMIT_RE.fullmatch(etag) or _SHA256_RE.fullmatch(etag)):
+        return
+    actual = (
+        hashlib.sha256(data).hexdigest()
+        if _SHA256_RE.fullmatch(etag)
+        else hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    )
+    if actual != etag:
+        repo_id, commit, path = where
+        raise IntegrityError(
+            f"Content of {path} in {repo_id}@{commit[:12]} does not match its hash {etag}", repo_id, commit
+        )
 
 
 def _safe_relpath(path: str) -> PurePosixPath:
@@ -333,6 +401,12 @@ class HubClient:
         from the Hub itself, its bytes are checked against the git blob id (``ETag``) or LFS sha256.
         """
         url = self._url(repo_id, commit, path)
+        key = self._file_key(repo_id, commit, path)
+        cached = SMALL_FILE_CACHE.get(key)
+        if cached is not None:
+            if len(cached) > max_bytes:
+                log.warning("%s in %s@%s exceeds %d bytes; truncated", path, repo_id, commit[:12], max_bytes)
+            return cached[:max_bytes].decode("utf-8", "replace")
         data = bytearray()
         where = (repo_id, commit, path)
         try:
@@ -366,16 +440,8 @@ class HubClient:
         if len(data) > max_bytes:
             log.warning("%s in %s@%s exceeds %d bytes; truncated", path, repo_id, commit[:12], max_bytes)
             return bytes(data[:max_bytes]).decode("utf-8", "replace")
-        if etag:
-            actual = (
-                hashlib.sha256(data).hexdigest()
-                if _SHA256_RE.fullmatch(etag)
-                else hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-            )
-            if (COMMIT_RE.fullmatch(etag) or _SHA256_RE.fullmatch(etag)) and actual != etag:
-                raise IntegrityError(
-                    f"Content of {path} in {repo_id}@{commit[:12]} does not match its hash {etag}", repo_id, commit
-                )
+        _verify_blob(data, etag, where)
+        SMALL_FILE_CACHE.put(key, bytes(data))
         return bytes(data).decode("utf-8", "replace")
 
     def download(
@@ -406,8 +472,20 @@ class HubClient:
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        key = self._file_key(repo_id, commit, path)
+        cached = SMALL_FILE_CACHE.get(key)
+        if cached is not None and (
+            (expected_size is not None and len(cached) != expected_size)
+            or (expected_sha256 and hashlib.sha256(cached).hexdigest() != expected_sha256)
+        ):
+            cached = None  # verified bytes, but not what the caller expects: ask the Hub
         try:
-            self._stream_to(tmp, repo_id, commit, path, expected_sha256, expected_size)
+            if cached is not None:
+                tmp.write_bytes(cached)
+            else:
+                self._stream_to(tmp, repo_id, commit, path, expected_sha256, expected_size)
+                if tmp.stat().st_size <= SMALL_FILE_CACHE.max_file:
+                    SMALL_FILE_CACHE.put(key, tmp.read_bytes())  # verified while streaming
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
@@ -418,6 +496,13 @@ class HubClient:
         return HubRangeReader(self, repo_id, commit, path, size)
 
     # --- internals --------------------------------------------------------------------------
+    def _file_key(self, repo_id: str, commit: str, path: str) -> tuple[str, ...] | None:
+        """Cache key of a file at a pinned commit (None otherwise); the credential enters only as a hash."""
+        if not COMMIT_RE.fullmatch(commit):
+            return None
+        who = hashlib.sha256(self.__token.encode()).hexdigest()[:16] if self.__token else ""
+        return (self.endpoint, who, repo_id, commit, path)
+
     def _url(self, repo_id: str, revision: str, path: str) -> str:
         try:
             return hf_hub_url(repo_id, path, revision=revision, endpoint=self.endpoint)
@@ -626,7 +711,17 @@ class HubRangeReader:
     blocks; contiguous missing blocks are fetched with one request. After the first request, a redirect
     target (the CDN URL of an LFS file) is reused directly — without credentials — and dropped again if it
     stops working. ``bytes_transferred`` counts body bytes received; ``requests`` counts HTTP requests.
+
+    ``prefetch(spans)`` takes the scanner's hint of many small, scattered reads (the local headers of a zip
+    whose central directory is known): they are fetched right-sized — spans closer than ``coalesce_gap`` share
+    one request — and kept as extents that later ``read_at`` calls are served from, instead of one 64 KiB
+    block per member.
     """
+
+    coalesce_gap: ClassVar[int] = 2048  # fetching up to this many unneeded bytes beats another round trip
+    max_extent_bytes: ClassVar[int] = 8 * 1024 * 1024  # prefetched bytes kept at most (then: blocks again)
+    prefetch_workers: ClassVar[int] = 8  # concurrent range requests while prefetching
+    whole_file_bytes: ClassVar[int] = 256 * 1024  # files up to this size: one verified fetch, shared cache
 
     def __init__(
         self,
@@ -650,6 +745,12 @@ class HubRangeReader:
         self._url = client._url(repo_id, commit, path)
         self._direct_url: str | None = None
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._extents: dict[int, bytes] = {}  # start -> bytes fetched by prefetch()
+        self._extent_starts: list[int] = []  # sorted
+        self._extent_bytes = 0
+        self._whole: bytes | None = None
+        self._etag = ""
         self.bytes_transferred = 0
         self.requests = 0
 
@@ -666,6 +767,11 @@ class HubRangeReader:
             return b""
         first, last = offset // self._block, (end - 1) // self._block
         with self._lock:
+            if self._size <= self.whole_file_bytes:
+                return self._whole_file()[offset:end]
+            hit = self._from_extents(offset, end)
+            if hit is not None:
+                return hit
             blocks: dict[int, bytes] = {}
             missing: list[int] = []
             for i in range(first, last + 1):
@@ -680,6 +786,60 @@ class HubRangeReader:
             data = b"".join(blocks[i] for i in range(first, last + 1))
         base = first * self._block
         return data[offset - base : end - base]
+
+    def _whole_file(self) -> bytes:
+        """A small file (README, config, tokenizer_config, a .py): read once, verified, shared by the import."""
+        if self._whole is None:
+            key = self._client._file_key(self.repo_id, self.commit, self.path)
+            data = SMALL_FILE_CACHE.get(key)
+            if data is None or len(data) != self._size:
+                data = self._fetch(0, self._size - 1)
+                _verify_blob(data, self._etag, (self.repo_id, self.commit, self.path))
+                SMALL_FILE_CACHE.put(key, data)
+            self._whole = data
+        return self._whole
+
+    def prefetch(self, spans: list[tuple[int, int]]) -> None:
+        """Fetch many small ``(offset, length)`` spans with right-sized requests (see the class docstring)."""
+        wanted = sorted((max(0, o), min(o + n, self._size)) for o, n in spans if n > 0 and o < self._size)
+        merged: list[list[int]] = []
+        for start, end in wanted:
+            if merged and start <= merged[-1][1] + self.coalesce_gap:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        with self._lock:
+            todo: list[tuple[int, int]] = []
+            budget = self.max_extent_bytes - self._extent_bytes
+            for start, end in merged:
+                if end - start > budget:
+                    break  # bounded memory: the remaining reads go through blocks
+                cached = all(i in self._cache for i in range(start // self._block, (end - 1) // self._block + 1))
+                if not cached and self._from_extents(start, end) is None:
+                    todo.append((start, end))
+                    budget -= end - start
+            if not todo:
+                return
+            # The first request settles the CDN redirect; the rest go out a few at a time (latency-bound).
+            fetched = [(todo[0][0], self._fetch(todo[0][0], todo[0][1] - 1))]
+            if len(todo) > 1:
+                with ThreadPoolExecutor(max_workers=self.prefetch_workers, thread_name_prefix="hub-prefetch") as pool:
+                    datas = pool.map(lambda span: self._fetch(span[0], span[1] - 1), todo[1:])
+                    fetched += zip((a for a, _ in todo[1:]), datas, strict=True)
+            for start, data in fetched:
+                bisect.insort(self._extent_starts, start)
+                self._extents[start] = data
+                self._extent_bytes += len(data)
+
+    def _from_extents(self, offset: int, end: int) -> bytes | None:
+        i = bisect.bisect_right(self._extent_starts, offset) - 1
+        if i < 0:
+            return None
+        start = self._extent_starts[i]
+        data = self._extents[start]
+        if end <= start + len(data):
+            return data[offset - start : end - start]
+        return None
 
     @staticmethod
     def _runs(indices: list[int]) -> list[tuple[int, int]]:
@@ -721,13 +881,19 @@ class HubRangeReader:
         want = end - start + 1
         buf = bytearray()
         try:
-            self.requests += 1
+            with self._count_lock:
+                self.requests += 1
             resp = c._range_get(url, start, end, authenticated=authenticated)
             try:
-                self.requests += len(resp.history)
+                with self._count_lock:
+                    self.requests += len(resp.history)
                 c._raise_for_status(resp, *where)
                 if resp.history and urlsplit(str(resp.url)).netloc != urlsplit(self._url).netloc:
                     self._direct_url = str(resp.url)
+                # like read_text: the git blob id (ETag) or, through the CDN redirect, the LFS sha256
+                self._etag = _norm_etag(
+                    resp.history[0].headers.get("X-Linked-Etag") if resp.history else resp.headers.get("ETag")
+                )
                 skip = 0
                 if resp.status_code == 206:
                     m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", resp.headers.get("Content-Range", ""))
@@ -749,7 +915,8 @@ class HubRangeReader:
                     skip = start
                 try:
                     for chunk in resp.iter_bytes(_CHUNK):
-                        self.bytes_transferred += len(chunk)
+                        with self._count_lock:
+                            self.bytes_transferred += len(chunk)
                         if skip:
                             drop = min(skip, len(chunk))
                             chunk, skip = chunk[drop:], skip - drop

@@ -48,7 +48,8 @@ class RangeServer:
     def endpoint(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"{'https' if self.tls else 'http'}://{name}:{port}"
 
     def url(self, path: str) -> str:
         return f"{self.endpoint}/{self.repo_id}/resolve/{self.commit}/{path}"
@@ -58,6 +59,9 @@ class RangeServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body are separate writes: without TCP_NODELAY every small range response waits for
+            # the client's delayed ACK (~40 ms), which no real Hub/CDN adds; the bench would measure that stall
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:  # quiet
                 pass

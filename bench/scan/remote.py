@@ -9,7 +9,12 @@ advertises, like the Hub's LFS sha256). Prints bytes transferred per file and as
 For comparison, picklescan's only remote mode (``scan_url``) is run on the PyTorch file: it downloads the whole
 file. The other peers have no remote mode that avoids a full download.
 
-Usage: ``python -m bench.scan.remote [--size-gb 1.1] [--dir DIR] [--no-peers]``. Writes ``bench/out/remote.json``.
+Many-tensor PyTorch zips (real ``torch.save`` in a child process): a BERT-base layout (199 tensors, 438 MB) and a
+2,000-tensor file (50 MB), each served as its own repo; targets < 1 % and < 5 % of the repo's bytes. Printed per
+repo: bytes fetched (client and server counts), HTTP requests, % of the repo, seconds, and the process's peak RSS.
+
+Usage: ``python -m bench.scan.remote [--size-gb 1.1] [--dir DIR] [--no-peers] [--only-many-tensors]``. Writes
+``bench/out/remote.json``.
 """
 
 from __future__ import annotations
@@ -59,6 +64,97 @@ def prepare_repo(directory: Path, size: int) -> dict[str, Path]:
     return files
 
 
+_MANY_TENSORS = r"""
+import sys, torch
+kind, path = sys.argv[1], sys.argv[2]
+sd = {}
+if kind == "bert-base":  # BertModel state dict shapes (hidden 768, 12 layers, vocab 30522): 199 tensors
+    H, I, L = 768, 3072, 12
+    sd["embeddings.word_embeddings.weight"] = torch.zeros(30522, H)
+    sd["embeddings.position_embeddings.weight"] = torch.zeros(512, H)
+    sd["embeddings.token_type_embeddings.weight"] = torch.zeros(2, H)
+    sd["embeddings.LayerNorm.weight"] = torch.zeros(H)
+    sd["embeddings.LayerNorm.bias"] = torch.zeros(H)
+    for layer in range(L):
+        p = f"encoder.layer.{layer}."
+        for n in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            sd[p + n + ".weight"] = torch.zeros(H, H)
+            sd[p + n + ".bias"] = torch.zeros(H)
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            sd[p + n + ".weight"] = torch.zeros(H)
+            sd[p + n + ".bias"] = torch.zeros(H)
+        sd[p + "intermediate.dense.weight"] = torch.zeros(I, H)
+        sd[p + "intermediate.dense.bias"] = torch.zeros(I)
+        sd[p + "output.dense.weight"] = torch.zeros(H, I)
+        sd[p + "output.dense.bias"] = torch.zeros(H)
+    sd["pooler.dense.weight"] = torch.zeros(H, H)
+    sd["pooler.dense.bias"] = torch.zeros(H)
+else:  # "2000": small tensors of mixed widths
+    for i in range(int(kind)):
+        sd[f"blocks.{i // 8}.p{i % 8}.weight"] = torch.zeros(64, 64 + (i % 5) * 16)
+torch.save(sd, path)
+"""
+MANY_TENSOR_TARGETS = {"bert-base": 1.0, "2000": 5.0}  # % of the repo's bytes
+
+
+def many_tensor_rows(workdir: Path) -> list[dict]:
+    """Scan the many-tensor repos through the range server; one row per repo."""
+    import resource
+
+    from inventory.hub import HubClient
+    from scanning.scanners import scan_reader
+    from scanning.scanners.base import Limits
+
+    rows = []
+    for kind, target in MANY_TENSOR_TARGETS.items():
+        root = workdir / f"many-{kind}"
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / "pytorch_model.bin"
+        if not path.exists():
+            subprocess.run([sys.executable, "-c", _MANY_TENSORS, kind, str(path)], check=True, timeout=900)
+        (root / "config.json").write_text(json.dumps({"model_type": "bert"}))
+        files = {"pytorch_model.bin": path, "config.json": root / "config.json"}
+        shas = {rel: sha256_of(p) for rel, p in files.items()}
+        repo_size = sum(p.stat().st_size for p in files.values())
+        server = RangeServer(f"bench-org/many-{kind}", root, COMMIT, sha256=shas).start()
+        try:
+            client = HubClient(endpoint=server.endpoint, token="", timeout=60.0)
+            fetched = requests = 0
+            verdicts = []
+            t0 = time.perf_counter()
+            for rel, p in files.items():
+                reader = client.range_reader(f"bench-org/many-{kind}", COMMIT, rel, p.stat().st_size)
+                res = scan_reader(reader, rel, limits=Limits(), sha256=shas[rel])
+                fetched += reader.bytes_transferred
+                requests += reader.requests
+                verdicts.append(res.verdict.label)
+            seconds = time.perf_counter() - t0
+            sent = sum(server.bytes_sent.values())
+        finally:
+            server.stop()
+        pct = 100 * fetched / repo_size
+        rows.append(
+            {
+                "repo": f"many-{kind}",
+                "repo_size": repo_size,
+                "bytes_fetched": fetched,
+                "server_bytes_sent": sent,
+                "requests": requests,
+                "percent": pct,
+                "target_percent": target,
+                "seconds": seconds,
+                "verdicts": verdicts,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+        print(
+            f"{'many-' + kind:<16} repo {repo_size:>13,} B  fetched {fetched:>11,} B (server {sent:,})  "
+            f"{requests:>5} requests  {pct:7.3f}% of the repo (target < {target:g}%: {'met' if pct < target else 'NOT met'})"
+            f"  {seconds:6.2f} s  peak RSS {rows[-1]['peak_rss_mb']:.0f} MB  {'/'.join(verdicts)}"
+        )
+    return rows
+
+
 def picklescan_url(url: str, cafile: Path, timeout: float = 600.0) -> dict:
     code = (
         "import json,sys,time\n"
@@ -82,8 +178,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, help="reuse/keep the repo files in this directory (not deleted)")
     ap.add_argument("--no-peers", action="store_true", help="skip picklescan's scan_url comparison")
     ap.add_argument("--out", type=Path, default=OUT / "remote.json")
+    ap.add_argument("--only-many-tensors", action="store_true", help="only the 199- and 2,000-tensor zip repos")
     args = ap.parse_args(argv)
     os.environ.pop("HF_HUB_OFFLINE", None)
+    if args.only_many_tensors:
+        workdir = args.dir or Path(tempfile.mkdtemp(prefix="modelgate-bench-many-"))
+        try:
+            print("[remote] many-tensor PyTorch zips through HTTP range requests")
+            rows = many_tensor_rows(workdir)
+        finally:
+            if args.dir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"many_tensors": rows}, indent=1))
+        print(f"\n[remote] wrote {args.out}")
+        return 0
     try:
         from inventory.hub import HubClient
         from scanning.scanners import scan_reader
@@ -171,10 +280,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"({100 * sent / repo_size:.1f}% of the repo); answer {ans}"
             )
             print("modelscan / fickling / modelaudit: no range-based remote mode (they download whole files first).")
+        print("\n[remote] many-tensor PyTorch zips")
+        many = many_tensor_rows(workdir)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(
-                {"repo_size": repo_size, "total_transferred": total, "percent": pct, "files": rows, "peers": peer_rows},
+                {
+                    "repo_size": repo_size,
+                    "total_transferred": total,
+                    "percent": pct,
+                    "files": rows,
+                    "peers": peer_rows,
+                    "many_tensors": many,
+                },
                 indent=1,
             )
         )

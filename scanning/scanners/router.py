@@ -79,6 +79,7 @@ FORMATS = (
     "tensorflow-savedmodel",
     "python",
     "json",
+    "jinja",
     "text",
     "empty",
     "unknown",
@@ -114,6 +115,7 @@ EXPECTED: dict[str, set[str]] = {
     ".7z": {"7z"},
     ".rar": {"rar"},
     ".json": {"json"},
+    ".jinja": {"jinja"},
     ".py": {"python"},
     ".txt": {"text", "empty"},
     ".md": {"text", "empty"},
@@ -121,6 +123,7 @@ EXPECTED: dict[str, set[str]] = {
 _PICKLE_EXTS = {".pkl", ".pickle", ".bin", ".pt", ".pth", ".ckpt", ".joblib", ".dill", ".sav"}
 _TEXT_PYTHON = (".py",)
 _TEXT_JSON = (".json",)
+_TEXT_TEMPLATE = (".jinja", ".jinja2", ".j2")  # chat templates: same analysis as tokenizer_config's chat_template
 
 
 def _ext(name: str) -> str:
@@ -220,6 +223,8 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
             return "python", None
         if ext in _TEXT_JSON:
             return "json", None
+        if ext in _TEXT_TEMPLATE:
+            return "jinja", None
         return "text", None
     return "unknown", None
 
@@ -289,6 +294,7 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
             "tensorflow-savedmodel": ("tensorflow", "scan"),
             "python": ("remote_code", "scan_python"),
             "json": ("remote_code", "scan_json"),
+            "jinja": ("jinja", "scan"),
         }[fmt]
         module = _other(module_name)
         func: Callable[[Reader, ScanContext], None] | None = None
@@ -354,7 +360,7 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
     ctx.formats.append(fmt)
     _check_extension(fmt, name, ctx)
     if archive is not None and fmt in _ZIP_LIKE:
-        archive = zipfmt.read_archive(reader, ctx)  # again, now reporting inconsistencies
+        zipfmt.report_problems(archive, ctx)  # the archive read for detection, not a second read
     _dispatch(fmt, reader, ctx, archive)
     _check_polyglot(fmt, reader, ctx)
     return fmt

@@ -212,8 +212,16 @@ def central_directory(reader: Reader, max_members: int = 10_000) -> tuple[list[Z
     return out, shift
 
 
-def _local_header(reader: Reader, offset: int) -> tuple[ZipEntry, int] | None:
-    block = reader.read_at(offset, 30 + 482)  # one read covers the usual name + extra (remote readers)
+_LOCAL_READ = 30 + 482  # one read covers a local header's usual name + extra (remote readers)
+
+
+def _local_read(cd: ZipEntry | None) -> int:
+    """Bytes to read for the local header of a central-directory entry: its name plus room for extras."""
+    return _LOCAL_READ if cd is None else 30 + len(cd.name.encode("utf-8", "replace")) + 96
+
+
+def _local_header(reader: Reader, offset: int, want: int = _LOCAL_READ) -> tuple[ZipEntry, int] | None:
+    block = reader.read_at(offset, max(30, want))
     head = block[:30]
     if len(head) < 30 or head[:4] != LOCAL_SIG:
         return None
@@ -267,7 +275,7 @@ def local_headers(
     out: list[ZipEntry] = []
     pos = start
     while True:
-        parsed = _local_header(reader, pos)
+        parsed = _local_header(reader, pos, _local_read((known or {}).get(pos)))
         if parsed is None:
             break
         entry, data_start = parsed
@@ -307,6 +315,10 @@ def read_archive(reader: Reader, ctx: ScanContext | None = None, *, report: bool
     except ZipError as exc:
         arc.problems.append(f"central directory unusable: {exc}")
     known = {e.header_offset: e for e in arc.central}
+    prefetch = getattr(reader, "prefetch", None)  # remote readers: right-sized ranges, not a block per member
+    if prefetch is not None and known:
+        # each local header, and the data descriptor (<= 24 bytes) of the member before it
+        prefetch([(max(0, off - 24), 24 + _local_read(known[off])) for off in sorted(known)])
     first = min(known) if known else 0
     # A streaming unzipper starts at the first local header of the file, which may come before the
     # first member the central directory knows about (a member hidden in "prepended data").
@@ -324,7 +336,14 @@ def read_archive(reader: Reader, ctx: ScanContext | None = None, *, report: bool
     _compare(reader, arc, known)
     if not arc.central and not arc.local:
         raise ZipError("; ".join(arc.problems) or "no members in either view")
-    if report and ctx is not None and arc.problems:
+    if report and ctx is not None:
+        report_problems(arc, ctx)
+    return arc
+
+
+def report_problems(arc: ZipArchive, ctx: ScanContext) -> None:
+    """``zip.mismatch`` findings for an archive read with ``report=False`` (no second read of the file)."""
+    if arc.problems:
         for problem in arc.problems[:20]:
             ctx.add(
                 "zip.mismatch",
@@ -342,7 +361,6 @@ def read_archive(reader: Reader, ctx: ScanContext | None = None, *, report: bool
                 Verdict.SUSPICIOUS,
                 f"{len(arc.problems) - 20} more zip inconsistencies",
             )
-    return arc
 
 
 def _compare(reader: Reader, arc: ZipArchive, known: dict[int, ZipEntry]) -> None:
@@ -354,7 +372,7 @@ def _compare(reader: Reader, arc: ZipArchive, known: dict[int, ZipEntry]) -> Non
         names.add(e.name)
         loc = local_by_off.get(e.header_offset)
         if loc is None:
-            parsed = _local_header(reader, e.header_offset)
+            parsed = _local_header(reader, e.header_offset, _local_read(e))
             if parsed is None:
                 arc.problems.append(f"central entry {e.name!r} has no local header at {e.header_offset}")
                 continue

@@ -181,6 +181,7 @@ class HubServer:
         self.host = host
         self.valid_tokens: set[str] = {TEST_TOKEN}
         self.requests: list[RequestRecord] = []
+        self._cdn_objects: dict[str, tuple[bytes, str]] = {}  # sha256 -> (bytes, md5 ETag), filled on first use
         self._repos: dict[str, Repo] = {}
         self._faults: list[_Fault] = []
         self._delay = 0.0
@@ -638,19 +639,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         sha = path.rsplit("/", 1)[-1]
         hub = self.server.hub
         with hub._lock:
-            data = next(
-                (
-                    f.data
-                    for repo in hub._repos.values()
-                    for c in repo.commits.values()
-                    for f in c.files.values()
-                    if f.lfs and f.sha256 == sha
-                ),
-                None,
-            )
-        if data is None:
+            # Content-addressed and immutable: look up and hash once (a scan sends thousands of range requests).
+            found = hub._cdn_objects.get(sha)
+            if found is None:
+                data = next(
+                    (
+                        f.data
+                        for repo in hub._repos.values()
+                        for c in repo.commits.values()
+                        for f in c.files.values()
+                        if f.lfs and f.sha256 == sha
+                    ),
+                    None,
+                )
+                if data is not None:
+                    found = hub._cdn_objects[sha] = (data, hashlib.md5(data, usedforsecurity=False).hexdigest())
+        if found is None:
             raise ApiError(404, None, "NoSuchKey")
-        self._send_file(data, {"ETag": f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'}, rec)
+        self._send_file(found[0], {"ETag": f'"{found[1]}"'}, rec)
 
     # ---------------------------------------------------------------------------------------
     def _send_file(self, data: bytes, headers: dict[str, str], rec: RequestRecord) -> None:

@@ -180,6 +180,10 @@ def test_read_text_detects_corruption_and_truncation(client, bert, hub_env):
     lfs_text = _rid("lfs-text")
     lcommit = hub_env.add_repo(lfs_text, {"notes.txt": b"hello " * 10}, lfs_threshold=10)
     assert client.read_text(lfs_text, lcommit, "notes.txt") == "hello " * 10  # via the CDN, sha256-checked
+    hub_env.requests.clear()
+    assert client.read_text(lfs_text, lcommit, "notes.txt") == "hello " * 10  # verified bytes, from the cache
+    assert hub_env.requests == []
+    hubmod.clear_caches()
     hub_env.corrupt_next("/cdn/*")
     with pytest.raises(IntegrityError, match="does not match"):
         client.read_text(lfs_text, lcommit, "notes.txt")

