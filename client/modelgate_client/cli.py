@@ -5,6 +5,10 @@ scan: the server's pure scanners run locally, with the `manage.py scan` contract
   suspicious/malicious/unscannable, 2 usage error.
 gate: hashes the files under --dir and asks `POST /api/v1/gate`; prints the answer (json, sarif or
   junit); exit 0 unless the action is fail or the files do not verify (1); 2 on usage or network error.
+  Files a folder walk refuses (a link leading out of the folder, a FIFO, a device) fail the identity.
+
+Folders are read through the server's own `core.files` (shipped in the wheel): one skip list, one symlink
+policy, the same relative paths and hashes as the server's import, gate and `manage.py scan`.
   --url and --token default to $MODELGATE_URL and $MODELGATE_TOKEN (prefer the variable: argv is
   visible to other processes).
 """
@@ -14,23 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import replace
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from core.files import FileRefused, hash_folder, walk
 from modelgate_client import __version__
-from modelgate_client.files import hash_directory
 from scanning.scanners import base, scan_file
 
 STAGES = ["proxy", "develop", "source", "build", "stage-release", "release", "operate"]
 FORMATS = ["json", "sarif", "junit"]
 ACCEPT = {"json": "application/json", "sarif": "application/sarif+json", "junit": "application/xml"}
 MODEL_DIR_BASE = "MODELDIR"
-SKIP_SCAN_DIRS = {".git", ".hg", ".svn", "__pycache__"}
+IDENTITY_RULE = "modelgate/file-identity"  # the server's SARIF rule for file identity
 
 
 class UsageError(Exception):
@@ -73,23 +79,68 @@ def main(argv: list[str] | None = None) -> int:
 # --- scan ---------------------------------------------------------------------------------------
 
 
-def _collect(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
+@dataclass(frozen=True)
+class Item:
+    """One file to scan: the path as shown, where it really is, or why it is not read."""
+
+    shown: Path
+    real: Path | None
+    size: int
+    refused: str = ""
+
+
+def collect(paths: list[str]) -> list[Item]:
+    """Every regular file under the given paths, as `manage.py scan` collects them (`core.files.walk`).
+
+    Links leaving a folder, FIFOs, sockets and devices come back refused, never opened. A file named on
+    the command line is read even through a link.
+    """
+    out: list[Item] = []
     seen: set[str] = set()
+
+    def add(item: Item) -> None:
+        if str(item.shown) not in seen:
+            seen.add(str(item.shown))
+            out.append(item)
+
     for raw in paths:
         root = Path(raw)
         if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_SCAN_DIRS)
-                for name in sorted(filenames):
-                    candidate = Path(dirpath, name)
-                    if candidate.is_file() and str(candidate) not in seen:
-                        seen.add(str(candidate))
-                        out.append(candidate)
-        elif str(root) not in seen:
-            seen.add(str(root))
-            out.append(root)
+            try:
+                found = walk(root)
+            except FileRefused as exc:
+                add(Item(root, None, 0, exc.reason))
+                continue
+            items = [Item(root / e.path, e.real, e.size) for e in found.files]
+            items += [Item(root / r.path, None, 0, r.reason) for r in found.refused]
+            for item in sorted(items, key=lambda i: str(i.shown)):
+                add(item)
+            continue
+        real = Path(os.path.realpath(root))
+        try:
+            st = real.stat()
+        except OSError:
+            add(Item(root, None, 0, "file not found"))
+            continue
+        if stat.S_ISREG(st.st_mode):
+            add(Item(root, real, st.st_size))
+        else:
+            add(Item(root, None, 0, "not a regular file (FIFO, socket or device); not read"))
     return out
+
+
+def _unscannable(path: str, size: int, rule: str, message: str, evidence: str) -> base.ScanResult:
+    finding = base.Finding(
+        rule=rule,
+        category=base.Category.UNSCANNABLE,
+        severity=base.Severity.MEDIUM,
+        verdict=base.Verdict.UNSCANNABLE,
+        message=message,
+        evidence=evidence,
+    )
+    return base.ScanResult(
+        path=path, format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=size, findings=[finding]
+    )
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -103,22 +154,16 @@ def run_scan(args: argparse.Namespace) -> int:
         limits = replace(limits, max_seconds=args.max_seconds)
     flagged = False
     rows = []
-    for path in _collect(args.paths):
-        try:
-            result = scan_file(str(path), limits=limits)
-        except OSError as exc:  # unreadable: fail closed for this file, keep going
-            finding = base.Finding(
-                rule="file.unreadable",
-                category=base.Category.UNSCANNABLE,
-                severity=base.Severity.MEDIUM,
-                verdict=base.Verdict.UNSCANNABLE,
-                message="The file could not be read.",
-                evidence=f"{type(exc).__name__}: {exc}",
-            )
-            result = base.ScanResult(
-                path=str(path), format="unknown", verdict=base.Verdict.UNSCANNABLE, sha256="", size=0,
-                findings=[finding],
-            )  # fmt: skip
+    for item in collect(args.paths):
+        path = item.shown
+        if item.real is None:
+            result = _unscannable(str(path), 0, "file.refused", "The file was not read: " + item.refused, "")
+        else:
+            try:
+                result = scan_file(str(item.real), limits=limits)
+            except OSError as exc:  # unreadable: fail closed for this file, keep going
+                evidence = f"{type(exc).__name__}: {exc}"
+                result = _unscannable(str(path), item.size, "file.unreadable", "The file could not be read.", evidence)
         result.path = str(path)
         flagged = flagged or result.verdict.label != "safe"
         if args.json:
@@ -149,11 +194,14 @@ def run_gate(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"repo_id": repo_id, "revision": revision or "main", "stage": args.stage}
     if args.application:
         body["application"] = args.application
+    refused: list[dict[str, str]] = []
     if args.directory:
         try:
-            files = hash_directory(args.directory)
-        except OSError as exc:
-            raise UsageError(str(exc)) from exc
+            listing = hash_directory(args.directory)
+        except FileRefused as exc:
+            raise UsageError(f"{args.directory}: {exc.reason}") from None
+        refused = [item for item in listing if item.get("refused")]
+        files = [item for item in listing if not item.get("refused")]
         if files:
             body["files"] = files
     url = args.url.rstrip("/") + "/api/v1/gate?" + urllib.parse.urlencode({"format": args.fmt})
@@ -178,6 +226,9 @@ def run_gate(args: argparse.Namespace) -> int:
         raise UsageError(f"the server answered {exc.code}: {detail}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise UsageError(f"cannot reach {args.url}: {exc}") from exc
+    if refused:
+        text = _add_refusals(text, args.fmt, refused, sent_files=bool(body.get("files")))
+        verified = "false"
     if args.fmt == "json":
         result = json.loads(text)
         action, verified = result.get("action"), "true" if result.get("identity", {}).get("verified") else "false"
@@ -191,6 +242,86 @@ def run_gate(args: argparse.Namespace) -> int:
         print(text)
     print(f"modelgate: {args.target} at {args.stage}: action {action}, files verified: {verified}", file=sys.stderr)
     return 1 if action == "fail" or verified != "true" else 0
+
+
+def hash_directory(directory: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The server gate's `--dir` listing (`policies.services.gate.hash_directory`), from `core.files`.
+
+    `{"path", "sha256"}` per file, `{"path", "sha256": "", "refused": reason}` per file the walk refuses,
+    sorted by path. Raises FileRefused when the folder itself cannot be walked.
+    """
+    hashed, refused = hash_folder(directory)
+    out = [{"path": h.path, "sha256": h.sha256} for h in hashed]
+    out += [{"path": r.path, "sha256": "", "refused": r.reason} for r in refused]
+    return sorted(out, key=lambda item: item["path"])
+
+
+def _add_refusals(text: str, fmt: str, refused: list[dict[str, str]], *, sent_files: bool) -> str:
+    """Fail the identity in the server's answer for the files the walk refused, as the server's own
+    `gate --dir` reports them (`not read: <reason>`, sorted by path): the API takes hashes only, so the
+    refused files were not sent. When nothing was sent, the server's "no files supplied" gives way to them.
+    """
+
+    def path_of(m: dict[str, Any]) -> str:
+        return str(m.get("path") or "")
+
+    def uri_of(r: dict[str, Any]) -> str:
+        return str(r["locations"][0].get("physicalLocation", {}).get("artifactLocation", {}).get("uri", ""))
+
+    added: list[dict[str, Any]] = [
+        {"path": r["path"], "reason": f"not read: {r['refused']}", "expected": None, "actual": None} for r in refused
+    ]
+    if fmt == "json":
+        result = json.loads(text)
+        identity = result.setdefault("identity", {})
+        kept = [m for m in identity.get("mismatches", []) if sent_files or m.get("path") is not None]
+        identity["verified"] = False
+        identity["mismatches"] = sorted(kept + added, key=path_of)
+        return json.dumps(result)
+    if fmt == "sarif":
+        sarif = json.loads(text)
+        for run in sarif.get("runs", []):
+            rules = run.get("tool", {}).get("driver", {}).get("rules", [])
+            index = next((i for i, r in enumerate(rules) if r.get("id") == IDENTITY_RULE), None)
+            results = run.get("results", [])
+            policies = [r for r in results if r.get("ruleId") != IDENTITY_RULE]
+            checks = [r for r in results if r.get("ruleId") == IDENTITY_RULE]
+            located = [r for r in checks if sent_files or uri_of(r)]  # located, or the model-wide "no files"
+            new = [
+                {
+                    "ruleId": IDENTITY_RULE,
+                    **({"ruleIndex": index} if index is not None else {}),
+                    "level": "error",
+                    "message": {"text": f"{m['path']}: {m['reason']}."},
+                    "locations": [_model_file(m["path"])],
+                    "properties": {"expected": None, "actual": None},
+                }
+                for m in added
+            ]
+            run["results"] = policies + sorted(located + new, key=uri_of)
+            for invocation in run.get("invocations", []):
+                invocation["exitCode"] = 1
+                invocation.setdefault("properties", {})["verified"] = False
+        return json.dumps(sarif)
+    suite = ET.fromstring(text)  # noqa: S314 - the operator's own server's answer
+    case = suite.find("testcase[@classname='modelgate.identity']")
+    if case is None:
+        case = ET.SubElement(suite, "testcase", classname="modelgate.identity", name="files are the reviewed ones")
+        suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    failure = case.find("failure")
+    if failure is None:
+        failure = ET.SubElement(case, "failure", message="file identity not verified", type="identity")
+        suite.set("failures", str(int(suite.get("failures", "0")) + 1))
+    lines = (failure.text or "").splitlines() if sent_files else []
+    lines += [f"{m['path']}: {m['reason']}" for m in added]
+    failure.text = "\n".join(sorted(lines, key=lambda line: line.split(": ", 1)[0]))
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _model_file(path: str) -> dict[str, Any]:
+    """A SARIF location of a model file, as the server writes it (relative to MODELDIR, the --dir)."""
+    return {"physicalLocation": {"artifactLocation": {"uri": path, "uriBaseId": MODEL_DIR_BASE}}}
 
 
 def _locate(sarif: dict[str, Any], directory: Path) -> dict[str, Any]:
