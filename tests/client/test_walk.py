@@ -36,8 +36,8 @@ def cli(monkeypatch) -> ModuleType:
     return importlib.import_module("modelgate_client.cli")
 
 
-@pytest.fixture
-def repo_on_hub(hub_server):
+@pytest.fixture(name="repo_on_hub")
+def repo_on_hub_fixture(hub_server):
     """A repo with nested files, a .gitattributes and a (harmless) pickle that calls on load."""
     repo_id = f"client-walk/bert-{uuid.uuid4().hex[:8]}"
     base = tiny_bert_repo(repo_id)

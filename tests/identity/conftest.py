@@ -104,11 +104,13 @@ def client_venv(tmp_path_factory) -> Path:
     """
     base = tmp_path_factory.mktemp("modelgate-client")
     wheels, venv, src = base / "wheels", base / "venv", base / "src"
-    # Build from a copy with the repository's layout (client/ beside scanning/scanners/), so the in-tree
-    # build leaves nothing behind in the checkout.
+    # Build from a copy with the repository's layout (client/ beside scanning/scanners/ and the whole of
+    # core/, Django modules included: the build must pick files.py alone), so the in-tree build leaves
+    # nothing behind in the checkout.
     ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     shutil.copytree(REPO / "client", src / "client", ignore=ignore)
     shutil.copytree(REPO / "scanning" / "scanners", src / "scanning" / "scanners", ignore=ignore)
+    shutil.copytree(REPO / "core", src / "core", ignore=ignore)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     subprocess.run(
         [*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", "-w", str(wheels), str(src / "client")],
