@@ -4,6 +4,7 @@ that a policy fails at build), real files on disk with the recorded hashes, and 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import re
 import shutil
 import subprocess
@@ -97,10 +98,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def client_venv(tmp_path_factory) -> Path:
-    """A fresh venv (no Django, no project on its path) with only the built `modelgate-client` wheel.
+    """A fresh venv (no Django, no project on its path) with the built `modelgate-client` wheel and its
+    declared dependencies only.
 
-    Offline: the wheel is built with this interpreter's setuptools (--no-build-isolation --no-deps)
-    and installed with --no-index.
+    Offline: the wheel is built with this interpreter's setuptools (--no-build-isolation --no-deps); its
+    dependencies (Jinja2 and MarkupSafe) are copied from this interpreter's installed distributions, and
+    the wheel is installed with --no-index, so pip checks that what it requires is there.
     """
     base = tmp_path_factory.mktemp("modelgate-client")
     wheels, venv, src = base / "wheels", base / "venv", base / "src"
@@ -118,10 +121,31 @@ def client_venv(tmp_path_factory) -> Path:
         cwd=base,
     )
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    for name in CLIENT_DEPENDENCIES:
+        _copy_distribution(name, site)
     (wheel,) = wheels.glob("modelgate_client-*.whl")
-    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--no-index", str(wheel)],
-                   check=True)  # fmt: skip
+    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-index", str(wheel)], check=True)
     return venv
+
+
+CLIENT_DEPENDENCIES = ("Jinja2", "MarkupSafe")  # client/pyproject.toml's dependencies, with theirs
+
+
+def _copy_distribution(name: str, site: Path) -> None:
+    """Install an already installed distribution into another environment by copying its RECORD's files."""
+    dist = importlib.metadata.distribution(name)
+    for rel in dist.files or []:
+        if ".." in rel.parts or "__pycache__" in rel.parts:
+            continue  # console scripts and bytecode: not needed
+        target = site / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(str(dist.locate_file(rel))), target)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
