@@ -131,15 +131,23 @@ MAX_REPORTED = 25
 CONFIG_ATTRS = ("model_config", "training_config")
 
 
+def hdf5_offset(reader: Reader) -> int | None:
+    """Where the HDF5 superblock signature is: 0, or after a user block at 512, 1024, 2048, … (as libhdf5)."""
+    pos = 0
+    while pos + 8 <= reader.size:
+        if reader.read_at(pos, 8) == HDF5_MAGIC:
+            return pos
+        pos = 512 if pos == 0 else pos * 2
+    return None
+
+
 def scan(reader: Reader, ctx: ScanContext) -> None:
-    """Scan a Keras model: HDF5 (by magic) or a ``.keras`` zip."""
+    """Scan a Keras model: HDF5 (by magic, also behind a user block) or a ``.keras`` zip."""
     head = reader.read_at(0, 8)
-    if head == HDF5_MAGIC:
+    if hdf5_offset(reader) is not None and head[:4] != ZIP_MAGIC:
         scan_hdf5(reader, ctx)
-    elif head[:4] == ZIP_MAGIC:
+    else:  # a zip, possibly behind prepended data (zipfile accepts it); not a zip -> keras.malformed
         scan_keras_zip(reader, ctx)
-    else:
-        ctx.unscannable("keras.malformed", "neither an HDF5 file nor a .keras zip", short(head))
 
 
 # --------------------------------------------------------------------------- HDF5
@@ -151,8 +159,8 @@ def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
     ``h5py`` runs in a killable child process (:mod:`scanning.scanners.h5worker`): libhdf5 can hang
     or crash on crafted files. ``hdf5.malformed`` (unscannable) when it fails or dies.
     """
-    if reader.read_at(0, 8) != HDF5_MAGIC:
-        ctx.unscannable("hdf5.malformed", "HDF5 signature missing at offset 0", short(reader.read_at(0, 8)))
+    if hdf5_offset(reader) is None:
+        ctx.unscannable("hdf5.malformed", "HDF5 signature missing", short(reader.read_at(0, 8)))
         return
     try:
         result = h5worker.read_isolated(reader, ctx)

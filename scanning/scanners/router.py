@@ -44,17 +44,21 @@ from scanning.scanners import pickle as pickle_scanner
 from scanning.scanners import torch as torch_scanner
 from scanning.scanners import zipfmt
 from scanning.scanners.base import (
+    BombDetected,
     Category,
     FileReader,
     LimitExceeded,
     Limits,
+    NotRegularFile,
     Reader,
     ScanContext,
     ScanResult,
     Severity,
     Verdict,
+    open_regular,
     verdict_of,
 )
+from scanning.scanners.keras import hdf5_offset as keras_hdf5_offset
 
 FORMATS = (
     "pickle",
@@ -71,6 +75,8 @@ FORMATS = (
     "xz",
     "7z",
     "rar",
+    "zstd",
+    "lz4",
     "hdf5",
     "keras",
     "safetensors",
@@ -95,7 +101,10 @@ _ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras"}
 EXPECTED: dict[str, set[str]] = {
     **{ext: _PICKLE_LIKE for ext in (".bin", ".pt", ".pth", ".ckpt", ".pt2")},
     # sklearn/joblib pickles are often saved compressed under their usual extension
-    **{ext: _PICKLE_LIKE | {"gzip", "bz2", "xz"} for ext in (".pkl", ".pickle", ".joblib", ".dill", ".sav")},
+    **{
+        ext: _PICKLE_LIKE | {"gzip", "bz2", "xz", "zstd", "lz4"}
+        for ext in (".pkl", ".pickle", ".joblib", ".dill", ".sav")
+    },
     ".mar": _ZIP_LIKE,  # TorchServe archive: handler code + serialized model
     ".npy": {"numpy"},
     ".npz": {"numpy-zip", "zip"},
@@ -113,6 +122,8 @@ EXPECTED: dict[str, set[str]] = {
     ".bz2": {"bz2"},
     ".xz": {"xz"},
     ".7z": {"7z"},
+    ".zst": {"zstd"},
+    ".lz4": {"lz4"},
     ".rar": {"rar"},
     ".json": {"json"},
     ".jinja": {"jinja"},
@@ -148,10 +159,12 @@ def _is_text(head: bytes) -> bool:
     return high <= 0.3 * len(head)
 
 
-def _looks_safetensors(reader: Reader, head: bytes) -> bool:
+def _looks_safetensors(reader: Reader, head: bytes, ext: str = "") -> bool:
     if len(head) < 10:
         return False
     (n,) = struct.unpack("<Q", head[:8])
+    if ext == ".safetensors" and head[8:9] == b"{" and n >= 2 and not _is_text(head[:8]):
+        return True  # even with a length past the file: the safetensors scanner judges that (header.abuse)
     return 2 <= n <= reader.size - 8 and head[8:9] in (b"{", b" ")
 
 
@@ -205,7 +218,7 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
     if archive:
         return archive, None
     # before the pickle sniff: a safetensors header length can start with 0x80 0x0N like a PROTO opcode
-    if _looks_safetensors(reader, head):
+    if _looks_safetensors(reader, head, ext):
         return "safetensors", None
     if pickle_scanner.looks_like_pickle(head):
         if ext == ".joblib" or b"NumpyArrayWrapper" in head:
@@ -218,6 +231,14 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
         return "onnx", None
     if ext == ".pb" and _looks_protobuf(head):
         return "tensorflow-savedmodel", None
+    if keras_hdf5_offset(reader) is not None:  # HDF5 behind a user block (libhdf5 searches 512, 1024, …)
+        return "hdf5", None
+    if not _is_text(head) and _ends_like_zip(reader):
+        # zipfile (Keras, numpy, torch's reader) accept data prepended to a zip: judge it as the zip it
+        # is; zipfmt reports the prefix ("bytes of data before the first member", zip.mismatch).
+        kind, arc = _zip_kind(reader, ctx)
+        if arc is not None and arc.central:
+            return kind, arc
     if _is_text(head):
         if ext in _TEXT_PYTHON or (head.startswith(b"#!") and b"python" in head[:80]):
             return "python", None
@@ -240,6 +261,8 @@ def _archive_kind(reader: Reader) -> str | None:
             (b"\xfd7zXZ\x00", "xz"),
             (b"7z\xbc\xaf\x27\x1c", "7z"),
             (b"Rar!\x1a\x07", "rar"),
+            (b"\x28\xb5\x2f\xfd", "zstd"),
+            (b"\x04\x22\x4d\x18", "lz4"),
         ):
             if head.startswith(magic):
                 return fmt
@@ -286,6 +309,8 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
             "xz": ("archives", "scan"),
             "7z": ("archives", "scan"),
             "rar": ("archives", "scan"),
+            "zstd": ("archives", "scan"),
+            "lz4": ("archives", "scan"),
             "hdf5": ("keras", "scan"),
             "keras": ("keras", "scan"),
             "safetensors": ("safetensors", "scan"),
@@ -321,13 +346,29 @@ def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
     )
 
 
+def _inside_tar(reader: Reader, pos: int) -> bool:
+    archives = _other("archives")
+    end = archives.tar_extent(reader) if archives is not None else None
+    return end is not None and pos + 22 <= end
+
+
+def _ends_like_zip(reader: Reader) -> bool:
+    if reader.size < 22:
+        return False
+    tail_start = max(0, reader.size - 65557)
+    return zipfmt.EOCD_SIG in reader.read_at(tail_start, reader.size - tail_start)
+
+
 def _check_polyglot(fmt: str, reader: Reader, ctx: ScanContext) -> None:
     """A zip appended to another format (zipfile and torch read the end of the file)."""
     if fmt in _ZIP_LIKE or fmt == "empty" or reader.size < 22:
         return
     tail_start = max(0, reader.size - 65557)
-    if zipfmt.EOCD_SIG not in reader.read_at(tail_start, reader.size - tail_start):
+    eocd = reader.read_at(tail_start, reader.size - tail_start).rfind(zipfmt.EOCD_SIG)
+    if eocd < 0:
         return
+    if fmt in ("tar", "pytorch-legacy") and _inside_tar(reader, tail_start + eocd):
+        return  # the zip is a tar member (NeMo .nemo, tarred checkpoints): scanned as that member
     try:
         archive = zipfmt.read_archive(reader, ctx, report=False)
     except zipfmt.ZipError:
@@ -361,6 +402,7 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
     _check_extension(fmt, name, ctx)
     if archive is not None and fmt in _ZIP_LIKE:
         zipfmt.report_problems(archive, ctx)  # the archive read for detection, not a second read
+        zipfmt.check_bomb(archive, ctx)
     _dispatch(fmt, reader, ctx, archive)
     _check_polyglot(fmt, reader, ctx)
     return fmt
@@ -369,6 +411,17 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
 def _guarded(reader: Reader, name: str, ctx: ScanContext) -> str:
     try:
         return _route(reader, name, ctx)
+    except BombDetected as exc:
+        if ctx.depth > 0:
+            raise  # a bomb condemns the whole top-level file: stop every enclosing archive walk at once
+        ctx.add(
+            "archive.bomb",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.MALICIOUS,
+            "decompression bomb: the file inflates far beyond what its size can honestly hold",
+            str(exc)[:300],
+        )
     except LimitExceeded as exc:
         ctx.unscannable("scan.limit", f"scan limit reached: {exc}", str(exc))
     except zipfmt.ZipError as exc:
@@ -393,6 +446,7 @@ def scan_reader(reader: Reader, path: str, *, limits: Limits | None = None, sha2
     """Scan any Reader; ``path`` names it in findings and gives the extension hint."""
     started = time.monotonic()
     ctx = _context(str(path), limits or Limits())
+    ctx.source_size = reader.size
     fmt = _guarded(reader, str(path), ctx)
     top = ctx.formats[0] if ctx.formats else fmt
     return ScanResult(
@@ -412,7 +466,7 @@ def _hash_file(path: str | os.PathLike[str], out: dict[str, str]) -> None:
         h = hashlib.sha256()
         buf = bytearray(HASH_CHUNK)
         view = memoryview(buf)
-        with open(path, "rb", buffering=0) as fh:
+        with open_regular(path) as fh:
             while True:
                 n = fh.readinto(buf)
                 if not n:
@@ -428,6 +482,10 @@ def scan_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> 
     digest: dict[str, str] = {}
     try:
         reader = FileReader(path)
+    except NotRegularFile as exc:  # FIFO/socket/device: refused without opening (a read could block for ever)
+        ctx = _context(str(path), limits or Limits())
+        ctx.unscannable("file.not_regular", str(exc), str(path))
+        return ScanResult(str(path), "unknown", verdict_of(ctx.findings), "", 0, list(ctx.findings))
     except OSError as exc:
         ctx = _context(str(path), limits or Limits())
         ctx.unscannable("scan.error", f"cannot open the file: {exc}", type(exc).__name__)
