@@ -224,3 +224,74 @@ def test_hdf5_with_a_user_block_is_read(tmp_path):
     assert result.format == "hdf5"
     assert result.verdict == Verdict.MALICIOUS
     assert "keras.lambda.dangerous" in rules(result)
+
+
+# --------------------------------------------------------------------------- GGUF / safetensors made to break loaders
+
+
+def _gguf_tensor(name: bytes, dims: list[int], ttype: int = 0, offset: int = 0) -> bytes:
+    import struct
+
+    return (
+        struct.pack("<Q", len(name))
+        + name
+        + struct.pack("<I", len(dims))
+        + struct.pack(f"<{len(dims)}Q", *dims)
+        + struct.pack("<IQ", ttype, offset)
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(rf.gguf_raw(2**40, 0), id="tensor-count"),
+        pytest.param(rf.gguf_raw(0, 2**63), id="kv-count"),
+        pytest.param(rf.gguf_raw(0, 1, (2**60).to_bytes(8, "little") + b"k"), id="key-length"),
+        pytest.param(rf.gguf_raw(1, 0, _gguf_tensor(b"w", [1] * 100)), id="n_dims"),
+        pytest.param(rf.gguf_raw(1, 0, _gguf_tensor(b"w", [2**40, 2**40])), id="dims-overflow"),
+        pytest.param(
+            rf.gguf_raw(0, 1, rf.gguf_string(b"tokenizer.ggml.tokens") + (9).to_bytes(4, "little") + b"\x08\0\0\0")
+            + (2**62).to_bytes(8, "little"),
+            id="array-count",
+        ),
+    ],
+)
+def test_gguf_made_to_break_loaders_is_malicious(data):
+    result = scan_reader(BytesReader(data), "model.gguf")
+    assert result.verdict == Verdict.MALICIOUS
+    (finding,) = [f for f in result.findings if f.rule == "gguf.header.abuse"]
+    assert finding.category == "format-abuse"
+    assert finding.evidence
+
+
+def test_real_gguf_is_safe_and_its_truncations_are_not_called_malicious(tmp_path):
+    path = rf.gguf_model(tmp_path / "model.gguf", tensors=3)
+    assert scan_file(path).verdict == Verdict.SAFE
+    data = path.read_bytes()
+    for cut in range(24, len(data), 97):
+        result = scan_reader(BytesReader(data[:cut]), "model.gguf")
+        assert Verdict.SUSPICIOUS <= result.verdict <= Verdict.UNSCANNABLE, (cut, result.findings)
+
+
+def test_real_safetensors_duplicate_key_and_length_abuse(tmp_path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file({"a": np.ones(4, dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}, str(path))
+    data = path.read_bytes()
+    assert scan_file(path).verdict == Verdict.SAFE
+    n = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + n]
+    dup = header.replace(b'"b"', b'"a"')  # same length: offsets stay valid, the key repeats
+    bad = tmp_path / "dup.safetensors"
+    bad.write_bytes(data[:8] + dup + data[8 + n :])
+    result = scan_file(bad)
+    assert result.verdict == Verdict.MALICIOUS
+    assert {f.rule for f in result.findings} == {"safetensors.header.duplicate_key"}
+    huge = tmp_path / "huge.safetensors"
+    huge.write_bytes((2**40).to_bytes(8, "little") + data[8:])
+    result = scan_file(huge)
+    assert result.format == "safetensors"
+    assert result.verdict == Verdict.MALICIOUS
+    assert "1099511627776" in result.findings[0].evidence
