@@ -277,6 +277,7 @@ class ScanContext:
     deadline: float = 0.0
     decompressed: list[int] = field(default_factory=lambda: [0])  # shared across nesting
     source_size: int = 0  # size of the top-level file (decompression-ratio bound); 0 = unknown
+    local: bool = False  # ``path`` is a local file: its folder may be consulted (side files of a model)
     # Set by the router: scan a nested reader (archive member) with the same machinery.
     scan_nested: Callable[[Reader, str, ScanContext], None] | None = None
 

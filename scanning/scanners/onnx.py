@@ -257,3 +257,11 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
         ctx.unscannable("onnx.malformed", "ONNX protobuf could not be parsed", str(exc))
         return
     walker.report()
+
+
+def external_locations(reader: Reader, ctx: ScanContext) -> list[str]:
+    """External-data locations a model names (for routing its side files); findings are discarded."""
+    scratch = ScanContext(limits=ctx.limits, path=ctx.path, deadline=ctx.deadline)
+    walker = _Walker(reader, scratch)
+    walker.model()
+    return walker.external

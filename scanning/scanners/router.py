@@ -41,8 +41,8 @@ from types import ModuleType
 from scanning.scanners import joblib as joblib_scanner
 from scanning.scanners import numpy as numpy_scanner
 from scanning.scanners import pickle as pickle_scanner
+from scanning.scanners import sidecar, zipfmt
 from scanning.scanners import torch as torch_scanner
-from scanning.scanners import zipfmt
 from scanning.scanners.base import (
     BombDetected,
     Category,
@@ -82,7 +82,9 @@ FORMATS = (
     "safetensors",
     "gguf",
     "onnx",
+    "onnx-external-data",
     "tensorflow-savedmodel",
+    "tensorflow-checkpoint",
     "python",
     "json",
     "jinja",
@@ -233,12 +235,21 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
         return "tensorflow-savedmodel", None
     if keras_hdf5_offset(reader) is not None:  # HDF5 behind a user block (libhdf5 searches 512, 1024, …)
         return "hdf5", None
+    if sidecar.is_tf_index(reader) and (ext == ".index" or sidecar.is_tf_shard_name(name)):
+        return sidecar.FORMAT_TF_CHECKPOINT, None
     if not _is_text(head) and _ends_like_zip(reader):
         # zipfile (Keras, numpy, torch's reader) accept data prepended to a zip: judge it as the zip it
         # is; zipfmt reports the prefix ("bytes of data before the first member", zip.mismatch).
         kind, arc = _zip_kind(reader, ctx)
         if arc is not None and arc.central:
             return kind, arc
+    if not _is_text(head):
+        if sidecar.is_tf_shard_name(name):
+            return sidecar.FORMAT_TF_CHECKPOINT, None
+        if sidecar.is_onnx_data_name(name) or (
+            ctx is not None and ctx.local and ctx.depth == 0 and sidecar.referenced_by_sibling_onnx(ctx.path, ctx)
+        ):
+            return sidecar.FORMAT_ONNX_DATA, None
     if _is_text(head):
         if ext in _TEXT_PYTHON or (head.startswith(b"#!") and b"python" in head[:80]):
             return "python", None
@@ -317,6 +328,8 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
             "gguf": ("gguf", "scan"),
             "onnx": ("onnx", "scan"),
             "tensorflow-savedmodel": ("tensorflow", "scan"),
+            "tensorflow-checkpoint": ("sidecar", "scan_tf_checkpoint"),
+            "onnx-external-data": ("sidecar", "scan_onnx_data"),
             "python": ("remote_code", "scan_python"),
             "json": ("remote_code", "scan_json"),
             "jinja": ("jinja", "scan"),
@@ -334,6 +347,10 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
 def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
     ext = _ext(name)
     expected = EXPECTED.get(ext)
+    if fmt in (sidecar.FORMAT_TF_CHECKPOINT, sidecar.FORMAT_ONNX_DATA):
+        return  # only assigned to content no other format claims
+    if sidecar.is_tf_shard_name(name) or sidecar.is_onnx_data_name(name):
+        ext, expected = "(raw tensor data file)", {"empty"}  # a pickle/zip/… named like raw weights
     if expected is None or fmt in expected or fmt == "empty":
         return
     ctx.add(
@@ -442,11 +459,17 @@ def _context(path: str, limits: Limits) -> ScanContext:
     return ScanContext(limits=limits, path=path, scan_nested=_nested)
 
 
-def scan_reader(reader: Reader, path: str, *, limits: Limits | None = None, sha256: str = "") -> ScanResult:
-    """Scan any Reader; ``path`` names it in findings and gives the extension hint."""
+def scan_reader(
+    reader: Reader, path: str, *, limits: Limits | None = None, sha256: str = "", local: bool = False
+) -> ScanResult:
+    """Scan any Reader; ``path`` names it in findings and gives the extension hint.
+
+    ``local``: ``path`` is a local file whose folder may be consulted (an ONNX model next to a data file).
+    """
     started = time.monotonic()
     ctx = _context(str(path), limits or Limits())
     ctx.source_size = reader.size
+    ctx.local = local
     fmt = _guarded(reader, str(path), ctx)
     top = ctx.formats[0] if ctx.formats else fmt
     return ScanResult(
@@ -494,7 +517,7 @@ def scan_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> 
     hasher.start()
     try:
         with reader:
-            result = scan_reader(reader, str(path), limits=limits)
+            result = scan_reader(reader, str(path), limits=limits, local=True)
     finally:
         hasher.join()
     result.sha256 = digest.get("sha256", "")

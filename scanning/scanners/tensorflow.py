@@ -307,6 +307,16 @@ class _Walker:
                 )
 
 
+def _fingerprint(win: pb.Window, ctx: ScanContext) -> None:
+    """``fingerprint.pb`` (TF >= 2.12): FingerprintDef = five uint64 hashes, a VersionDef, a UUID; no ops, no code."""
+    if win.size > 64 * 1024:
+        raise FormatError(f"fingerprint.pb of {win.size} bytes (real ones are ~100)")
+    for f in pb.fields(win, 0, win.size):
+        if not ((1 <= f.number <= 5 and f.wire == pb.VARINT) or (6 <= f.number <= 15 and f.wire == pb.LEN)):
+            raise FormatError(f"unexpected field {f.number} (wire {f.wire}) in fingerprint.pb")
+    ctx.add("tensorflow.fingerprint", Category.FORMAT_ABUSE, Severity.INFO, Verdict.SAFE, "SavedModel fingerprint")
+
+
 def _kind(win: pb.Window, ctx: ScanContext) -> str:
     """ "savedmodel" or "graphdef", from the first field (SavedModel starts with its schema version)."""
     for f in pb.fields(win, 0, win.size):
@@ -324,6 +334,9 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
             raise FormatError("empty file")
         if basename(ctx).lower() == "keras_metadata.pb":
             walker.saved_metadata()
+            return
+        if basename(ctx).lower() == "fingerprint.pb":
+            _fingerprint(walker.win, ctx)
             return
         if _kind(walker.win, ctx) == "savedmodel":
             walker.saved_model()

@@ -279,3 +279,141 @@ def test_json_contract_shape_unchanged_for_new_formats(tmp_path):
             "remote-code",
             "unscannable",
         }
+
+
+# --------------------------------------------------------------------------- side files: ONNX external data, TF checkpoints
+
+
+def test_onnx_repo_with_external_data_is_not_flagged(tmp_path):
+    model = rf.onnx_with_external(tmp_path, "model.onnx_data")
+    assert (tmp_path / "model.onnx_data").stat().st_size == 64 * 64 * 4
+    results = {p.name: scan_file(p) for p in tmp_path.iterdir()}
+    assert results["model.onnx"].verdict == Verdict.SAFE, results["model.onnx"].findings
+    assert "onnx.external_data" in rules(results["model.onnx"])
+    data = results["model.onnx_data"]
+    assert data.format == "onnx-external-data"
+    assert data.verdict == Verdict.SAFE, data.findings
+    assert model.exists()
+
+
+def test_onnx_external_data_with_a_generic_name_is_resolved_through_the_model(tmp_path):
+    rf.onnx_with_external(tmp_path, "weights.bin")  # a .bin that is NOT a pickle: only the model says so
+    result = scan_file(tmp_path / "weights.bin")
+    assert result.format == "onnx-external-data"
+    assert result.verdict == Verdict.SAFE, result.findings
+    # the same bytes without the model next to them stay unknown (fail closed)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "weights.bin").write_bytes((tmp_path / "weights.bin").read_bytes())
+    assert scan_file(alone / "weights.bin").verdict == Verdict.UNSCANNABLE
+    # and remote scans (no folder) do not guess from a generic name
+    from scanning.scanners.base import BytesReader
+
+    assert scan_reader(BytesReader((tmp_path / "weights.bin").read_bytes()), "weights.bin").verdict != Verdict.SAFE
+
+
+def test_a_pickle_named_like_external_data_is_still_a_pickle(tmp_path):
+    rf.onnx_with_external(tmp_path, "model.onnx_data")
+    (tmp_path / "model.onnx_data").write_bytes(rf.evil_pickle())
+    result = scan_file(tmp_path / "model.onnx_data")
+    assert result.verdict == Verdict.MALICIOUS
+    assert "format.mismatch" in rules(result)
+
+
+def _tf_saved_model(directory):
+    """A real SavedModel written by TensorFlow (subprocess: TF is heavy and chatty)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+        "import tensorflow as tf\n"
+        "class M(tf.Module):\n"
+        "    def __init__(self):\n"
+        "        self.w = tf.Variable(tf.ones([4, 4]), name='w')\n"
+        "        self.b = tf.Variable(tf.zeros([4]), name='b')\n"
+        "    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])\n"
+        "    def __call__(self, x):\n"
+        "        return tf.matmul(x, self.w) + self.b\n"
+        "tf.saved_model.save(M(), sys.argv[1])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(directory)],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"tensorflow not usable here: {proc.stderr[-300:]!r}")
+    return directory
+
+
+@pytest.mark.slow  # runs TensorFlow (~10 s)
+def test_real_tensorflow_saved_model_folder_is_not_flagged(tmp_path):
+    pytest.importorskip("tensorflow")
+    folder = _tf_saved_model(tmp_path / "sm")
+    results = {str(p.relative_to(folder)): scan_file(p) for p in folder.rglob("*") if p.is_file()}
+    assert "variables/variables.index" in results
+    assert "variables/variables.data-00000-of-00001" in results
+    for name, result in results.items():
+        assert result.verdict == Verdict.SAFE, (name, result.findings)
+    assert results["variables/variables.index"].format == "tensorflow-checkpoint"
+    index_msg = next(f.message for f in results["variables/variables.index"].findings)
+    assert "tensors in 1 shard" in index_msg
+
+
+def test_checkpoint_index_written_by_hand_per_the_leveldb_table_format():
+    """Same layout TF's table builder writes (no compression), one header and one tensor entry."""
+    import struct
+
+    from scanning.scanners import protobuf as pbw
+
+    def varint(n):
+        return pbw._varint(n)
+
+    def block(entries):
+        out = b""
+        for k, v in entries:
+            out += varint(0) + varint(len(k)) + varint(len(v)) + k + v
+        return out + struct.pack("<II", 0, 1)
+
+    header = pbw.enc_varint(1, 1)  # num_shards
+    entry = pbw.enc_varint(1, 1) + pbw.enc_varint(3, 0) + pbw.enc_varint(4, 0) + pbw.enc_varint(5, 64)
+    data_block = block([(b"", header), (b"w/.ATTRIBUTES/VARIABLE_VALUE", entry)])
+    trailer = b"\0" + bytes(4)
+    index_block = block([(b"x", varint(0) + varint(len(data_block)))])
+    body = data_block + trailer
+    index_off = len(body)
+    body += index_block + trailer
+    meta_off = len(body)
+    meta = block([])
+    body += meta + trailer
+    handles = varint(meta_off) + varint(len(meta)) + varint(index_off) + varint(len(index_block))
+    footer = handles + bytes(40 - len(handles)) + struct.pack("<Q", 0xDB4775248B80FB57)
+    good = body + footer
+    ok = scan_reader(BytesReader(good), "variables/variables.index")
+    assert ok.format == "tensorflow-checkpoint" and ok.verdict == Verdict.SAFE, ok.findings
+    bad_entry = pbw.enc_varint(3, 7) + pbw.enc_varint(5, 2**60)  # shard 7 of 1, absurd size
+    bad_block = block([(b"", header), (b"w", bad_entry)])
+    assert len(bad_block) != len(data_block)
+    bad_body = bad_block + trailer
+    bad_index = block([(b"x", varint(0) + varint(len(bad_block)))])
+    io_ = len(bad_body)
+    bad_body += bad_index + trailer
+    mo = len(bad_body)
+    bad_body += meta + trailer
+    h = varint(mo) + varint(len(meta)) + varint(io_) + varint(len(bad_index))
+    bad = bad_body + h + bytes(40 - len(h)) + struct.pack("<Q", 0xDB4775248B80FB57)
+    result = scan_reader(BytesReader(bad), "variables/variables.index")
+    assert result.verdict == Verdict.SUSPICIOUS
+    assert "tensorflow.checkpoint.invalid" in rules(result)
+    cut = scan_reader(BytesReader(good[:20] + good[-48:]), "variables/variables.index")
+    assert cut.verdict == Verdict.UNSCANNABLE
+
+
+def test_pickle_named_like_a_checkpoint_shard_is_still_a_pickle():
+    result = scan_reader(BytesReader(rf.evil_pickle()), "variables/variables.data-00000-of-00001")
+    assert result.verdict == Verdict.MALICIOUS
+    assert "format.mismatch" in rules(result)
