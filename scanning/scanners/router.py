@@ -38,10 +38,11 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from scanning.scanners import index_json, sidecar, zipfmt
 from scanning.scanners import joblib as joblib_scanner
 from scanning.scanners import numpy as numpy_scanner
 from scanning.scanners import pickle as pickle_scanner
-from scanning.scanners import sidecar, zipfmt
+from scanning.scanners import skops as skops_scanner
 from scanning.scanners import torch as torch_scanner
 from scanning.scanners.base import (
     BombDetected,
@@ -79,6 +80,7 @@ FORMATS = (
     "lz4",
     "hdf5",
     "keras",
+    "skops",
     "safetensors",
     "gguf",
     "onnx",
@@ -98,7 +100,7 @@ HASH_CHUNK = 8 * 1024 * 1024
 _HEAD = 4096
 
 _PICKLE_LIKE = {"pickle", "joblib", "pytorch-zip", "torchscript", "pytorch-legacy"}
-_ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras"}
+_ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras", "skops"}
 # extension -> formats its content may have
 EXPECTED: dict[str, set[str]] = {
     **{ext: _PICKLE_LIKE for ext in (".bin", ".pt", ".pth", ".ckpt", ".pt2")},
@@ -117,6 +119,7 @@ EXPECTED: dict[str, set[str]] = {
     ".h5": {"hdf5", "keras"},
     ".hdf5": {"hdf5", "keras"},
     ".keras": {"keras", "hdf5"},
+    ".skops": {"skops", "zip"},
     ".zip": _ZIP_LIKE,
     ".tar": {"tar"},
     ".gz": {"gzip"},
@@ -191,6 +194,8 @@ def _zip_kind(reader: Reader, ctx: ScanContext | None) -> tuple[str, zipfmt.ZipA
         return "keras", arc
     if names and all(n.endswith(".npy") for n in names):
         return "numpy-zip", arc
+    if skops_scanner.is_skops(names):
+        return "skops", arc
     return "zip", arc
 
 
@@ -309,39 +314,47 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
         zipfmt.scan(reader, ctx, archive)
     elif fmt in ("text", "empty"):
         return
+    elif fmt == "json" and index_json.is_index_name(ctx.member or ctx.path):
+        index_json.scan(reader, ctx)  # weight_map targets; then the generic JSON rules below
+        _dispatch_module(fmt, reader, ctx)
     elif fmt == "unknown":
         head = reader.read_at(0, 16)
         ctx.unscannable("format.unknown", "unrecognised binary content (not a known model format)", repr(head))
     else:
-        module_name, func_name = {
-            "tar": ("archives", "scan"),
-            "gzip": ("archives", "scan"),
-            "bz2": ("archives", "scan"),
-            "xz": ("archives", "scan"),
-            "7z": ("archives", "scan"),
-            "rar": ("archives", "scan"),
-            "zstd": ("archives", "scan"),
-            "lz4": ("archives", "scan"),
-            "hdf5": ("keras", "scan"),
-            "keras": ("keras", "scan"),
-            "safetensors": ("safetensors", "scan"),
-            "gguf": ("gguf", "scan"),
-            "onnx": ("onnx", "scan"),
-            "tensorflow-savedmodel": ("tensorflow", "scan"),
-            "tensorflow-checkpoint": ("sidecar", "scan_tf_checkpoint"),
-            "onnx-external-data": ("sidecar", "scan_onnx_data"),
-            "python": ("remote_code", "scan_python"),
-            "json": ("remote_code", "scan_json"),
-            "jinja": ("jinja", "scan"),
-        }[fmt]
-        module = _other(module_name)
-        func: Callable[[Reader, ScanContext], None] | None = None
-        if module is not None:
-            func = getattr(module, func_name, None) or getattr(module, "scan", None)
-        if func is None:
-            ctx.unscannable("scan.unsupported", f"no scanner available for format {fmt}", fmt)
-            return
-        func(reader, ctx)
+        _dispatch_module(fmt, reader, ctx)
+
+
+def _dispatch_module(fmt: str, reader: Reader, ctx: ScanContext) -> None:
+    module_name, func_name = {
+        "tar": ("archives", "scan"),
+        "gzip": ("archives", "scan"),
+        "bz2": ("archives", "scan"),
+        "xz": ("archives", "scan"),
+        "7z": ("archives", "scan"),
+        "rar": ("archives", "scan"),
+        "zstd": ("archives", "scan"),
+        "lz4": ("archives", "scan"),
+        "hdf5": ("keras", "scan"),
+        "keras": ("keras", "scan"),
+        "skops": ("skops", "scan"),
+        "safetensors": ("safetensors", "scan"),
+        "gguf": ("gguf", "scan"),
+        "onnx": ("onnx", "scan"),
+        "tensorflow-savedmodel": ("tensorflow", "scan"),
+        "tensorflow-checkpoint": ("sidecar", "scan_tf_checkpoint"),
+        "onnx-external-data": ("sidecar", "scan_onnx_data"),
+        "python": ("remote_code", "scan_python"),
+        "json": ("remote_code", "scan_json"),
+        "jinja": ("jinja", "scan"),
+    }[fmt]
+    module = _other(module_name)
+    func: Callable[[Reader, ScanContext], None] | None = None
+    if module is not None:
+        func = getattr(module, func_name, None) or getattr(module, "scan", None)
+    if func is None:
+        ctx.unscannable("scan.unsupported", f"no scanner available for format {fmt}", fmt)
+        return
+    func(reader, ctx)
 
 
 def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
@@ -420,6 +433,8 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
     if archive is not None and fmt in _ZIP_LIKE:
         zipfmt.report_problems(archive, ctx)  # the archive read for detection, not a second read
         zipfmt.check_bomb(archive, ctx)
+        if fmt != "keras":  # the keras scanner checks its own member names
+            zipfmt.check_names(archive, ctx)
     _dispatch(fmt, reader, ctx, archive)
     _check_polyglot(fmt, reader, ctx)
     return fmt

@@ -37,6 +37,7 @@ from __future__ import annotations
 import bz2
 import itertools
 import lzma
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -701,6 +702,34 @@ def check_bomb(archive: ZipArchive, ctx: ScanContext) -> None:
         f"in a {ctx.source_size}-byte file ({shared} entries reuse another entry's data)"
         + (f" at member {ctx.member}" if ctx.member else "")
     )
+
+
+def unsafe_name(name: str) -> bool:
+    """Absolute, drive-letter/UNC or ``..`` member names (Zip Slip), either separator."""
+    return bool(re.match(r"^([/\\]|[A-Za-z]:)", name) or ".." in re.split(r"[/\\]", name))
+
+
+def check_names(archive: ZipArchive, ctx: ScanContext) -> None:
+    """Zip Slip (Snyk, 2018): a member an extractor would write outside its target folder.
+
+    Same rule and verdict as a tar member (``archive.path_traversal``, malicious, filesystem); both
+    views are checked (a name only in the local headers reaches streaming extractors).
+    """
+    seen: set[str] = set()
+    for entry in [*archive.central, *archive.local]:
+        if entry.name in seen or not unsafe_name(entry.name):
+            continue
+        seen.add(entry.name)
+        if len(seen) > 20:
+            break
+        ctx.add(
+            "archive.path_traversal",
+            Category.FILESYSTEM,
+            Severity.CRITICAL,
+            Verdict.MALICIOUS,
+            "zip member path escapes the extraction directory",
+            entry.name[:200],
+        )
 
 
 FORMAT = "zip"
