@@ -376,3 +376,75 @@ def test_onnx_contrib_pyop_is_malicious_and_other_custom_domains_suspicious(tmp_
     native = scan_reader(BytesReader(model("com.microsoft", "FusedMatMul")), "m.onnx")
     assert native.verdict == Verdict.SAFE, native.findings
     assert onnx.__version__
+
+
+# --------------------------------------------------------------------------- TensorFlow ops with host paths
+
+
+def _const_string(name: str, value: str) -> bytes:
+    from scanning.scanners.protobuf import enc_bytes, enc_msg, enc_varint
+
+    tensor = enc_varint(1, 7) + enc_bytes(8, value)  # TensorProto{dtype: DT_STRING, string_val: [value]}
+    attr = enc_msg(5, enc_bytes(1, "value"), enc_msg(2, enc_bytes(8, tensor)))
+    return enc_bytes(1, name) + enc_bytes(2, "Const") + attr
+
+
+@pytest.mark.parametrize(
+    ("op", "path", "verdict"),
+    [
+        ("ReadFile", "/etc/passwd", Verdict.MALICIOUS),
+        ("MatchingFiles", "/home/*/.ssh/*", Verdict.MALICIOUS),
+        ("WriteFile", "~/.bashrc", Verdict.MALICIOUS),
+        ("SaveV2", "/tmp/../root/.profile", Verdict.MALICIOUS),
+        ("CreateSummaryFileWriter", "/var/tmp/logs", Verdict.MALICIOUS),
+        ("CreateSummaryFileWriter", "logs", Verdict.SUSPICIOUS),
+        ("ReadFile", "assets/vocab.txt", Verdict.SUSPICIOUS),
+    ],
+)
+def test_tf_file_ops_with_host_paths(op, path, verdict):
+    from tests.scanning.corpus_formats import tf_function, tf_node, tf_realistic
+
+    fn = tf_function("__inference_leak_7", [_const_string("path", path), tf_node("op", op, ("path:output:0",))])
+    result = scan_reader(BytesReader(tf_realistic(extra_functions=[fn])), "saved_model.pb")
+    assert result.verdict == verdict, result.findings
+    if verdict == Verdict.MALICIOUS:
+        (hit,) = [f for f in result.findings if f.rule == "tensorflow.op.host_path"]
+        assert path in hit.evidence and op in hit.evidence
+
+
+def test_tf_host_path_constant_at_graph_level_and_standard_saver_untouched():
+    from tests.scanning.corpus_formats import tf_node, tf_realistic
+
+    graph_level = tf_realistic(
+        extra_nodes=[_const_string("p", "C:\\Users\\x\\secret.txt"), tf_node("r", "ReadFile", ("p",))]
+    )
+    assert "tensorflow.op.host_path" in rules(scan_reader(BytesReader(graph_level), "saved_model.pb"))
+    saver = tf_realistic(extra_nodes=[_const_string("save/Const", "model")])  # TF1 saver default prefix
+    result = scan_reader(BytesReader(saver), "saved_model.pb")
+    assert result.verdict == Verdict.SAFE, result.findings
+
+
+@pytest.mark.slow  # runs TensorFlow
+def test_real_tf_graph_reading_a_host_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    script = (
+        "import os, sys\n"
+        "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+        "import tensorflow as tf\n"
+        "class M(tf.Module):\n"
+        "    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])\n"
+        "    def __call__(self, x):\n"
+        "        return tf.strings.length(tf.io.read_file('/etc/hostname'))\n"
+        "tf.saved_model.save(M(), sys.argv[1])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "sm")], capture_output=True, timeout=300, env=os.environ
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    result = scan_file(tmp_path / "sm" / "saved_model.pb")
+    assert result.verdict == Verdict.MALICIOUS
+    assert any(f.rule == "tensorflow.op.host_path" and "/etc/hostname" in f.evidence for f in result.findings)
