@@ -79,11 +79,13 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
         ctx.unscannable("safetensors.header.length", "file too short to be safetensors", f"{size} bytes")
         return
     (n,) = struct.unpack("<Q", head)
-    if (n > ctx.limits.max_header_bytes or n > size - 8) and all(0x20 <= b < 0x7F for b in head):
-        ctx.unscannable(  # printable "length": text (JSON, a README…) under a .safetensors name, not a header
+    if (n > ctx.limits.max_header_bytes or n > size - 8) and (
+        all(0x20 <= b < 0x7F for b in head) or reader.read_at(8, 1) != b"{"
+    ):
+        ctx.unscannable(  # no header starts here (text, a pickle, a zip…): not safetensors, nothing to judge
             "safetensors.header.length",
-            "not a safetensors file: the first 8 bytes are text",
-            short(head),
+            "not a safetensors file: no JSON header after the length field",
+            short(reader.read_at(0, 16)),
             offset=0,
         )
         return

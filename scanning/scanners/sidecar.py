@@ -58,7 +58,8 @@ def is_tf_index(reader: Reader) -> bool:
     """LevelDB table footer magic (TF tensor-bundle index)."""
     if reader.size < FOOTER:
         return False
-    return struct.unpack("<Q", reader.read_at(reader.size - 8, 8))[0] == TABLE_MAGIC
+    tail = reader.read_at(reader.size - 8, 8)  # short when a compressed member lies about its size
+    return len(tail) == 8 and struct.unpack("<Q", tail)[0] == TABLE_MAGIC
 
 
 def referenced_by_sibling_onnx(path: str, ctx: ScanContext) -> bool:
