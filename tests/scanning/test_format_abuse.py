@@ -86,6 +86,7 @@ def test_scan_command_reports_a_fifo_in_a_folder_and_keeps_going(fifo, no_db):
     assert by_name["pytorch_model.bin"]["findings"][0]["rule"] == "file.not_regular"
 
 
+@pytest.mark.slow  # a fresh interpreter + Django setup
 def test_scan_command_on_a_fifo_argument_ends(fifo):
     proc = subprocess.run(
         [sys.executable, "manage.py", "scan", str(fifo), "--json"],
