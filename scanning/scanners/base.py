@@ -96,7 +96,7 @@ class Limits:
     # judged a bomb (malicious, format-abuse), not merely a limit. One deflate layer cannot exceed ~1032:1,
     # so only nesting, overlapping members or a hostile bzip2/xz/zstd stream gets there.
     max_ratio: int = 2000
-    bomb_floor: int = 256 * 1024**2
+    bomb_floor: int = 64 * 1024**2
 
 
 class LimitExceeded(Exception):

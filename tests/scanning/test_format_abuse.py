@@ -120,9 +120,9 @@ def no_db(monkeypatch):
 def test_nested_zip_bomb_is_judged_malicious_within_seconds(tmp_path):
     path = rf.nested_zip_bomb(tmp_path / "bomb.zip")  # 4 layers x 10 copies of 20 MiB of zeros: 20 GiB
     assert path.stat().st_size < 22 * 1024
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds: the shared CI machine's load does not count
     result = scan_file(path)
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert result.verdict == Verdict.MALICIOUS
     bomb = [f for f in result.findings if f.rule == "archive.bomb"]
     assert len(bomb) == 1
