@@ -83,7 +83,7 @@ def test_scan_command_reports_a_fifo_in_a_folder_and_keeps_going(fifo, no_db):
     assert code == 1
     assert by_name["config.json"]["verdict"] == "safe"
     assert by_name["pytorch_model.bin"]["verdict"] == "unscannable"
-    assert by_name["pytorch_model.bin"]["findings"][0]["rule"] == "file.not_regular"
+    assert by_name["pytorch_model.bin"]["findings"][0]["rule"] == "file.refused"  # the command's walk (core.files)
 
 
 @pytest.mark.slow  # a fresh interpreter + Django setup
@@ -99,7 +99,7 @@ def test_scan_command_on_a_fifo_argument_ends(fifo):
     assert proc.returncode == 1
     line = json.loads(proc.stdout.strip())
     assert line["verdict"] == "unscannable"
-    assert line["findings"][0]["rule"] == "file.not_regular"
+    assert line["findings"][0]["rule"] == "file.refused"  # refused by the command before scan_file
 
 
 @pytest.fixture
