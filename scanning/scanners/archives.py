@@ -1,4 +1,4 @@
-"""Archive scanners: tar (own header parser), gzip/bz2/xz (streamed), 7z/rar (recognised only).
+"""Archive scanners: tar (own header parser), gzip/bz2/xz/zstd/lz4 (streamed), 7z (py7zr), rar (recognised).
 
 Formats: ``tar``, ``gzip``, ``bz2``, ``xz``, ``7z``, ``rar`` (see :data:`FORMATS`; :func:`scan`
 dispatches on magic bytes). Zip belongs to :mod:`scanning.scanners.zipfmt`.
@@ -20,7 +20,8 @@ Rules:
 * ``archive.special_file`` (suspicious, filesystem) - device nodes and FIFOs.
 * ``archive.trailing_data`` (suspicious, format-abuse) - non-zero bytes after the end of the
   archive/compressed stream (appended payload).
-* ``archive.unsupported`` (unscannable) - 7z and rar are recognised but not unpacked.
+* ``archive.unsupported`` (unscannable) - rar is recognised but not unpacked. 7z is unpacked by
+  :mod:`scanning.scanners.sevenzip`.
 * ``tar.malformed``/``gzip.malformed``/``bz2.malformed``/``xz.malformed`` (unscannable) - bad
   checksum/header, corrupt or truncated stream.
 """
@@ -28,6 +29,7 @@ Rules:
 from __future__ import annotations
 
 import bz2
+import io
 import lzma
 import posixpath
 import re
@@ -44,6 +46,9 @@ MAGIC_RAR = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")
 MAGIC_GZIP = b"\x1f\x8b"
 MAGIC_BZ2 = b"BZh"
 MAGIC_XZ = b"\xfd7zXZ\x00"
+MAGIC_ZSTD = b"\x28\xb5\x2f\xfd"
+MAGIC_LZ4 = b"\x04\x22\x4d\x18"
+MAX_ZSTD_WINDOW = 1 << 27  # 128 MiB: the zstd default limit; a frame asking for more is refused
 BLOCK = 512
 MAX_META = 1024 * 1024  # pax / GNU long-name payloads
 CHUNK = 1024 * 1024
@@ -130,6 +135,41 @@ def is_tar(reader: Reader) -> bool:
     if len(header) != BLOCK or header == b"\0" * BLOCK:
         return False
     return header[257:262] == b"ustar" or _checksum_ok(header)
+
+
+def tar_extent(reader: Reader, max_members: int = 100_000) -> int | None:
+    """Offset just past the end-of-archive blocks of a well-formed tar (headers only), else ``None``.
+
+    The router uses it to tell a zip that is the LAST MEMBER of a tar (a NeMo ``.nemo`` holding a torch
+    checkpoint: its end record sits inside the tar) from a zip appended after the tar (a polyglot).
+    """
+    pos = 0
+    pax_size: int | None = None
+    for _ in range(max_members):
+        header = reader.read_at(pos, BLOCK)
+        if len(header) < BLOCK:
+            return None
+        if header == b"\0" * BLOCK:
+            return pos + 2 * BLOCK
+        if not _checksum_ok(header):
+            return None
+        try:
+            size = _octal(header[124:136], "size")
+        except FormatError:
+            return None
+        typeflag = chr(header[156]) if header[156] else "0"
+        if pax_size is not None and typeflag not in "xgLK":
+            size, pax_size = pax_size, None
+        if typeflag == "x" and size <= MAX_META:
+            try:
+                value = _pax(reader.read_at(pos + BLOCK, size)).get("size", "")
+            except FormatError:
+                return None
+            pax_size = int(value) if value.isdigit() else None
+        pos += BLOCK + -(-size // BLOCK) * BLOCK
+        if pos > reader.size:
+            return None
+    return None
 
 
 def scan_tar(reader: Reader, ctx: ScanContext) -> None:
@@ -304,7 +344,7 @@ class _Gzip:
 def _inflate(
     reader: Reader, ctx: ScanContext, fmt: str, magic: bytes, make: Callable[[], Any], spool: SpoolReader
 ) -> None:
-    errors: tuple[type[BaseException], ...] = (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError)
+    errors: tuple[type[BaseException], ...] = (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError, RuntimeError)
     pos = 0
     d: _Decompressor = make()
     pending = b""
@@ -349,7 +389,13 @@ def _inflate(
             spool.write(out)
 
 
-_SUFFIXES = {"gzip": (".tgz", ".gz"), "bz2": (".tbz2", ".bz2"), "xz": (".txz", ".xz")}
+_SUFFIXES = {
+    "gzip": (".tgz", ".gz"),
+    "bz2": (".tbz2", ".bz2"),
+    "xz": (".txz", ".xz"),
+    "zstd": (".tzst", ".zst"),
+    "lz4": (".tlz4", ".lz4"),
+}
 
 
 def _inner_name(ctx: ScanContext, fmt: str, reader: Reader) -> str:
@@ -370,6 +416,8 @@ def _inner_name(ctx: ScanContext, fmt: str, reader: Reader) -> str:
         return name[: -len(tar_suffix)] + ".tar"
     if lower.endswith(suffix):
         return name[: -len(suffix)] or "payload"
+    if fmt in ("zstd", "lz4"):
+        return name  # joblib's compress="lz4"/pickle.zst kept under their usual name: keep the extension hint
     return name + ".out"
 
 
@@ -398,9 +446,62 @@ def scan_xz(reader: Reader, ctx: ScanContext) -> None:
     _scan_stream(reader, ctx, "xz", MAGIC_XZ, lambda: lzma.LZMADecompressor(format=lzma.FORMAT_XZ))
 
 
+def scan_lz4(reader: Reader, ctx: ScanContext) -> None:
+    """lz4 frame (joblib ``compress="lz4"``); output bounded per call like bz2/xz."""
+    try:
+        import lz4.frame
+    except ImportError:  # pragma: no cover - runtime requirement
+        ctx.unscannable("archive.unsupported", "lz4 support is not installed", "lz4")
+        return
+
+    class _Lz4:
+        """LZ4FrameDecompressor sets ``unused_data`` only once a frame ends."""
+
+        def __init__(self) -> None:
+            self._d = lz4.frame.LZ4FrameDecompressor()
+
+        eof = property(lambda self: self._d.eof)
+        needs_input = property(lambda self: self._d.needs_input)
+        unused_data = property(lambda self: getattr(self._d, "unused_data", None) or b"")
+
+        def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+            return bytes(self._d.decompress(data, max_length))
+
+    _scan_stream(reader, ctx, "lz4", MAGIC_LZ4, _Lz4)
+
+
+def scan_zstd(reader: Reader, ctx: ScanContext) -> None:
+    """zstd frames, read through ``stream_reader`` (bounded output per read, window <= 128 MiB)."""
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - runtime requirement
+        ctx.unscannable("archive.unsupported", "zstd support is not installed", "zstd")
+        return
+    from .base import ReaderStream
+
+    dctx = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW)
+    with SpoolReader() as spool:
+        try:
+            source = io.BufferedReader(ReaderStream(reader))
+            with dctx.stream_reader(source, read_across_frames=True, closefd=False) as stream:
+                while True:
+                    ctx.check_time()
+                    out = stream.read(MAX_OUT)
+                    if not out:
+                        break
+                    ctx.charge_decompressed(len(out))
+                    spool.write(out)
+        except zstandard.ZstdError as exc:
+            ctx.unscannable("zstd.malformed", "zstd stream is corrupt or truncated", str(exc)[:200])
+        if spool.size:
+            scan_nested(ctx, spool, _inner_name(ctx, "zstd", reader))
+
+
 def scan_7z(reader: Reader, ctx: ScanContext) -> None:
-    """7z: recognised, not unpacked (fail closed)."""
-    ctx.unscannable("archive.unsupported", "7z archives are not unpacked; extract and scan the contents", "7z")
+    """7z: unpacked with py7zr through bounded writers (:mod:`scanning.scanners.sevenzip`)."""
+    from . import sevenzip  # sevenzip uses this module's path rules
+
+    sevenzip.scan(reader, ctx)
 
 
 def scan_rar(reader: Reader, ctx: ScanContext) -> None:
@@ -415,6 +516,8 @@ FORMATS: dict[str, Callable[[Reader, ScanContext], None]] = {
     "xz": scan_xz,
     "7z": scan_7z,
     "rar": scan_rar,
+    "zstd": scan_zstd,
+    "lz4": scan_lz4,
 }
 
 
@@ -429,6 +532,10 @@ def detect(reader: Reader) -> str | None:
         return "xz"
     if head.startswith(MAGIC_GZIP):
         return "gzip"
+    if head.startswith(MAGIC_ZSTD):
+        return "zstd"
+    if head.startswith(MAGIC_LZ4):
+        return "lz4"
     if head.startswith(MAGIC_BZ2) and len(head) >= 4 and head[3:4] in b"123456789":
         return "bz2"
     if is_tar(reader):

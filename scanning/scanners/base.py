@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import io
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,10 +92,23 @@ class Limits:
     max_pickle_bytes: int = 512 * 1024**2  # a single pickle stream walked opcode by opcode
     max_header_bytes: int = 100 * 1024**2  # safetensors/gguf/json headers
     max_text_bytes: int = 8 * 1024**2  # .py/.json/templates read whole
+    # Decompression bomb bound: inflating more than max(bomb_floor, max_ratio x top-level file size) is
+    # judged a bomb (malicious, format-abuse), not merely a limit. One deflate layer cannot exceed ~1032:1,
+    # so only nesting, overlapping members or a hostile bzip2/xz/zstd stream gets there.
+    max_ratio: int = 2000
+    bomb_floor: int = 64 * 1024**2
 
 
 class LimitExceeded(Exception):
     """Raised by readers/contexts when a bound is hit; the router turns it into `unscannable`."""
+
+
+class BombDetected(LimitExceeded):
+    """Decompression far beyond what the file's size can honestly hold; the router judges it `malicious`."""
+
+
+class NotRegularFile(OSError):
+    """A FIFO, socket or device node: never opened for reading (it could block for ever)."""
 
 
 @runtime_checkable
@@ -109,11 +123,52 @@ class Reader(Protocol):
         ...
 
 
+def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """``os.stat`` of ``path``; :class:`NotRegularFile` for FIFOs, sockets and devices (never opened)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else special_kind(st.st_mode)
+        raise NotRegularFile(f"not a regular file ({kind}); not opened")
+    return st
+
+
+def special_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> io.BufferedReader:
+    """Open a regular file for reading without ever blocking on a FIFO or device.
+
+    ``stat`` first (no open of special files at all), then ``O_NONBLOCK`` so that a FIFO swapped in
+    between the two calls still cannot block the open; ``fstat`` of what was opened decides.
+    """
+    check_regular(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({special_kind(mode)}); not read")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class FileReader:
-    """Reader over a local file; counts bytes read."""
+    """Reader over a local regular file (FIFOs/devices refused: :class:`NotRegularFile`); counts bytes read."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        self._fh = open_regular(path)
         self._size = os.fstat(self._fh.fileno()).st_size
         self.bytes_read = 0
 
@@ -221,6 +276,8 @@ class ScanContext:
     formats: list[str] = field(default_factory=list)  # formats seen, outermost first
     deadline: float = 0.0
     decompressed: list[int] = field(default_factory=lambda: [0])  # shared across nesting
+    source_size: int = 0  # size of the top-level file (decompression-ratio bound); 0 = unknown
+    local: bool = False  # ``path`` is a local file: its folder may be consulted (side files of a model)
     # Set by the router: scan a nested reader (archive member) with the same machinery.
     scan_nested: Callable[[Reader, str, ScanContext], None] | None = None
 
@@ -262,8 +319,21 @@ class ScanContext:
         if time.monotonic() > self.deadline:
             raise LimitExceeded(f"time limit of {self.limits.max_seconds:g}s exceeded")
 
+    def bomb_budget(self) -> int:
+        """Bytes the top-level file may honestly inflate to (see ``Limits.max_ratio``)."""
+        if not self.source_size:
+            return self.limits.max_decompressed
+        return min(self.limits.max_decompressed, max(self.limits.bomb_floor, self.limits.max_ratio * self.source_size))
+
     def charge_decompressed(self, n: int) -> None:
         self.decompressed[0] += n
+        budget = self.bomb_budget()
+        if self.decompressed[0] > budget and budget < self.limits.max_decompressed:
+            raise BombDetected(
+                f"inflated {self.decompressed[0]} bytes from a {self.source_size}-byte file "
+                f"(more than {self.limits.max_ratio}:1 and {self.limits.bomb_floor} bytes)"
+                + (f" at member {self.member}" if self.member else "")
+            )
         if self.decompressed[0] > self.limits.max_decompressed:
             raise LimitExceeded(f"decompressed size exceeds {self.limits.max_decompressed} bytes")
 
@@ -280,6 +350,7 @@ class ScanContext:
             formats=self.formats,
             deadline=self.deadline,
             decompressed=self.decompressed,
+            source_size=self.source_size,
             scan_nested=self.scan_nested,
         )
 

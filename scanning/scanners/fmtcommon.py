@@ -20,6 +20,14 @@ class FormatError(ValueError):
     """Malformed input detected by a parser; scanners turn it into a finding."""
 
 
+class DuplicateKeyError(FormatError):
+    """A JSON object names one key twice: parsers disagree on which value wins (parser differential)."""
+
+
+class FormatAbuse(FormatError):
+    """Malformed by design: a count/length/size no honest writer produces, aimed at a loader's allocator."""
+
+
 class Cursor:
     """Sequential little-endian reader over a :class:`Reader` with a small read-ahead window.
 
@@ -104,7 +112,7 @@ def strict_json(data: bytes) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_dupes, parse_constant=_no_constants)
     except _DuplicateKey as exc:
-        raise FormatError(f"duplicate JSON key {str(exc)!r}") from None
+        raise DuplicateKeyError(f"duplicate JSON key {str(exc)!r}") from None
     except RecursionError:
         raise FormatError("JSON nested too deeply") from None
     except ValueError as exc:

@@ -9,8 +9,11 @@ never read.
 Rules:
 
 * ``gguf.header.magic``/``gguf.header.version`` (unscannable) - not GGUF, or unknown version.
-* ``gguf.header.malformed`` (unscannable) - truncated header, counts/lengths past the limits,
-  unknown value types; the metadata cannot be fully inspected.
+* ``gguf.header.malformed`` (unscannable) - truncated header, unknown value types; the metadata
+  cannot be fully inspected.
+* ``gguf.header.abuse`` (malicious, format-abuse) - counts/lengths/dims no writer produces: more than
+  a million tensors or KVs, strings or arrays of 4 Gi+ entries, more than 8 dims, dims whose product
+  overflows (the integer-overflow / allocation triggers of the 2024 GGUF advisories, TALOS-2024-1912..1916).
 * ``gguf.metadata.duplicate_key`` (suspicious, format-abuse) - two KVs with one key: readers
   disagree about which one wins (the scanner could analyse one template, the loader use another).
 * ``gguf.tensor.invalid`` (suspicious) - unknown ggml type, misaligned offset, duplicate tensor name.
@@ -23,11 +26,12 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import struct
 
 from . import jinja
 from .base import Category, Reader, ScanContext, Severity, Verdict
-from .fmtcommon import Cursor, FormatError, short
+from .fmtcommon import Cursor, FormatAbuse, FormatError, short
 
 FORMAT = "gguf"
 
@@ -35,8 +39,9 @@ MAGIC = b"GGUF"
 MAX_KV = 1_000_000
 MAX_TENSORS = 1_000_000
 MAX_ARRAY = 50_000_000
-MAX_DIMS = 8
+MAX_DIMS = 8  # GGML_MAX_DIMS is 4; a little slack for future versions
 MAX_KEY = 65_536
+ABSURD_LENGTH = 1 << 32  # no GGUF string/array is 4 Gi long: such values are integer-overflow triggers
 
 # type id -> (struct format, size) for fixed-size scalars
 _SCALARS: dict[int, tuple[str, int]] = {
@@ -111,6 +116,8 @@ class _GGUF:
         at = self.cur.pos
         n = self.count()
         if n > self.cur.remaining():
+            if n >= ABSURD_LENGTH:
+                raise FormatAbuse(f"string length {n} at offset {at} (file has {self.cur.end} bytes)")
             raise FormatError(f"string length {n} at offset {at} runs past the end of the file")
         if n > keep:
             self.cur.skip(n)
@@ -155,10 +162,11 @@ class _GGUF:
             text, _ = self.string(keep)
             return text
         if vtype == T_ARRAY:
+            at = self.cur.pos
             etype = self.cur.u32()
             n = self.count()
-            if n > MAX_ARRAY:
-                raise FormatError(f"array of {n} elements exceeds the {MAX_ARRAY} bound")
+            if n > MAX_ARRAY:  # the largest real vocabularies hold ~260k tokens
+                raise FormatAbuse(f"array of {n} elements of type {etype} at offset {at} ({self.cur.end}-byte file)")
             if etype in _SCALARS:
                 self.cur.skip(n * _SCALARS[etype][1])
             elif etype == T_STRING:
@@ -185,6 +193,16 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
     g = _GGUF(reader, ctx, version)
     try:
         _walk(g, reader, ctx)
+    except FormatAbuse as exc:
+        ctx.add(
+            "gguf.header.abuse",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.MALICIOUS,
+            "GGUF header declares counts/lengths no writer produces (loader overflow/exhaustion)",
+            str(exc),
+            offset=g.cur.pos,
+        )
     except FormatError as exc:
         ctx.unscannable("gguf.header.malformed", "GGUF header or metadata is malformed", str(exc), offset=g.cur.pos)
 
@@ -193,7 +211,8 @@ def _walk(g: _GGUF, reader: Reader, ctx: ScanContext) -> None:
     n_tensors = g.count()
     n_kv = g.count()
     if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
-        raise FormatError(f"{n_tensors} tensors / {n_kv} metadata entries exceed the scanner bounds")
+        # llama.cpp sizes vectors from these counts (TALOS-2024-1915/1916 class): no model has a million
+        raise FormatAbuse(f"{n_tensors} tensors / {n_kv} metadata entries declared in a {reader.size}-byte file")
     keys: set[str] = set()
     alignment = 32
     templates: list[tuple[str, str, int]] = []
@@ -250,8 +269,10 @@ def _walk(g: _GGUF, reader: Reader, ctx: ScanContext) -> None:
             raise FormatError(f"tensor name at offset {at} too long")
         n_dims = g.cur.u32()
         if n_dims > MAX_DIMS:
-            raise FormatError(f"tensor {short(name, 80)} has {n_dims} dimensions")
+            raise FormatAbuse(f"tensor {short(name, 80)} has {n_dims} dimensions (GGML_MAX_DIMS is 4)")
         dims = [g.cur.u32() if g.version == 1 else g.cur.u64() for _ in range(n_dims)]
+        if any(d >= 1 << 62 for d in dims) or math.prod(dims) >= 1 << 62:
+            raise FormatAbuse(f"tensor {short(name, 80)} dims {dims} overflow 64-bit element counts")
         ttype = g.cur.u32()
         offset = g.cur.u64()
         if name in names:

@@ -16,6 +16,11 @@ The model config JSON is walked recursively:
   time in Keras 2 and with ``safe_mode=False`` in Keras 3.
 * ``keras.function.dangerous`` (malicious, code-execution) - a function referenced by module path
   into ``os``/``subprocess``/``builtins.eval``… (``{"module": "os", "config": "system"}``).
+* ``keras.callable.dangerous`` (malicious, filesystem) - a ``module``/``class_name``/``registered_name``
+  (or function reference) inside ``keras.*`` that is a helper, not a layer: ``get_file``
+  (CVE-2025-8747: downloads a file to an attacker-chosen path even in safe mode), ``load_model``,
+  ``load_weights``, ``enable_unsafe_deserialization``, ``TFSMLayer``, anything in ``file_utils``.
+  ``keras.callable`` (suspicious) for other lower-case helpers of ``keras.utils``/``saving``/``models``.
 * ``keras.custom_object`` (suspicious, remote-code) - ``module``/``registered_name`` outside
   ``keras.*``/``tensorflow.*``/``tf_keras.*`` (and the keras_nlp/cv/hub families): loading needs
   user code.
@@ -127,19 +132,72 @@ def code_names(raw: bytes) -> set[bytes]:
     return found
 
 
+# Callables reachable inside the allowed ``keras`` namespace that are not layers/ops: Keras calls
+# ``cls(**config)`` on whatever ``module``/``class_name`` resolves to, even in safe mode, so
+# ``{"module": "keras.utils", "class_name": "get_file", "config": {"origin": …, "cache_dir": …}}``
+# downloads a file to a chosen path (CVE-2025-8747, JFrog 2025), and the others load further files
+# or switch safe mode off.
+KERAS_DANGEROUS_CALLABLES = {
+    "get_file",
+    "load_model",
+    "load_weights",
+    "load_img",
+    "enable_unsafe_deserialization",
+    "TFSMLayer",
+    "register_keras_serializable",
+    "deserialize_keras_object",
+}
+# Namespaces of keras that hold helpers, not layers: a lower-case name there is a plain function.
+KERAS_HELPER_MODULES = (
+    "keras.utils",
+    "keras.saving",
+    "keras.models",
+    "keras.config",
+    "keras.src.utils",
+    "keras.src.saving",
+    "keras.src.models",
+    "keras.src.legacy.saving",
+    "tf_keras.utils",
+    "tensorflow.keras.utils",
+    "keras.preprocessing",
+    "keras.src.export",
+    "keras.export",
+)
+
+
+def keras_callable_danger(module: str, name: str) -> str:
+    """ "malicious" / "suspicious" / "" for a keras-namespace reference that is not a layer or op."""
+    if not module.startswith(ALLOWED_MODULES):
+        return ""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in KERAS_DANGEROUS_CALLABLES or "file_utils" in module:
+        return "malicious"
+    if module.startswith(KERAS_HELPER_MODULES) and leaf[:1].islower():
+        return "suspicious"
+    return ""
+
+
 MAX_REPORTED = 25
 CONFIG_ATTRS = ("model_config", "training_config")
 
 
+def hdf5_offset(reader: Reader) -> int | None:
+    """Where the HDF5 superblock signature is: 0, or after a user block at 512, 1024, 2048, … (as libhdf5)."""
+    pos = 0
+    while pos + 8 <= reader.size:
+        if reader.read_at(pos, 8) == HDF5_MAGIC:
+            return pos
+        pos = 512 if pos == 0 else pos * 2
+    return None
+
+
 def scan(reader: Reader, ctx: ScanContext) -> None:
-    """Scan a Keras model: HDF5 (by magic) or a ``.keras`` zip."""
+    """Scan a Keras model: HDF5 (by magic, also behind a user block) or a ``.keras`` zip."""
     head = reader.read_at(0, 8)
-    if head == HDF5_MAGIC:
+    if hdf5_offset(reader) is not None and head[:4] != ZIP_MAGIC:
         scan_hdf5(reader, ctx)
-    elif head[:4] == ZIP_MAGIC:
+    else:  # a zip, possibly behind prepended data (zipfile accepts it); not a zip -> keras.malformed
         scan_keras_zip(reader, ctx)
-    else:
-        ctx.unscannable("keras.malformed", "neither an HDF5 file nor a .keras zip", short(head))
 
 
 # --------------------------------------------------------------------------- HDF5
@@ -151,8 +209,8 @@ def scan_hdf5(reader: Reader, ctx: ScanContext) -> None:
     ``h5py`` runs in a killable child process (:mod:`scanning.scanners.h5worker`): libhdf5 can hang
     or crash on crafted files. ``hdf5.malformed`` (unscannable) when it fails or dies.
     """
-    if reader.read_at(0, 8) != HDF5_MAGIC:
-        ctx.unscannable("hdf5.malformed", "HDF5 signature missing at offset 0", short(reader.read_at(0, 8)))
+    if hdf5_offset(reader) is None:
+        ctx.unscannable("hdf5.malformed", "HDF5 signature missing", short(reader.read_at(0, 8)))
         return
     try:
         result = h5worker.read_isolated(reader, ctx)
@@ -202,16 +260,7 @@ def scan_keras_zip(reader: Reader, ctx: ScanContext) -> None:
     if not archive.has_central:  # Keras (zipfile) needs it; without it the file is truncated or forged
         ctx.unscannable("keras.malformed", ".keras zip has no usable central directory", "; ".join(archive.problems))
     members = archive.members()
-    for entry in members:
-        if unsafe_member_name(entry.name):
-            ctx.add(
-                "archive.path_traversal",
-                Category.FILESYSTEM,
-                Severity.CRITICAL,
-                Verdict.MALICIOUS,
-                "zip member path escapes the extraction directory",
-                short(entry.name, 200),
-            )
+    zipfmt.check_names(archive, ctx)  # Zip Slip (the router leaves .keras files to this scanner)
     if not any(e.name == "config.json" for e in members):
         ctx.unscannable("keras.malformed", ".keras zip has no config.json", ", ".join(e.name for e in members[:10]))
     for entry in members:
@@ -241,7 +290,7 @@ def scan_keras_zip(reader: Reader, ctx: ScanContext) -> None:
 
 def unsafe_member_name(name: str) -> bool:
     """Absolute, drive-letter or ``..`` member names (Zip Slip)."""
-    return bool(re.match(r"^([/\\]|[A-Za-z]:)", name) or ".." in re.split(r"[/\\]", name))
+    return zipfmt.unsafe_name(name)
 
 
 def _read_member(reader: Reader, entry: zipfmt.ZipEntry, ctx: ScanContext) -> bytes:
@@ -294,11 +343,33 @@ class _ConfigWalker:
             if isinstance(value, dict | list):
                 self.walk(value, f"{path}.{key}", depth + 1)
 
+    def keras_callable(self, module: Any, name: Any, path: str) -> bool:
+        if not isinstance(module, str) or not isinstance(name, str):
+            return False
+        danger = keras_callable_danger(module, name)
+        if not danger:
+            return False
+        self.add(
+            "keras.callable.dangerous" if danger == "malicious" else "keras.callable",
+            Category.FILESYSTEM if danger == "malicious" else Category.CODE_EXECUTION,
+            Verdict.MALICIOUS if danger == "malicious" else Verdict.SUSPICIOUS,
+            "config calls a keras helper that is not a layer"
+            + (" (downloads/loads files or disables safe mode; CVE-2025-8747)" if danger == "malicious" else ""),
+            f"{path}: {short(module, 60)}.{short(name, 60)}",
+        )
+        return True
+
     def custom_ref(self, obj: dict[str, Any], path: str) -> None:
         if "class_name" not in obj:
             return  # e.g. a Keras 2 Lambda config, whose "module" belongs to its function
         module = obj.get("module")
         registered = obj.get("registered_name")
+        if self.keras_callable(module, obj.get("class_name"), path):
+            return
+        if isinstance(registered, str) and ">" in registered:
+            pkg, _, reg_name = registered.partition(">")
+            if self.keras_callable(pkg, reg_name, path):
+                return
         ref = ""
         if isinstance(module, str) and module and not module.startswith(ALLOWED_MODULES):
             ref = f"{module}.{obj.get('class_name')}"
@@ -330,6 +401,8 @@ class _ConfigWalker:
     def function_ref(self, module: Any, name: Any, path: str) -> None:
         mod = module if isinstance(module, str) else ""
         fn = name if isinstance(name, str) else ""
+        if self.keras_callable(mod, fn, path):
+            return
         dotted = f"{mod}.{fn}" if mod else fn
         root = dotted.split(".", 1)[0]
         leaf = dotted.rsplit(".", 1)[-1]

@@ -8,6 +8,10 @@ ONNX graphs contain no code, but two features reach outside the file:
   needs them asks the user to load a shared object. onnxruntime's own internal domains
   (``com.microsoft.nchwc``…, written by its optimizer) and model-local function domains are not
   custom ops.
+* ``onnx.python_op`` (malicious, code-execution) - ``com.microsoft`` ``PythonOp``/``PythonOpGrad``
+  (onnxruntime training: calls the Python ``autograd.Function`` its ``func_name`` names) and
+  ``ai.onnx.contrib`` ``PyOp`` (onnxruntime-extensions Python custom op), or a ``Py*`` op in any
+  other non-standard domain. ``com.microsoft`` stays a standard domain for its other (native) ops.
 * ``onnx.external_data.escape`` (malicious, filesystem) - a tensor's ``external_data`` location is
   absolute, contains ``..``, a drive letter, a URL scheme or a NUL byte: loading the model reads
   (and ``save_model`` may write) files outside the model directory (CVE-2022-25882 class).
@@ -40,6 +44,9 @@ ORT_INTERNAL_DOMAINS = {
 }
 MAX_GRAPH_DEPTH = 16
 MAX_REPORTED = 20
+# Ops that run a Python callable named in the model: ORT training's PythonOp/PythonOpGrad (com.microsoft,
+# calls the autograd.Function named by ``func_name``) and onnxruntime-extensions' PyOp (ai.onnx.contrib).
+PYTHON_OPS = {("com.microsoft", "PythonOp"), ("com.microsoft", "PythonOpGrad"), ("ai.onnx.contrib", "PyOp")}
 
 # ModelProto
 M_IR_VERSION, M_GRAPH, M_OPSET, M_TRAINING, M_FUNCTIONS = 1, 7, 8, 20, 25
@@ -68,6 +75,7 @@ class _Walker:
         self.ctx = ctx
         self.local_functions: set[tuple[str, str]] = set()
         self.custom: dict[str, str] = {}  # domain -> first op seen
+        self.python_ops = 0
         self.external: list[str] = []
         self.escapes = 0
         self.steps = 0
@@ -166,6 +174,8 @@ class _Walker:
             elif sub.number == N_ATTRIBUTE:
                 attributes.append(sub)
         self.domain(domain, op_type)
+        if (domain, op_type) in PYTHON_OPS or (op_type.startswith("Py") and domain not in STANDARD_DOMAINS):
+            self.python_op(domain, op_type, attributes)
         for attr in attributes:
             for sub in pb.fields(self.win, attr.offset, attr.end):
                 self.tick()
@@ -177,6 +187,28 @@ class _Walker:
                     self.tensor(sub)
                 elif sub.number in (A_SPARSE, A_SPARSES):
                     self.sparse(sub)
+
+    def python_op(self, domain: str, op_type: str, attributes: list[pb.Field]) -> None:
+        detail: list[str] = []
+        for attr in attributes:
+            name = value = ""
+            for sub in pb.fields(self.win, attr.offset, attr.end):
+                if sub.number == 1 and sub.wire == pb.LEN:
+                    name = pb.text(self.win, sub, 128)
+                elif sub.number == 4 and sub.wire == pb.LEN:  # AttributeProto.s
+                    value = pb.text(self.win, sub, 256)
+            if value and name in ("func_name", "name", "op_type", "module", "callable"):
+                detail.append(f"{name}={short(value, 120)!r}")
+        self.python_ops += 1
+        if self.python_ops <= MAX_REPORTED:
+            self.ctx.add(
+                "onnx.python_op",
+                Category.CODE_EXECUTION,
+                Severity.CRITICAL,
+                Verdict.MALICIOUS,
+                "operator runs a Python callable named in the model",
+                f"{domain}::{op_type}" + (f" ({', '.join(detail)})" if detail else ""),
+            )
 
     def sparse(self, f: pb.Field) -> None:
         for sub in pb.fields(self.win, f.offset, f.end):
@@ -257,3 +289,11 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
         ctx.unscannable("onnx.malformed", "ONNX protobuf could not be parsed", str(exc))
         return
     walker.report()
+
+
+def external_locations(reader: Reader, ctx: ScanContext) -> list[str]:
+    """External-data locations a model names (for routing its side files); findings are discarded."""
+    scratch = ScanContext(limits=ctx.limits, path=ctx.path, deadline=ctx.deadline)
+    walker = _Walker(reader, scratch)
+    walker.model()
+    return walker.external

@@ -38,23 +38,28 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from scanning.scanners import index_json, sidecar, zipfmt
 from scanning.scanners import joblib as joblib_scanner
 from scanning.scanners import numpy as numpy_scanner
 from scanning.scanners import pickle as pickle_scanner
+from scanning.scanners import skops as skops_scanner
 from scanning.scanners import torch as torch_scanner
-from scanning.scanners import zipfmt
 from scanning.scanners.base import (
+    BombDetected,
     Category,
     FileReader,
     LimitExceeded,
     Limits,
+    NotRegularFile,
     Reader,
     ScanContext,
     ScanResult,
     Severity,
     Verdict,
+    open_regular,
     verdict_of,
 )
+from scanning.scanners.keras import hdf5_offset as keras_hdf5_offset
 
 FORMATS = (
     "pickle",
@@ -71,12 +76,17 @@ FORMATS = (
     "xz",
     "7z",
     "rar",
+    "zstd",
+    "lz4",
     "hdf5",
     "keras",
+    "skops",
     "safetensors",
     "gguf",
     "onnx",
+    "onnx-external-data",
     "tensorflow-savedmodel",
+    "tensorflow-checkpoint",
     "python",
     "json",
     "jinja",
@@ -90,12 +100,15 @@ HASH_CHUNK = 8 * 1024 * 1024
 _HEAD = 4096
 
 _PICKLE_LIKE = {"pickle", "joblib", "pytorch-zip", "torchscript", "pytorch-legacy"}
-_ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras"}
+_ZIP_LIKE = {"zip", "pytorch-zip", "torchscript", "numpy-zip", "keras", "skops"}
 # extension -> formats its content may have
 EXPECTED: dict[str, set[str]] = {
     **{ext: _PICKLE_LIKE for ext in (".bin", ".pt", ".pth", ".ckpt", ".pt2")},
     # sklearn/joblib pickles are often saved compressed under their usual extension
-    **{ext: _PICKLE_LIKE | {"gzip", "bz2", "xz"} for ext in (".pkl", ".pickle", ".joblib", ".dill", ".sav")},
+    **{
+        ext: _PICKLE_LIKE | {"gzip", "bz2", "xz", "zstd", "lz4"}
+        for ext in (".pkl", ".pickle", ".joblib", ".dill", ".sav")
+    },
     ".mar": _ZIP_LIKE,  # TorchServe archive: handler code + serialized model
     ".npy": {"numpy"},
     ".npz": {"numpy-zip", "zip"},
@@ -106,6 +119,7 @@ EXPECTED: dict[str, set[str]] = {
     ".h5": {"hdf5", "keras"},
     ".hdf5": {"hdf5", "keras"},
     ".keras": {"keras", "hdf5"},
+    ".skops": {"skops", "zip"},
     ".zip": _ZIP_LIKE,
     ".tar": {"tar"},
     ".gz": {"gzip"},
@@ -113,6 +127,8 @@ EXPECTED: dict[str, set[str]] = {
     ".bz2": {"bz2"},
     ".xz": {"xz"},
     ".7z": {"7z"},
+    ".zst": {"zstd"},
+    ".lz4": {"lz4"},
     ".rar": {"rar"},
     ".json": {"json"},
     ".jinja": {"jinja"},
@@ -148,10 +164,12 @@ def _is_text(head: bytes) -> bool:
     return high <= 0.3 * len(head)
 
 
-def _looks_safetensors(reader: Reader, head: bytes) -> bool:
+def _looks_safetensors(reader: Reader, head: bytes, ext: str = "") -> bool:
     if len(head) < 10:
         return False
     (n,) = struct.unpack("<Q", head[:8])
+    if ext == ".safetensors" and head[8:9] == b"{" and n >= 2 and not _is_text(head[:8]):
+        return True  # even with a length past the file: the safetensors scanner judges that (header.abuse)
     return 2 <= n <= reader.size - 8 and head[8:9] in (b"{", b" ")
 
 
@@ -176,6 +194,8 @@ def _zip_kind(reader: Reader, ctx: ScanContext | None) -> tuple[str, zipfmt.ZipA
         return "keras", arc
     if names and all(n.endswith(".npy") for n in names):
         return "numpy-zip", arc
+    if skops_scanner.is_skops(names):
+        return "skops", arc
     return "zip", arc
 
 
@@ -205,7 +225,7 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
     if archive:
         return archive, None
     # before the pickle sniff: a safetensors header length can start with 0x80 0x0N like a PROTO opcode
-    if _looks_safetensors(reader, head):
+    if _looks_safetensors(reader, head, ext):
         return "safetensors", None
     if pickle_scanner.looks_like_pickle(head):
         if ext == ".joblib" or b"NumpyArrayWrapper" in head:
@@ -218,6 +238,23 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
         return "onnx", None
     if ext == ".pb" and _looks_protobuf(head):
         return "tensorflow-savedmodel", None
+    if keras_hdf5_offset(reader) is not None:  # HDF5 behind a user block (libhdf5 searches 512, 1024, …)
+        return "hdf5", None
+    if sidecar.is_tf_index(reader) and (ext == ".index" or sidecar.is_tf_shard_name(name)):
+        return sidecar.FORMAT_TF_CHECKPOINT, None
+    if not _is_text(head) and _ends_like_zip(reader):
+        # zipfile (Keras, numpy, torch's reader) accept data prepended to a zip: judge it as the zip it
+        # is; zipfmt reports the prefix ("bytes of data before the first member", zip.mismatch).
+        kind, arc = _zip_kind(reader, ctx)
+        if arc is not None and arc.central:
+            return kind, arc
+    if not _is_text(head):
+        if sidecar.is_tf_shard_name(name):
+            return sidecar.FORMAT_TF_CHECKPOINT, None
+        if sidecar.is_onnx_data_name(name) or (
+            ctx is not None and ctx.local and ctx.depth == 0 and sidecar.referenced_by_sibling_onnx(ctx.path, ctx)
+        ):
+            return sidecar.FORMAT_ONNX_DATA, None
     if _is_text(head):
         if ext in _TEXT_PYTHON or (head.startswith(b"#!") and b"python" in head[:80]):
             return "python", None
@@ -240,6 +277,8 @@ def _archive_kind(reader: Reader) -> str | None:
             (b"\xfd7zXZ\x00", "xz"),
             (b"7z\xbc\xaf\x27\x1c", "7z"),
             (b"Rar!\x1a\x07", "rar"),
+            (b"\x28\xb5\x2f\xfd", "zstd"),
+            (b"\x04\x22\x4d\x18", "lz4"),
         ):
             if head.startswith(magic):
                 return fmt
@@ -275,40 +314,56 @@ def _dispatch(fmt: str, reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArc
         zipfmt.scan(reader, ctx, archive)
     elif fmt in ("text", "empty"):
         return
+    elif fmt == "json" and index_json.is_index_name(ctx.member or ctx.path):
+        index_json.scan(reader, ctx)  # weight_map targets; then the generic JSON rules below
+        _dispatch_module(fmt, reader, ctx)
     elif fmt == "unknown":
         head = reader.read_at(0, 16)
         ctx.unscannable("format.unknown", "unrecognised binary content (not a known model format)", repr(head))
     else:
-        module_name, func_name = {
-            "tar": ("archives", "scan"),
-            "gzip": ("archives", "scan"),
-            "bz2": ("archives", "scan"),
-            "xz": ("archives", "scan"),
-            "7z": ("archives", "scan"),
-            "rar": ("archives", "scan"),
-            "hdf5": ("keras", "scan"),
-            "keras": ("keras", "scan"),
-            "safetensors": ("safetensors", "scan"),
-            "gguf": ("gguf", "scan"),
-            "onnx": ("onnx", "scan"),
-            "tensorflow-savedmodel": ("tensorflow", "scan"),
-            "python": ("remote_code", "scan_python"),
-            "json": ("remote_code", "scan_json"),
-            "jinja": ("jinja", "scan"),
-        }[fmt]
-        module = _other(module_name)
-        func: Callable[[Reader, ScanContext], None] | None = None
-        if module is not None:
-            func = getattr(module, func_name, None) or getattr(module, "scan", None)
-        if func is None:
-            ctx.unscannable("scan.unsupported", f"no scanner available for format {fmt}", fmt)
-            return
-        func(reader, ctx)
+        _dispatch_module(fmt, reader, ctx)
+
+
+def _dispatch_module(fmt: str, reader: Reader, ctx: ScanContext) -> None:
+    module_name, func_name = {
+        "tar": ("archives", "scan"),
+        "gzip": ("archives", "scan"),
+        "bz2": ("archives", "scan"),
+        "xz": ("archives", "scan"),
+        "7z": ("archives", "scan"),
+        "rar": ("archives", "scan"),
+        "zstd": ("archives", "scan"),
+        "lz4": ("archives", "scan"),
+        "hdf5": ("keras", "scan"),
+        "keras": ("keras", "scan"),
+        "skops": ("skops", "scan"),
+        "safetensors": ("safetensors", "scan"),
+        "gguf": ("gguf", "scan"),
+        "onnx": ("onnx", "scan"),
+        "tensorflow-savedmodel": ("tensorflow", "scan"),
+        "tensorflow-checkpoint": ("sidecar", "scan_tf_checkpoint"),
+        "onnx-external-data": ("sidecar", "scan_onnx_data"),
+        "python": ("remote_code", "scan_python"),
+        "json": ("remote_code", "scan_json"),
+        "jinja": ("jinja", "scan"),
+    }[fmt]
+    module = _other(module_name)
+    func: Callable[[Reader, ScanContext], None] | None = None
+    if module is not None:
+        func = getattr(module, func_name, None) or getattr(module, "scan", None)
+    if func is None:
+        ctx.unscannable("scan.unsupported", f"no scanner available for format {fmt}", fmt)
+        return
+    func(reader, ctx)
 
 
 def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
     ext = _ext(name)
     expected = EXPECTED.get(ext)
+    if fmt in (sidecar.FORMAT_TF_CHECKPOINT, sidecar.FORMAT_ONNX_DATA):
+        return  # only assigned to content no other format claims
+    if sidecar.is_tf_shard_name(name) or sidecar.is_onnx_data_name(name):
+        ext, expected = "(raw tensor data file)", {"empty"}  # a pickle/zip/… named like raw weights
     if expected is None or fmt in expected or fmt == "empty":
         return
     ctx.add(
@@ -321,13 +376,29 @@ def _check_extension(fmt: str, name: str, ctx: ScanContext) -> None:
     )
 
 
+def _inside_tar(reader: Reader, pos: int) -> bool:
+    archives = _other("archives")
+    end = archives.tar_extent(reader) if archives is not None else None
+    return end is not None and pos + 22 <= end
+
+
+def _ends_like_zip(reader: Reader) -> bool:
+    if reader.size < 22:
+        return False
+    tail_start = max(0, reader.size - 65557)
+    return zipfmt.EOCD_SIG in reader.read_at(tail_start, reader.size - tail_start)
+
+
 def _check_polyglot(fmt: str, reader: Reader, ctx: ScanContext) -> None:
     """A zip appended to another format (zipfile and torch read the end of the file)."""
     if fmt in _ZIP_LIKE or fmt == "empty" or reader.size < 22:
         return
     tail_start = max(0, reader.size - 65557)
-    if zipfmt.EOCD_SIG not in reader.read_at(tail_start, reader.size - tail_start):
+    eocd = reader.read_at(tail_start, reader.size - tail_start).rfind(zipfmt.EOCD_SIG)
+    if eocd < 0:
         return
+    if fmt in ("tar", "pytorch-legacy") and _inside_tar(reader, tail_start + eocd):
+        return  # the zip is a tar member (NeMo .nemo, tarred checkpoints): scanned as that member
     try:
         archive = zipfmt.read_archive(reader, ctx, report=False)
     except zipfmt.ZipError:
@@ -361,6 +432,9 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
     _check_extension(fmt, name, ctx)
     if archive is not None and fmt in _ZIP_LIKE:
         zipfmt.report_problems(archive, ctx)  # the archive read for detection, not a second read
+        zipfmt.check_bomb(archive, ctx)
+        if fmt != "keras":  # the keras scanner checks its own member names
+            zipfmt.check_names(archive, ctx)
     _dispatch(fmt, reader, ctx, archive)
     _check_polyglot(fmt, reader, ctx)
     return fmt
@@ -369,6 +443,17 @@ def _route(reader: Reader, name: str, ctx: ScanContext) -> str:
 def _guarded(reader: Reader, name: str, ctx: ScanContext) -> str:
     try:
         return _route(reader, name, ctx)
+    except BombDetected as exc:
+        if ctx.depth > 0:
+            raise  # a bomb condemns the whole top-level file: stop every enclosing archive walk at once
+        ctx.add(
+            "archive.bomb",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.MALICIOUS,
+            "decompression bomb: the file inflates far beyond what its size can honestly hold",
+            str(exc)[:300],
+        )
     except LimitExceeded as exc:
         ctx.unscannable("scan.limit", f"scan limit reached: {exc}", str(exc))
     except zipfmt.ZipError as exc:
@@ -389,10 +474,17 @@ def _context(path: str, limits: Limits) -> ScanContext:
     return ScanContext(limits=limits, path=path, scan_nested=_nested)
 
 
-def scan_reader(reader: Reader, path: str, *, limits: Limits | None = None, sha256: str = "") -> ScanResult:
-    """Scan any Reader; ``path`` names it in findings and gives the extension hint."""
+def scan_reader(
+    reader: Reader, path: str, *, limits: Limits | None = None, sha256: str = "", local: bool = False
+) -> ScanResult:
+    """Scan any Reader; ``path`` names it in findings and gives the extension hint.
+
+    ``local``: ``path`` is a local file whose folder may be consulted (an ONNX model next to a data file).
+    """
     started = time.monotonic()
     ctx = _context(str(path), limits or Limits())
+    ctx.source_size = reader.size
+    ctx.local = local
     fmt = _guarded(reader, str(path), ctx)
     top = ctx.formats[0] if ctx.formats else fmt
     return ScanResult(
@@ -412,7 +504,7 @@ def _hash_file(path: str | os.PathLike[str], out: dict[str, str]) -> None:
         h = hashlib.sha256()
         buf = bytearray(HASH_CHUNK)
         view = memoryview(buf)
-        with open(path, "rb", buffering=0) as fh:
+        with open_regular(path) as fh:
             while True:
                 n = fh.readinto(buf)
                 if not n:
@@ -428,6 +520,10 @@ def scan_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> 
     digest: dict[str, str] = {}
     try:
         reader = FileReader(path)
+    except NotRegularFile as exc:  # FIFO/socket/device: refused without opening (a read could block for ever)
+        ctx = _context(str(path), limits or Limits())
+        ctx.unscannable("file.not_regular", str(exc), str(path))
+        return ScanResult(str(path), "unknown", verdict_of(ctx.findings), "", 0, list(ctx.findings))
     except OSError as exc:
         ctx = _context(str(path), limits or Limits())
         ctx.unscannable("scan.error", f"cannot open the file: {exc}", type(exc).__name__)
@@ -436,7 +532,7 @@ def scan_file(path: str | os.PathLike[str], *, limits: Limits | None = None) -> 
     hasher.start()
     try:
         with reader:
-            result = scan_reader(reader, str(path), limits=limits)
+            result = scan_reader(reader, str(path), limits=limits, local=True)
     finally:
         hasher.join()
     result.sha256 = digest.get("sha256", "")

@@ -5,8 +5,10 @@ reads only the first 8 bytes and the header, and compares the declared offsets w
 
 Rules (ids are stable):
 
-* ``safetensors.header.length`` (unscannable) - N < 2, N > ``Limits.max_header_bytes`` or N larger
-  than the file; the file only pretends to be safetensors.
+* ``safetensors.header.length`` (unscannable) - N < 2 or a truncated header.
+* ``safetensors.header.abuse`` (malicious, format-abuse) - N > ``Limits.max_header_bytes`` (the Rust
+  loader's 100 MB ``MAX_HEADER_SIZE``) or N beyond the end of the file.
+* ``safetensors.header.duplicate_key`` (malicious, format-abuse) - the header JSON repeats a key.
 * ``safetensors.header.json`` (unscannable) - header is not strict UTF-8 JSON (duplicate keys,
   NaN, BOM, bad UTF-8) or not a JSON object; nothing downstream can be trusted.
 * ``safetensors.header.metadata`` (suspicious, format-abuse) - ``__metadata__`` is not a str->str
@@ -30,7 +32,7 @@ import struct
 from typing import Any
 
 from .base import Category, Reader, ScanContext, Severity, Verdict
-from .fmtcommon import FormatError, short, strict_json
+from .fmtcommon import DuplicateKeyError, FormatError, short, strict_json
 
 FORMAT = "safetensors"
 
@@ -77,7 +79,30 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
         ctx.unscannable("safetensors.header.length", "file too short to be safetensors", f"{size} bytes")
         return
     (n,) = struct.unpack("<Q", head)
-    if n < 2 or n > ctx.limits.max_header_bytes or n > size - 8:
+    if (n > ctx.limits.max_header_bytes or n > size - 8) and (
+        all(0x20 <= b < 0x7F for b in head) or reader.read_at(8, 1) != b"{"
+    ):
+        ctx.unscannable(  # no header starts here (text, a pickle, a zip…): not safetensors, nothing to judge
+            "safetensors.header.length",
+            "not a safetensors file: no JSON header after the length field",
+            short(reader.read_at(0, 16)),
+            offset=0,
+        )
+        return
+    if n > ctx.limits.max_header_bytes or n > size - 8:
+        # The Rust loader refuses these (HeaderTooLarge / InvalidHeaderLength); parsers that trust the
+        # length allocate it or read past the buffer. No writer produces them: crafted (or cut mid-header).
+        ctx.add(
+            "safetensors.header.abuse",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.MALICIOUS,
+            "header length field points beyond the file or past any sane header size",
+            f"header length {n}, file size {size}, limit {ctx.limits.max_header_bytes}",
+            offset=0,
+        )
+        return
+    if n < 2:
         ctx.unscannable(
             "safetensors.header.length",
             "header length field is out of bounds: not a safetensors file, or truncated",
@@ -94,6 +119,19 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
         return
     try:
         header = strict_json(raw)
+    except DuplicateKeyError as exc:
+        # Python's json keeps the last value, other parsers the first or refuse: a scanner and a loader can
+        # see different tensors (parser differential). No writer emits duplicate keys.
+        ctx.add(
+            "safetensors.header.duplicate_key",
+            Category.FORMAT_ABUSE,
+            Severity.HIGH,
+            Verdict.MALICIOUS,
+            "header names the same key twice (parser differential)",
+            str(exc),
+            offset=8,
+        )
+        return
     except FormatError as exc:
         ctx.unscannable("safetensors.header.json", "header is not strict JSON", str(exc), offset=8)
         return

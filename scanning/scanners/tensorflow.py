@@ -22,6 +22,13 @@ call back into Python or touch the filesystem/network when the graph runs:
   under ``save/``, TF2 functions ``*_traced_save_*``/``*_traced_restore_*``/``save_fn``/
   ``restore_fn``). Inside it they are normal and only counted in ``tensorflow.ops`` (info).
 * ``tensorflow.op.debug`` (suspicious) - other ``Debug*`` ops.
+* ``tensorflow.op.file_write`` (suspicious) also for summary writers (``CreateSummaryFileWriter``,
+  ``CreateSummaryDbWriter``, ``SummaryWriter``): running the graph writes event files.
+* ``tensorflow.op.host_path`` (malicious, filesystem) - a file-touching op (``WriteFile``, ``ReadFile``,
+  ``MatchingFiles``, datasets/readers, ``Save``/``SaveV2``/``Restore*``, summary writers,
+  ``ImmutableConst``) whose file name is a string constant naming a host path: absolute, ``~``,
+  drive/UNC, ``file://`` or ``..`` (e.g. ``ReadFile("/etc/passwd")`` returned as model output,
+  ``SaveV2("/home/user/.bashrc", …)``). Constants are resolved per GraphDef/FunctionDef.
 * ``tensorflow.ops`` (info) - inventory of op types.
 * Keras layers saved inside a SavedModel (``keras_metadata.pb`` and, before TF 2.5, the
   ``user_object.metadata`` of ``saved_model.pb``'s object graph) carry the same JSON configs as
@@ -71,10 +78,17 @@ _SAVER_NODE = re.compile(r"^save(_\d+)?/")
 _SAVER_FUNCTION = re.compile(r"_traced_save_\d*$|_traced_restore_\d*$|(^|_)save_fn(_\d+)?$|(^|_)restore_fn(_\d+)?$")
 _URL_ATTRS = {"debug_urls", "output_stream", "dump_root", "tfdbg_context_id"}
 MAX_REPORTED = 30
+# Summary writers create event files under the logdir they are given when the graph runs.
+SUMMARY_WRITER_OPS = {"CreateSummaryFileWriter", "CreateSummaryDbWriter", "SummaryWriter"}
+# Ops whose inputs/attrs are file names: a constant host path there is judged (tensorflow.op.host_path).
+PATH_OPS = WRITE_OPS | READ_OPS | CHECKPOINT_OPS | SUMMARY_WRITER_OPS
+_HOST_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\|file://)|(^|[/\\])\.\.([/\\]|$)", re.IGNORECASE)
+MAX_CONST_STRINGS = 64
 
 # NodeDef / AttrValue / FunctionDef / GraphDef / MetaGraphDef / SavedModel field numbers
-ND_NAME, ND_OP, ND_ATTR = 1, 2, 5
-AV_LIST, AV_S = 1, 2
+ND_NAME, ND_OP, ND_INPUT, ND_ATTR = 1, 2, 3, 5
+AV_LIST, AV_S, AV_TENSOR = 1, 2, 8
+TP_STRING_VAL = 8
 GD_NODE, GD_LIBRARY = 1, 2
 LIB_FUNCTION = 1
 FD_SIGNATURE, FD_NODE = 1, 3
@@ -90,11 +104,25 @@ class _State:
     steps: int = 0
 
 
+@dataclass
+class _Scope:
+    """One GraphDef or FunctionDef: string constants by node name and the path-taking nodes to resolve."""
+
+    consts: dict[str, list[str]] = field(default_factory=dict)
+    pending: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+
+
+def host_path(value: str) -> bool:
+    """Absolute, home-relative, drive/UNC, file:// or climbing (``..``) path: outside any model folder."""
+    return bool(_HOST_PATH.search(value))
+
+
 class _Walker:
     def __init__(self, reader: Reader, ctx: ScanContext) -> None:
         self.win = pb.Window(reader)
         self.ctx = ctx
         self.state = _State()
+        self.scopes: list[_Scope] = [_Scope()]
 
     def tick(self) -> None:
         self.state.steps += 1
@@ -167,6 +195,13 @@ class _Walker:
             raise FormatError("keras_metadata.pb has no nodes")
 
     def graph(self, start: int, end: int) -> int:
+        self.scopes.append(_Scope())
+        try:
+            return self._graph(start, end)
+        finally:
+            self.resolve(self.scopes.pop())
+
+    def _graph(self, start: int, end: int) -> int:
         nodes = 0
         for f in pb.fields(self.win, start, end):
             self.tick()
@@ -192,13 +227,18 @@ class _Walker:
                         name = pb.text(self.win, s, 512)
             elif sub.number == FD_NODE and sub.wire == pb.LEN:
                 nodes.append(sub)
-        for node in nodes:
-            self.node(node, name)
+        self.scopes.append(_Scope())
+        try:
+            for node in nodes:
+                self.node(node, name)
+        finally:
+            self.resolve(self.scopes.pop())
         return len(nodes)
 
     def node(self, f: pb.Field, function: str) -> None:
         name = op = ""
         attrs: dict[str, list[str]] = {}
+        inputs: list[str] = []
         for sub in pb.fields(self.win, f.offset, f.end):
             if sub.wire != pb.LEN:
                 continue
@@ -206,12 +246,42 @@ class _Walker:
                 name = pb.text(self.win, sub, 512)
             elif sub.number == ND_OP:
                 op = pb.text(self.win, sub, 256)
+            elif sub.number == ND_INPUT and len(inputs) < 64:
+                inputs.append(pb.text(self.win, sub, 512))
             elif sub.number == ND_ATTR:
                 key, values = self.attr(sub)
                 if key:
                     attrs[key] = values
         self.state.ops[op] += 1
+        scope = self.scopes[-1]
+        if op == "Const" and attrs.get("value"):
+            scope.consts[name] = attrs["value"]
+        if op in PATH_OPS:
+            scope.pending.append(
+                (op, name, function, inputs + [f"attr:{v}" for v in attrs.get("memory_region_name", [])])
+            )
         self.check(op, name, function, attrs)
+
+    def resolve(self, scope: _Scope) -> None:
+        """Judge path-taking ops whose file name is a constant naming a host path."""
+        for op, name, function, inputs in scope.pending:
+            paths: list[str] = []
+            for ref in inputs:
+                if ref.startswith("attr:"):
+                    paths.append(ref[5:])
+                    continue
+                source = ref.lstrip("^").split(":", 1)[0]
+                paths.extend(scope.consts.get(source, []))
+            bad = [p for p in paths if host_path(p)]
+            if bad:
+                where = f"node {short(name, 120)!r}" + (f" in function {short(function, 120)!r}" if function else "")
+                self.add(
+                    "tensorflow.op.host_path",
+                    Category.FILESYSTEM,
+                    Verdict.MALICIOUS,
+                    f"{op} reads/writes a host path outside the model when the graph runs",
+                    f"{where}: {op}({short(bad[0], 160)!r})",
+                )
 
     def attr(self, f: pb.Field) -> tuple[str, list[str]]:
         """Map entry -> (key, string values of the AttrValue); only strings matter for the rules."""
@@ -224,6 +294,10 @@ class _Walker:
                 for av in pb.fields(self.win, kv.offset, kv.end):
                     if av.number == AV_S and av.wire == pb.LEN:
                         values.append(pb.text(self.win, av, 1024))
+                    elif av.number == AV_TENSOR and av.wire == pb.LEN and key == "value":
+                        for tp in pb.fields(self.win, av.offset, av.end):
+                            if tp.number == TP_STRING_VAL and tp.wire == pb.LEN and len(values) < MAX_CONST_STRINGS:
+                                values.append(pb.text(self.win, tp, 1024))
                     elif av.number == AV_LIST and av.wire == pb.LEN:
                         for item in pb.fields(self.win, av.offset, av.end):
                             if item.number == 2 and item.wire == pb.LEN and len(values) < 64:
@@ -251,6 +325,14 @@ class _Walker:
                 Verdict.MALICIOUS,
                 f"{op} runs a Python callable when the graph executes",
                 f"{where}: {op}(token={short(token, 80)!r})",
+            )
+        elif op in SUMMARY_WRITER_OPS:
+            self.add(
+                "tensorflow.op.file_write",
+                Category.FILESYSTEM,
+                Verdict.SUSPICIOUS,
+                f"{op} creates event files under a log directory when the graph runs",
+                f"{where}: {op}",
             )
         elif op in WRITE_OPS:
             self.add(
@@ -307,6 +389,16 @@ class _Walker:
                 )
 
 
+def _fingerprint(win: pb.Window, ctx: ScanContext) -> None:
+    """``fingerprint.pb`` (TF >= 2.12): FingerprintDef = five uint64 hashes, a VersionDef, a UUID; no ops, no code."""
+    if win.size > 64 * 1024:
+        raise FormatError(f"fingerprint.pb of {win.size} bytes (real ones are ~100)")
+    for f in pb.fields(win, 0, win.size):
+        if not ((1 <= f.number <= 5 and f.wire == pb.VARINT) or (6 <= f.number <= 15 and f.wire == pb.LEN)):
+            raise FormatError(f"unexpected field {f.number} (wire {f.wire}) in fingerprint.pb")
+    ctx.add("tensorflow.fingerprint", Category.FORMAT_ABUSE, Severity.INFO, Verdict.SAFE, "SavedModel fingerprint")
+
+
 def _kind(win: pb.Window, ctx: ScanContext) -> str:
     """ "savedmodel" or "graphdef", from the first field (SavedModel starts with its schema version)."""
     for f in pb.fields(win, 0, win.size):
@@ -324,6 +416,9 @@ def scan(reader: Reader, ctx: ScanContext) -> None:
             raise FormatError("empty file")
         if basename(ctx).lower() == "keras_metadata.pb":
             walker.saved_metadata()
+            return
+        if basename(ctx).lower() == "fingerprint.pb":
+            _fingerprint(walker.win, ctx)
             return
         if _kind(walker.win, ctx) == "savedmodel":
             walker.saved_model()

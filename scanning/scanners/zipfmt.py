@@ -17,9 +17,12 @@ Public API
     by local header offset. Scan each of them.
 ``ZipArchive.names() -> list[str]``
 ``open_member(reader, entry, ctx) -> Reader``
-    Stored members: a :class:`~scanning.scanners.base.SubReader` (zero copy). Deflated members: an
-    :class:`InflateReader` (streaming zlib, random access by restart, bounded window, charged to
-    ``ctx.charge_decompressed``). Other methods / encryption raise :class:`ZipError`.
+    Stored members: a :class:`~scanning.scanners.base.SubReader` (zero copy). Deflated, bzip2 (12) and
+    LZMA (14) members: an :class:`InflateReader` (streaming, random access by restart, bounded window and
+    output per call, charged to ``ctx.charge_decompressed``). Other methods raise :class:`ZipError`.
+``check_bomb(archive, ctx) -> None``
+    Raises :class:`~scanning.scanners.base.BombDetected` when the members' declared sizes already exceed
+    the decompression-ratio budget (overlapping-member bombs), before anything is inflated.
 ``check_member(member_reader, entry, ctx) -> None``
     After a member was scanned: CRC and size checks (``zip.mismatch``) for what was inflated.
 ``scan(reader, ctx, archive=None) -> None`` (``FORMAT = "zip"``)
@@ -31,12 +34,18 @@ Public API
 
 from __future__ import annotations
 
+import bz2
 import itertools
+import lzma
+import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from scanning.scanners.base import (
+    BombDetected,
     Category,
     LimitExceeded,
     Reader,
@@ -54,6 +63,8 @@ EOCD64_LOC_SIG = b"PK\x06\x07"
 DESCRIPTOR_SIG = b"PK\x07\x08"
 STORED = 0
 DEFLATED = 8
+BZIP2 = 12
+LZMA = 14
 _SEARCH = 65535 + 22
 
 
@@ -420,6 +431,27 @@ def open_member(reader: Reader, entry: ZipEntry, ctx: ScanContext) -> Reader:
         return SubReader(reader, start, entry.comp_size)
     if entry.method == DEFLATED:
         return InflateReader(reader, start, entry.comp_size, entry.size, ctx, crc=entry.crc)
+    if entry.method == BZIP2:
+        return InflateReader(
+            reader,
+            start,
+            entry.comp_size,
+            entry.size,
+            ctx,
+            crc=entry.crc,
+            make=lambda: _BoundedStream(bz2.BZ2Decompressor(), "bzip2"),
+        )
+    if entry.method == LZMA:
+        filters = lzma_zip_filters(reader.read_at(start, 9), entry.size)
+        return InflateReader(
+            reader,
+            start + 9,
+            entry.comp_size - 9,
+            entry.size,
+            ctx,
+            crc=entry.crc,
+            make=lambda: _BoundedStream(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters), "lzma"),
+        )
     raise ZipError(f"member {entry.name!r} uses unsupported compression method {entry.method}")
 
 
@@ -451,8 +483,84 @@ def check_member(member: Reader, entry: ZipEntry, ctx: ScanContext, *, max_crc_b
         ctx.add("zip.mismatch", Category.FORMAT_ABUSE, Severity.MEDIUM, Verdict.SUSPICIOUS, problem, problem)
 
 
+class _Stream(Protocol):
+    """One decompressor with the bz2/lzma interface (``needs_input``, bounded ``decompress``)."""
+
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def needs_input(self) -> bool: ...
+    def decompress(self, data: bytes, max_length: int) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
+class _ZlibStream:
+    def __init__(self, wbits: int) -> None:
+        self._d = zlib.decompressobj(wbits)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._d.unconsumed_tail
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data or self._d.unconsumed_tail, max_length)
+
+    def finish(self) -> bytes:
+        return self._d.flush()
+
+
+class _BoundedStream:
+    """bz2 / lzma decompressor objects: output bounded by ``max_length``, input pulled only when asked."""
+
+    def __init__(self, d: bz2.BZ2Decompressor | lzma.LZMADecompressor, what: str) -> None:
+        self._d = d
+        self._what = what
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return self._d.needs_input and not self._d.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data, max_length)
+
+    def finish(self) -> bytes:
+        return b""  # input exhausted before the end of stream marker (LZMA without EOS is normal in zip)
+
+
+MAX_LZMA_DICT = 256 * 1024 * 1024
+
+
+def lzma_zip_filters(header: bytes, declared_size: int) -> list[dict[str, int]]:
+    """LZMA1 filter of a zip method-14 member from its 4-byte header + properties (APPNOTE 5.8).
+
+    The dictionary a decoder allocates is capped by the member's declared size (a decoder never needs
+    more than it outputs) and :data:`MAX_LZMA_DICT`: a forged 4 GiB dictionary cannot exhaust memory.
+    """
+    if len(header) < 9:
+        raise ZipError("LZMA member header truncated")
+    (psize,) = struct.unpack_from("<H", header, 2)
+    if psize != 5:
+        raise ZipError(f"LZMA member properties of {psize} bytes (expected 5)")
+    d = header[4]
+    if d >= 9 * 5 * 5:
+        raise ZipError(f"LZMA properties byte {d} out of range")
+    lc, d = d % 9, d // 9
+    lp, pb = d % 5, d // 5
+    (dict_size,) = struct.unpack_from("<I", header, 5)
+    dict_size = max(4096, min(dict_size, max(declared_size, 4096), MAX_LZMA_DICT))
+    return [{"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dict_size}]
+
+
 class InflateReader:
-    """Random-access Reader over a deflate/zlib stream: streams forward, restarts to seek backwards.
+    """Random-access Reader over a deflate/zlib (or bzip2/LZMA) stream: streams forward, restarts to seek back.
 
     Memory is bounded by ``window`` (plus the largest single read). Every byte inflated past the
     previous high-water mark is charged to ``ctx.charge_decompressed``.
@@ -469,6 +577,7 @@ class InflateReader:
         wbits: int = -15,
         crc: int | None = None,
         window: int = 8 * 1024 * 1024,
+        make: Callable[[], _Stream] | None = None,
     ) -> None:
         self._parent = parent
         self._offset = offset
@@ -476,6 +585,7 @@ class InflateReader:
         self._declared = size
         self._ctx = ctx
         self._wbits = wbits
+        self._make: Callable[[], _Stream] = make or (lambda: _ZlibStream(wbits))
         self._expect_crc = crc
         self._window = window
         self._high = 0
@@ -488,7 +598,7 @@ class InflateReader:
         self._restart()
 
     def _restart(self) -> None:
-        self._d = zlib.decompressobj(self._wbits)
+        self._d = self._make()
         self._in = 0  # compressed bytes consumed
         self._buf = bytearray()
         self._buf_start = 0
@@ -506,22 +616,20 @@ class InflateReader:
     def _pump(self) -> None:
         if self._eof:
             return
-        tail = self._d.unconsumed_tail
-        if tail:
-            data = tail
-        else:
+        data = b""
+        if self._d.needs_input:
             n = min(1024 * 1024, self._comp_size - self._in)
             data = self._parent.read_at(self._offset + self._in, n) if n > 0 else b""
             self._in += len(data)
             self.bytes_read += len(data)
         try:
-            if data:
+            if data or not self._d.needs_input:
                 out = self._d.decompress(data, 4 * 1024 * 1024)
             else:
-                out = self._d.flush()
+                out = self._d.finish()
                 self._eof = True
-        except zlib.error as exc:
-            self.error = str(exc)
+        except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
+            self.error = str(exc) or type(exc).__name__
             self._eof = True
             out = b""
         if self._d.eof:
@@ -572,6 +680,56 @@ class InflateReader:
                 drop = len(self._buf) - self._window
                 del self._buf[:drop]
                 self._buf_start += drop
+
+
+def check_bomb(archive: ZipArchive, ctx: ScanContext) -> None:
+    """Judge a zip whose compressed members DECLARE more output than the file can honestly hold.
+
+    David Fifield's overlapping-member bomb ("A better zip bomb", 2019) points many central entries at
+    one shared deflate kernel: 42 KB declaring 5.5 GB. Stored members are not counted (they are read in
+    place). Raises :class:`BombDetected` (the router's ``archive.bomb``) without inflating anything.
+    """
+    local_only = [e for e in archive.local if e.source == "local"]
+    packed = [e for e in [*archive.central, *local_only] if e.method != STORED and not e.is_dir]
+    declared = sum(e.size for e in packed)
+    budget = ctx.bomb_budget()
+    if budget >= ctx.limits.max_decompressed or ctx.decompressed[0] + declared <= budget:
+        return
+    shared = len(packed) - len({e.header_offset for e in packed})
+    comp = sum(e.comp_size for e in packed)
+    raise BombDetected(
+        f"{len(packed)} compressed members declare {declared} bytes from {comp} compressed bytes "
+        f"in a {ctx.source_size}-byte file ({shared} entries reuse another entry's data)"
+        + (f" at member {ctx.member}" if ctx.member else "")
+    )
+
+
+def unsafe_name(name: str) -> bool:
+    """Absolute, drive-letter/UNC or ``..`` member names (Zip Slip), either separator."""
+    return bool(re.match(r"^([/\\]|[A-Za-z]:)", name) or ".." in re.split(r"[/\\]", name))
+
+
+def check_names(archive: ZipArchive, ctx: ScanContext) -> None:
+    """Zip Slip (Snyk, 2018): a member an extractor would write outside its target folder.
+
+    Same rule and verdict as a tar member (``archive.path_traversal``, malicious, filesystem); both
+    views are checked (a name only in the local headers reaches streaming extractors).
+    """
+    seen: set[str] = set()
+    for entry in [*archive.central, *archive.local]:
+        if entry.name in seen or not unsafe_name(entry.name):
+            continue
+        seen.add(entry.name)
+        if len(seen) > 20:
+            break
+        ctx.add(
+            "archive.path_traversal",
+            Category.FILESYSTEM,
+            Severity.CRITICAL,
+            Verdict.MALICIOUS,
+            "zip member path escapes the extraction directory",
+            entry.name[:200],
+        )
 
 
 FORMAT = "zip"

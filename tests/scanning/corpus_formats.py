@@ -576,9 +576,9 @@ def build_corpus(dirpath: Path) -> list[tuple[Path, str]]:
         raw_safetensors(
             None, bytes(8), raw_header=b'{"a":' + json.dumps(f32).encode() + b',"a":' + json.dumps(f32).encode() + b"}"
         ),
-        "unscannable",
+        "malicious",  # issue 10 B: parser differential, judged as format abuse
     )
-    put("st/huge_header.safetensors", struct.pack("<Q", 2**40) + b"{}", "unscannable")
+    put("st/huge_header.safetensors", struct.pack("<Q", 2**40) + b"{}", "malicious")  # length no writer produces
     put("st/not_json.safetensors", raw_safetensors(None, b"", raw_header=b"{not json at all}"), "unscannable")
     put("st/pickle_pretender.safetensors", b"\x80\x04\x95" + bytes(40), "unscannable")
 

@@ -163,17 +163,18 @@ def test_arrays_of_all_types_are_skipped_by_size():
         (b"GGML" + bytes(20), "gguf.header.magic", Verdict.UNSCANNABLE),
         (b"GGUF\x07\x00\x00\x00" + bytes(16), "gguf.header.version", Verdict.UNSCANNABLE),
         (b"GGUF\x03\x00", "gguf.header.malformed", Verdict.UNSCANNABLE),
-        (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**40), "gguf.header.malformed", Verdict.UNSCANNABLE),
+        # issue 10 B: counts/lengths no writer produces are format abuse (malicious), not "unscannable"
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**40), "gguf.header.abuse", Verdict.MALICIOUS),
         (
             b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**62),
-            "gguf.header.malformed",
-            Verdict.UNSCANNABLE,
+            "gguf.header.abuse",
+            Verdict.MALICIOUS,
         ),
         (_gguf([struct.pack("<Q", 1) + b"k" + struct.pack("<I", 77)]), "gguf.header.malformed", Verdict.UNSCANNABLE),
         (
             _gguf([struct.pack("<Q", 1) + b"k" + struct.pack("<I", 9) + struct.pack("<IQ", 6, 2**40)]),
-            "gguf.header.malformed",
-            Verdict.UNSCANNABLE,
+            "gguf.header.abuse",
+            Verdict.MALICIOUS,
         ),
         (
             _gguf([struct.pack("<Q", 17) + b"general.alignment" + struct.pack("<II", 4, 3)]),

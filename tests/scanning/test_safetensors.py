@@ -77,10 +77,7 @@ def test_format_abuse_is_suspicious(header, data, rule):
         (b"", "safetensors.header.length"),
         (b"\x01\x00\x00", "safetensors.header.length"),
         (struct.pack("<Q", 1) + b"{", "safetensors.header.length"),
-        (struct.pack("<Q", 2**63) + b"{}", "safetensors.header.length"),
-        (struct.pack("<Q", 100) + b"{}", "safetensors.header.length"),
         (raw_safetensors(None, b"", raw_header=b'{"a": NaN}'), "safetensors.header.json"),
-        (raw_safetensors(None, b"", raw_header=b'{"a": 1, "a": 2}'), "safetensors.header.json"),
         (raw_safetensors(None, b"", raw_header=b'{"a": "\xff\xfe"}'), "safetensors.header.json"),
         (raw_safetensors(None, b"", raw_header=b"[1, 2, 3]"), "safetensors.header.json"),
         (raw_safetensors(None, b"", raw_header=b"\xef\xbb\xbf{}"), "safetensors.header.json"),
@@ -94,10 +91,27 @@ def test_unparseable_header_is_unscannable(raw, rule):
     assert verdict_of(ctx.findings) == Verdict.UNSCANNABLE
 
 
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        (struct.pack("<Q", 2**63) + b"{}", "safetensors.header.abuse"),
+        (struct.pack("<Q", 100) + b"{}", "safetensors.header.abuse"),  # length beyond the file
+        (raw_safetensors(None, b"", raw_header=b'{"a": 1, "a": 2}'), "safetensors.header.duplicate_key"),
+    ],
+)
+def test_header_malformed_by_design_is_format_abuse(raw, rule):
+    """Issue 10 B: lengths no writer produces and duplicate keys (parser differential) are judged, not skipped."""
+    ctx = scan(raw)
+    assert rules(ctx) == {rule}
+    assert verdict_of(ctx.findings) == Verdict.MALICIOUS
+    assert ctx.findings[0].category == "format-abuse"
+    assert ctx.findings[0].evidence
+
+
 def test_header_limit_respected():
     data = raw_safetensors({"a": F32}, bytes(8))
     ctx = scan(data, max_header_bytes=10)
-    assert rules(ctx) == {"safetensors.header.length"}
+    assert rules(ctx) == {"safetensors.header.abuse"}
 
 
 def test_padding_spaces_and_empty_tensors_are_fine():

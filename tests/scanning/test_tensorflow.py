@@ -53,7 +53,7 @@ def test_pyfunc_inside_function_library():
         (tf_node("r", "ReadFile", ("f",)), "tensorflow.op.file_read", Verdict.SUSPICIOUS),
         (tf_node("m", "MatchingFiles", ("p",)), "tensorflow.op.file_read", Verdict.SUSPICIOUS),
         (
-            tf_node("i", "ImmutableConst", (), memory_region_name="/etc/shadow"),
+            tf_node("i", "ImmutableConst", (), memory_region_name="shared_weights"),
             "tensorflow.op.file_read",
             Verdict.SUSPICIOUS,
         ),
@@ -78,6 +78,13 @@ def test_dangerous_ops(node, rule, verdict):
     ctx = scan(tf_realistic([node]))
     assert non_info(ctx) == {rule}
     assert verdict_of(ctx.findings) == verdict
+
+
+def test_immutable_const_mapping_a_host_path_is_malicious():
+    """Issue 10 B: a host path (here the attr memory_region_name) on a file-touching op is judged."""
+    ctx = scan(tf_realistic([tf_node("i", "ImmutableConst", (), memory_region_name="/etc/shadow")]))
+    assert non_info(ctx) == {"tensorflow.op.file_read", "tensorflow.op.host_path"}
+    assert verdict_of(ctx.findings) == Verdict.MALICIOUS
 
 
 def test_print_to_stderr_is_fine():
