@@ -251,7 +251,8 @@ MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
         str(VAR_DIR / "imports"),
     ],
 )
-# Gate: what to do with a model the inventory has never seen ("import" or "fail").
+# Gate: a model the inventory has never seen is queued for import ("import": only for callers who may
+# import; the answer stays "fail" until it is judged) or refused without queueing anything ("fail").
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
 # CI tokens: an expiry is required; how far ahead it may be set.
 MODELGATE_CI_TOKEN_MAX_DAYS = env.int("MODELGATE_CI_TOKEN_MAX_DAYS", default=365)

@@ -225,3 +225,6 @@ class GateResponseSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=Action.values), required=False, help_text="{stage: action}"
     )
     url = serializers.URLField(required=False, help_text="The version's page.")
+    import_job = serializers.DictField(
+        required=False, help_text="Only for a model the inventory has never seen: the import job queued for it."
+    )

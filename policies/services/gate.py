@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.files import FileRefused, hash_folder
-from core.permissions import require
+from core.permissions import has_perm, require
 from inventory import pipeline
-from inventory.models import Application, ModelFile, ModelVersion
-from inventory.services import ImportFailed, import_from_hub
+from inventory.choices import JobState, Source
+from inventory.models import Application, ImportJob, ModelFile, ModelVersion
+from inventory.services import ImportFailed, import_from_hub, request_import
 from policies.choices import Action, Decision, Stage
 from policies.models import Approval, Policy
 from policies.services.evaluation import (
@@ -84,13 +85,19 @@ def check_gate(
     application: Application | None = None,
     files: list[dict[str, str]] | None = None,
     directory: str | None = None,
+    import_now: bool = False,
 ) -> dict[str, Any]:
     """The gate contract: `{"action", "violations", "identity": {"verified", "mismatches"}}`.
 
     Plus `approval` (the version's current decision), `stages` ({stage: action}) and `url` (its page).
 
-    Unknown models get the proxy-stage treatment: imported and evaluated now
-    (MODELGATE_GATE_UNKNOWN="import"), or failed closed ("fail").
+    The gate never does long work for a caller: a model the inventory has never seen is QUEUED for
+    import (the import job the import API creates, only when the caller holds
+    `inventory.import_model`) and the answer is `fail` ("pending evaluation", with an added
+    `import_job` key) until the job has imported and judged it. A caller who may not import gets
+    `fail` ("unknown model, not imported") and nothing is queued. With
+    MODELGATE_GATE_UNKNOWN="fail" nothing is ever queued. `import_now` (the CLI's explicit flag
+    only) imports and evaluates synchronously instead.
     """
     require(user, "policies.use_gate")
     if stage not in Stage.values:
@@ -100,7 +107,15 @@ def check_gate(
     if version is None:
         if settings.MODELGATE_GATE_UNKNOWN != "import":
             return _unknown(repo_id, revision, "unknown model; the gate is configured to fail closed")
-
+        if not has_perm(user, "inventory.import_model"):
+            return _unknown(repo_id, revision, "unknown model, not imported (you may not import models)")
+        if not import_now:
+            job = _queue_import(user=user, repo_id=repo_id, revision=revision, application=application)
+            result = _unknown(
+                repo_id, revision, f"pending evaluation: unknown model queued for import (import job {job.pk})"
+            )
+            result["import_job"] = {"id": job.pk, "state": job.state, "url": job.get_absolute_url()}
+            return result
         try:
             version, created = import_from_hub(repo_id=repo_id, revision=revision, user=user, application=application)
         except ImportFailed as exc:
@@ -144,6 +159,20 @@ def approval_state(*, version: ModelVersion) -> dict[str, Any]:
         "by": current.decided_by.get_username() if current.decided_by else None,
         "at": current.decided_at.isoformat(),
     }
+
+
+def _queue_import(*, user: Any, repo_id: str, revision: str, application: Application | None) -> ImportJob:
+    """The import job of this target: the one already queued or running, else a new one (same service as the API)."""
+    active = (
+        ImportJob.objects.filter(
+            source=Source.HUB, repo_id=repo_id.strip(), revision=revision.strip() or "main", state__in=JobState.active()
+        )
+        .order_by("-id")
+        .first()
+    )
+    if active is not None:
+        return active
+    return request_import(user=user, repo_id=repo_id, revision=revision, application=application)
 
 
 def _unstored_context(

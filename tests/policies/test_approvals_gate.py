@@ -124,8 +124,8 @@ def test_gate_unknown_model_import_failure_fails(admin_user, settings, monkeypat
     def boom(**kwargs):
         raise inv.ImportFailed("repo not found", kind="RepoNotFound")
 
-    monkeypatch.setattr(inv, "import_from_hub", boom)
-    r = services.check_gate(user=admin_user, repo_id="nobody/nothing", revision="main", stage="proxy")
+    monkeypatch.setattr(gate, "import_from_hub", boom)  # the name gate.py imported at its top
+    r = services.check_gate(user=admin_user, repo_id="nobody/nothing", revision="main", stage="proxy", import_now=True)
     assert r["action"] == "fail" and "import failed" in r["violations"][0]["facts"]["message"]
 
 
@@ -139,7 +139,7 @@ def test_gate_unknown_model_is_imported_and_evaluated(admin_user, settings, monk
     monkeypatch.setattr(gate, "import_from_hub", fake_import)  # the name gate.py imported at its top
     monkeypatch.setattr(pipeline, "run_all", lambda vid, **kw: {})
     make_policy(actions={"proxy": "fail"})
-    r = services.check_gate(user=admin_user, repo_id="new/model", revision="main", stage="proxy")
+    r = services.check_gate(user=admin_user, repo_id="new/model", revision="main", stage="proxy", import_now=True)
     assert r["action"] == "fail" and r["violations"][0]["policy"] == "Few downloads"
 
 

@@ -6,6 +6,8 @@ Exit 0 unless the action is `fail` or the identity does not verify; 2 on a usage
 Identity: the files under --dir (e.g. a Hugging Face cache snapshot) are hashed and compared with
 the hashes the approval pinned (or, before approval, the hashes recorded at import). Without
 --dir nothing is verified and the exit status is 1.
+A model the inventory has never seen is queued for import (a Celery worker imports and judges it)
+and the answer is `fail` pending evaluation; `--import-now` imports, scans and evaluates it here.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from policies.services import check_gate, hash_directory
 
 
 class _SystemActor:
-    """The CLI runs on the server as the operator: it may ask the gate."""
+    """The CLI runs on the server as the operator: it may ask the gate and queue an import.
+
+    Not an authenticated user: audit events and import jobs it causes are recorded as "system".
+    """
 
     is_active = True
-    is_authenticated = True
+    is_authenticated = False
     pk = None
 
     def has_perm(self, perm: str) -> bool:
-        return perm == "policies.use_gate"
+        return perm in ("policies.use_gate", "inventory.import_model")
 
 
 class Command(BaseCommand):
@@ -42,6 +47,13 @@ class Command(BaseCommand):
         parser.add_argument("--application", help="application slug or id (its policies and use profile apply)")
         parser.add_argument("--dir", dest="directory", help="local folder holding the files to verify")
         parser.add_argument("--format", dest="fmt", choices=gate_reports.FORMATS, default="json", help="output format")
+        parser.add_argument(
+            "--import-now",
+            dest="import_now",
+            action="store_true",
+            help="an unknown model is imported, scanned and evaluated here before answering "
+            "(default: an import job is queued and the answer is fail, pending evaluation)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         target: str = options["target"]
@@ -65,6 +77,7 @@ class Command(BaseCommand):
                 stage=options["stage"],
                 application=application,
                 files=files,
+                import_now=options.get("import_now", False),
             )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(str(exc), returncode=2) from exc
