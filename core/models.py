@@ -48,6 +48,10 @@ class AuditAction(models.TextChoices):
     WAIVER_EXPIRE = "waiver.expire", "Waiver expired"
     WATCH_ADD = "watch.add", "Watch added"
     WATCH_REMOVE = "watch.remove", "Watch removed"
+    WEBHOOK_CREATE = "webhook.create", "Webhook created"
+    WEBHOOK_UPDATE = "webhook.update", "Webhook changed"
+    WEBHOOK_DELETE = "webhook.delete", "Webhook deleted"
+    WEBHOOK_PING = "webhook.ping", "Webhook pinged"
 
 
 class AuditEventQuerySet(RestrictedQuerySet["AuditEvent"]):

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
-import urllib.error
-import urllib.request
+import socket
+import ssl
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,14 +34,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import models, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from core.choices import Band
-from core.models import AuditEvent
+from core.models import AuditAction, AuditEvent
 from core.permissions import has_perm
+from core.services import record_event
 from governance.models import (
     DeliveryState,
     NotificationCursor,
@@ -60,6 +65,7 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = 30  # seconds: 30, 60, 120, 240, 480 between the six attempts
 BACKOFF_CAP = 3600
 TIMEOUT = 10
+DELIVERY_FAILED = "delivery failed"
 
 # The permission a user needs to receive an event (they must be allowed to see its subject).
 EVENT_PERMS: dict[str, str] = {
@@ -228,15 +234,140 @@ def backoff(attempts: int) -> int:
     return int(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1)))
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    if not url.lower().startswith(("http://", "https://")):
-        raise ValueError("Only http(s) webhook URLs are allowed")
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - scheme checked
+class WebhookRefused(ValueError):
+    """The URL may not be delivered to: bad scheme or port, or a host that resolves to a non-public address."""
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public_address(ip: IPAddress) -> bool:
+    """Globally reachable unicast only: no loopback, private, link-local (cloud metadata), CGNAT,
+    unique-local, unspecified, multicast or reserved address, also when embedded in an IPv6 address
+    (IPv4-mapped, 6to4, Teredo, NAT64)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+        if ip in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        if any(e is not None and not is_public_address(e) for e in embedded):
+            return False
+        if ip.ipv4_mapped is not None or ip.is_site_local:
+            return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback)
+
+
+def _allowlist() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """MODELGATE_WEBHOOK_ALLOWED_HOSTS: host names (exact) and addresses or networks (CIDR) of internal receivers."""
+    hosts: set[str] = set()
+    networks = []
+    for entry in getattr(settings, "MODELGATE_WEBHOOK_ALLOWED_HOSTS", []) or []:
+        entry = str(entry).strip().lower().strip("[]")
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            hosts.add(entry.rstrip("."))
+    return hosts, networks
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook URL after the check: where to connect (the pinned addresses) and what to ask for."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+
+def resolve_webhook_url(url: str) -> Target:
+    """Check `url` and resolve its host once; every address must be public unless the allowlist names it.
+
+    The caller connects to these addresses only (no second lookup, so no DNS rebinding between the
+    check and the connection). Raises WebhookRefused (or OSError when the host does not resolve).
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise WebhookRefused("only http(s) webhook URLs are allowed")
+    host = (parts.hostname or "").rstrip(".")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - scheme checked
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise WebhookRefused("invalid port") from exc
+    if not host:
+        raise WebhookRefused("no host")
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+    if not addresses:
+        raise WebhookRefused(f"{host} does not resolve")
+    hosts, networks = _allowlist()
+    host_allowed = host in hosts
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if not (host_allowed or is_public_address(ip) or any(ip in n for n in networks)):
+            raise WebhookRefused(f"{host} resolves to the non-public address {ip}")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(scheme=scheme, host=host, port=port, path=path, addresses=tuple(addresses))
+
+
+def check_webhook_url(url: str) -> None:
+    """For forms, serializers and services: refuse a URL whose host resolves to non-public addresses.
+
+    A host that does not resolve (yet) is accepted here; delivery resolves and checks again.
+    """
+    try:
+        resolve_webhook_url(url)
+    except WebhookRefused as exc:
+        log.info("webhook URL %r refused: %s", url, exc)
+        raise ValidationError(
+            "Refused: webhooks may only go to http(s) URLs whose host resolves to public addresses "
+            "(internal receivers must be listed in MODELGATE_WEBHOOK_ALLOWED_HOSTS)."
+        ) from exc
+    except OSError:
+        return
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to an address resolved and checked beforehand (the Host header keeps the name)."""
+
+    def __init__(self, target: Target, address: str, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._address = address
+
+    def _open_socket(self) -> socket.socket:
+        return socket.create_connection((self._address, self.port), self.timeout)
+
+    def connect(self) -> None:
+        self.sock = self._open_socket()
+
+
+class _PinnedHTTPSConnection(_PinnedHTTPConnection):
+    def connect(self) -> None:
+        context = ssl.create_default_context()
+        self.sock = context.wrap_socket(self._open_socket(), server_hostname=self.host)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST once to the checked, pinned address; redirects are not followed (a 3xx is the answer)."""
+    target = resolve_webhook_url(url)
+    last_error: OSError | None = None
+    for address in target.addresses:
+        cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+        connection = cls(target, address, TIMEOUT)
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            return int(connection.getresponse().status)
+        except OSError as exc:
+            last_error = exc
+        finally:
+            connection.close()
+    raise last_error or OSError("no address to connect to")
 
 
 def attempt_delivery(delivery_id: int) -> int | None:
@@ -257,18 +388,22 @@ def attempt_delivery(delivery_id: int) -> int | None:
         "X-Modelgate-Delivery": str(delivery.pk),
         SIGNATURE_HEADER: sign(hook.secret, body),
     }
-    status, error = None, ""
+    status, refused = None, False
     try:
         status = _post(hook.url, body, headers)
-    except (OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+    except WebhookRefused as exc:
+        refused = True
+        log.warning("webhook delivery %s to %r refused: %s", delivery.pk, hook.url, exc)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        log.warning("webhook delivery %s to %r failed: %s: %s", delivery.pk, hook.url, type(exc).__name__, exc)
     delivery.response_status = status
     if status is not None and 200 <= status < 300:
         delivery.state, delivery.error, delivery.delivered_at = DeliveryState.SUCCEEDED, "", timezone.now()
         wait = None
     else:
-        delivery.error = error or f"HTTP {status}"
-        permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+        # Users see a generic text (no open/closed-port oracle); the detail is in the log above.
+        delivery.error = DELIVERY_FAILED if status is None else f"{DELIVERY_FAILED} (HTTP {status})"
+        permanent = refused or (status is not None and 300 <= status < 500 and status not in (408, 429))
         if permanent or delivery.attempts >= MAX_ATTEMPTS:
             delivery.state, wait = DeliveryState.FAILED, None
         else:
@@ -277,12 +412,59 @@ def attempt_delivery(delivery_id: int) -> int | None:
     return wait
 
 
+def _webhook_snapshot(hook: Webhook) -> dict[str, Any]:
+    return {"name": hook.name, "url": hook.url, "events": list(hook.events or []), "active": hook.active}
+
+
+@transaction.atomic
+def create_webhook(
+    *, user: Any, name: str, url: str, events: list[str] | None = None, active: bool = True, secret: str = ""
+) -> Webhook:
+    """Add a webhook (its URL checked against non-public addresses); audited. The secret is generated when empty."""
+    check_webhook_url(url)
+    hook = Webhook.objects.create(
+        name=name,
+        url=url,
+        events=list(events or []),
+        active=active,
+        secret=secret or new_secret(),
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    record_event(actor=user, action=AuditAction.WEBHOOK_CREATE, target=hook, after=_webhook_snapshot(hook))
+    return hook
+
+
+@transaction.atomic
+def update_webhook(*, user: Any, webhook: Webhook, data: dict[str, Any]) -> Webhook:
+    """Change name, url, events, active or secret; audited (the secret only as "changed")."""
+    if "url" in data:
+        check_webhook_url(data["url"])
+    before = _webhook_snapshot(webhook)
+    for field in ("name", "url", "events", "active", "secret"):
+        if field in data:
+            setattr(webhook, field, list(data[field]) if field == "events" else data[field])
+    webhook.save()
+    after = _webhook_snapshot(webhook)
+    if "secret" in data:
+        after["secret_changed"] = True
+    record_event(actor=user, action=AuditAction.WEBHOOK_UPDATE, target=webhook, before=before, after=after)
+    return webhook
+
+
+@transaction.atomic
+def delete_webhook(*, user: Any, webhook: Webhook) -> None:
+    record_event(actor=user, action=AuditAction.WEBHOOK_DELETE, target=webhook, before=_webhook_snapshot(webhook))
+    webhook.delete()
+
+
+@transaction.atomic
 def ping_webhook(*, webhook: Webhook, user: Any) -> WebhookDelivery:
-    """Queue a `ping` to a webhook (from its page or the API)."""
+    """Queue a `ping` to a webhook (from its page or the API); audited."""
     from governance import tasks
 
     payload = build_payload("ping", target=webhook, context={"title": "Ping", "by": str(user)})
     delivery = WebhookDelivery.objects.create(webhook=webhook, event="ping", payload=payload)
+    record_event(actor=user, action=AuditAction.WEBHOOK_PING, target=webhook, after={"delivery": delivery.pk})
     tasks.deliver_webhook.delay_on_commit(delivery.pk)
     return delivery
 

@@ -256,6 +256,9 @@ MODELGATE_LOCAL_IMPORT_ROOTS = env.list(
 MODELGATE_GATE_UNKNOWN = env.str("MODELGATE_GATE_UNKNOWN", default="import")
 # CI tokens: an expiry is required; how far ahead it may be set.
 MODELGATE_CI_TOKEN_MAX_DAYS = env.int("MODELGATE_CI_TOKEN_MAX_DAYS", default=365)
+# Webhooks go to public addresses only; internal receivers must be listed here (host names exactly,
+# or addresses / CIDR networks), e.g. "hooks.corp.internal,10.20.0.0/16".
+MODELGATE_WEBHOOK_ALLOWED_HOSTS = env.list("MODELGATE_WEBHOOK_ALLOWED_HOSTS", default=[])
 MODELGATE_SITE_URL = env.str("MODELGATE_SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Scanning ---

@@ -23,6 +23,7 @@ from core.http import HtmxHttpRequest
 from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
 from core.views import paginate
+from governance import notifications
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
 from inventory.models import Application, ModelVersion
 from licenses.choices import ThreatGroup
@@ -215,14 +216,11 @@ class NotificationPreferencesView(View):
     """Each user chooses which events they get by email, and the daily digest."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        from governance import notifications
-
         if not notifications.can_receive(request.user):
             raise PermissionDenied("Your role receives no notifications.")
         return super().dispatch(request, *args, **kwargs)
 
     def _context(self, request: HttpRequest) -> dict[str, Any]:
-        from governance import notifications
         from governance.models import NotificationEvent, Webhook
 
         prefs = notifications.preferences_of(request.user)
@@ -244,8 +242,6 @@ class NotificationPreferencesView(View):
         return render(request, "governance/notification_preferences.html", self._context(request))
 
     def post(self, request: HtmxHttpRequest) -> HttpResponseBase:
-        from governance import notifications
-
         notifications.set_preferences(
             user=request.user,
             email_events=request.POST.getlist("email_events"),
@@ -326,6 +322,7 @@ class WebhookForm(forms.ModelForm):
         url: str = self.cleaned_data["url"]
         if not url.lower().startswith(("http://", "https://")):
             raise forms.ValidationError("Only http(s) URLs.")
+        notifications.check_webhook_url(url)
         return url
 
 
@@ -351,19 +348,21 @@ class WebhookListView(PermissionMixin, View):
         return self._render(request, WebhookForm())
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
-        from governance import notifications
-
         if "delete" in request.POST:
             require(request.user, "governance.delete_webhook")
-            get_object_or_404(Webhook.objects.restrict(request.user, "delete"), pk=request.POST["delete"]).delete()
+            hook = get_object_or_404(Webhook.objects.restrict(request.user, "delete"), pk=request.POST["delete"])
+            notifications.delete_webhook(user=request.user, webhook=hook)
             messages.success(request, "Webhook deleted.")
             return redirect("governance:webhook_list")
         require(request.user, "governance.add_webhook")
         form = WebhookForm(request.POST)
         if not form.is_valid():
             return self._render(request, form, status=400)
-        hook = form.save(commit=False)
-        hook.secret = notifications.new_secret()
-        hook.created_by = request.user if request.user.is_authenticated else None
-        hook.save()
+        hook = notifications.create_webhook(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            url=form.cleaned_data["url"],
+            events=form.cleaned_data["events"],
+            active=form.cleaned_data["active"],
+        )
         return self._render(request, WebhookForm(), secret=hook.secret, status=201)

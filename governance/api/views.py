@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import AuditEvent
+from governance import notifications
 from governance.models import NotificationEvent, RiskSnapshot, Webhook, WebhookDelivery
 from inventory.models import Application, ModelVersion
 
@@ -254,16 +256,12 @@ class NotificationPreferenceAPIView(APIView):
 
     @extend_schema(responses=NotificationPreferenceSerializer)
     def get(self, request: Request) -> Response:
-        from governance import notifications
-
         prefs = notifications.preferences_of(request.user)
         return Response({"email_events": prefs.email_events, "daily_digest": prefs.daily_digest,
                          "available_events": notifications.events_for(request.user)})  # fmt: skip
 
     @extend_schema(request=NotificationPreferenceSerializer, responses=NotificationPreferenceSerializer)
     def put(self, request: Request) -> Response:
-        from governance import notifications
-
         serializer = NotificationPreferenceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         notifications.set_preferences(user=request.user, email_events=serializer.validated_data["email_events"],
@@ -277,8 +275,6 @@ class _CanReceive:
     message = "Your role receives no notifications."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        from governance import notifications
-
         return bool(request.user and request.user.is_authenticated and notifications.can_receive(request.user))
 
     def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
@@ -299,6 +295,10 @@ class WebhookSerializer(serializers.ModelSerializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Only http(s) URLs.")
+        try:
+            notifications.check_webhook_url(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
         return value
 
 
@@ -326,20 +326,24 @@ class WebhookViewSet(viewsets.ModelViewSet):
 
     @extend_schema(responses={201: WebhookCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from governance import notifications
-
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        secret = serializer.validated_data.pop("secret", None) or notifications.new_secret()
-        hook = serializer.save(created_by=request.user, secret=secret)
+        hook = notifications.create_webhook(user=request.user, **serializer.validated_data)
         return Response(WebhookCreatedSerializer(hook).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Any]) -> None:
+        assert isinstance(serializer.instance, Webhook)
+        serializer.instance = notifications.update_webhook(
+            user=self.request.user, webhook=serializer.instance, data=dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance: Webhook) -> None:
+        notifications.delete_webhook(user=self.request.user, webhook=instance)
 
     @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"])
     def ping(self, request: Request, pk: Any = None) -> Response:
         """Queue a `ping` delivery to this webhook."""
-        from governance import notifications
-
         delivery = notifications.ping_webhook(webhook=self.get_object(), user=request.user)
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 

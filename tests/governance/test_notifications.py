@@ -35,7 +35,8 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.MODELGATE_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # internal receivers only through the allowlist
     _Receiver.statuses, _Receiver.received = [], []
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
