@@ -1,7 +1,7 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import SimpleRouter
 
+from core.auth import ObtainAuthTokenView
 from governance.api import views as api_views
 
 app_name = "governance-api"
@@ -11,7 +11,7 @@ router.register("webhooks", api_views.WebhookViewSet, basename="webhook")
 router.register("webhook-deliveries", api_views.WebhookDeliveryViewSet, basename="webhookdelivery")
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", ObtainAuthTokenView.as_view(), name="token"),
     path("audit/", api_views.AuditEventListAPIView.as_view(), name="auditevent-list"),
     path("overview/", api_views.OverviewAPIView.as_view(), name="overview"),
     path("risk-snapshots/", api_views.RiskSnapshotListAPIView.as_view(), name="risksnapshot-list"),
