@@ -14,6 +14,7 @@ from policies.choices import WAIVER_EXPIRY_PRESETS, Action, Match, Operator, Sco
 from policies.engine.catalog import CATALOG, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS
 from policies.models import Policy, WaiverReason
 from policies.services import PolicyData, constraints_of
+from policies.services.authoring import MAX_POLICY_YAML_BYTES
 
 OPERATOR_LABELS = dict(Operator.choices)
 CATEGORY_LABELS = {"security": "Security", "legal": "Legal", "quality": "Quality", "other": "Other"}
@@ -188,7 +189,8 @@ class PolicyImportForm(forms.Form):
     def yaml_text(self) -> str:
         upload = self.cleaned_data.get("file")
         if upload:
-            return upload.read().decode("utf-8", errors="replace")
+            # Bounded read: one byte over the limit is enough for the parser to refuse it.
+            return upload.read(MAX_POLICY_YAML_BYTES + 1).decode("utf-8", errors="replace")
         return self.cleaned_data.get("text") or ""
 
 

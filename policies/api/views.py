@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -89,9 +90,10 @@ class PolicyViewSet(RestrictedMixin, viewsets.ModelViewSet):
 
     @extend_schema(responses={(200, "application/yaml"): str})
     @action(detail=False, methods=["get"])
-    def export(self, request: Request) -> Response:
+    def export(self, request: Request) -> HttpResponse:
+        """The policies as YAML (the import format), not a JSON string: an HttpResponse skips the renderers."""
         text = services.export_policies(policies=self.filter_queryset(self.get_queryset()))
-        return Response(text, content_type="application/yaml")
+        return HttpResponse(text, content_type="application/yaml; charset=utf-8")
 
     @extend_schema(request={"application/yaml": str}, responses=s.PolicySerializer(many=True))
     @action(detail=False, methods=["post"], url_path="import")

@@ -246,11 +246,63 @@ def policy_data_from_dict(item: dict[str, Any]) -> PolicyData:
     )
 
 
-def parse_policy_yaml(text: str) -> list[PolicyData]:
+MAX_POLICY_YAML_BYTES = 1_000_000
+MAX_YAML_ALIASES = 64  # the default pack uses a couple of dozen (`actions: *critical`)
+MAX_YAML_NODES = 100_000  # scalars, lists and mappings after aliases are expanded
+
+
+class _AliasBudgetExceeded(yaml.YAMLError):
+    pass
+
+
+class _PolicyYamlLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents with more than MAX_YAML_ALIASES aliases ("billion laughs")."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _AliasBudgetExceeded(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        return super().compose_node(parent, index)
+
+
+def _expanded_size_within(doc: Any, budget: int) -> bool:
+    """Walk the loaded document as a consumer would see it (shared nodes counted each time), up to `budget`."""
+    stack, seen = [doc], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > budget:
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def load_policy_yaml(text: str) -> Any:
+    """Parse policy YAML safely: bounded input size, alias count and expanded size (no alias bombs)."""
+    if len(text) > MAX_POLICY_YAML_BYTES:
+        raise ValidationError(f"Policy YAML is limited to {MAX_POLICY_YAML_BYTES // 1000} kB.")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_PolicyYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except _AliasBudgetExceeded as exc:
+        raise ValidationError(f"Refused: the YAML uses {exc}.") from exc
     except yaml.YAMLError as exc:
         raise ValidationError(f"Not valid YAML: {exc}") from exc
+    if not _expanded_size_within(doc, MAX_YAML_NODES):
+        raise ValidationError(f"Refused: the YAML expands to more than {MAX_YAML_NODES} values (alias bomb?).")
+    return doc
+
+
+def parse_policy_yaml(text: str) -> list[PolicyData]:
+    doc = load_policy_yaml(text)
     items = doc.get("policies") if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise ValidationError("Expected a list of policies under `policies:`.")
