@@ -13,6 +13,7 @@ from django.views import View
 
 from core.http import HtmxHttpRequest
 from core.permissions import PermissionMixin, require
+from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
 from inventory import filtersets, forms, services
 from inventory.models import (
@@ -139,7 +140,7 @@ class UsageRemoveView(PermissionMixin, View):
         target = usage.version.get_absolute_url()
         services.remove_usage(usage=usage, user=request.user)
         messages.success(request, "Usage removed.")
-        return redirect(request.POST.get("next") or target)
+        return redirect(safe_next(request, target))
 
 
 class WatchAddView(PermissionMixin, View):

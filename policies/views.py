@@ -22,6 +22,7 @@ from django.views import View
 
 from core.http import HtmxHttpRequest as HttpRequest
 from core.permissions import PermissionMixin, has_perm, require
+from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ModelVersion, Organization
 from licenses import services as license_services
@@ -100,7 +101,7 @@ class PolicyToggleView(PermissionMixin, View):
             policy.open_count = policy.violations.filter(state=ViolationState.OPEN).count()  # type: ignore[attr-defined]
             return render(request, "policies/policy_list.html#row", {"p": policy, "perms_change": True})
         messages.success(request, f"{policy} {'enabled' if policy.enabled else 'disabled'}.")
-        return redirect(request.POST.get("next") or policy.get_absolute_url())
+        return redirect(safe_next(request, policy.get_absolute_url()))
 
 
 class PolicyDeleteView(PermissionMixin, View):
@@ -361,7 +362,7 @@ class WaiverRequestView(PermissionMixin, View):
                         {**_row_context(request, v), "counters": counters(request.user)},
                     )
                 messages.success(request, "Waiver requested; a reviewer with the right role decides it.")
-                return redirect(request.POST.get("next") or reverse("policies:violation_list"))
+                return redirect(safe_next(request, reverse("policies:violation_list")))
         return self._form_response(request, v, form, status=422 if request.htmx else 200)
 
 
@@ -406,7 +407,7 @@ class ViolationBulkWaiveView(PermissionMixin, View):
             messages.success(request, f"Requested {done} waiver(s).")
         for message in refused[:20]:
             messages.error(request, f"Not waived: {message}")
-        return HttpResponseRedirect(request.POST.get("next") or reverse("policies:violation_list"))
+        return HttpResponseRedirect(safe_next(request, reverse("policies:violation_list")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,7 +509,7 @@ class WaiverDecideView(PermissionMixin, View):
             messages.error(request, error)
         else:
             messages.success(request, f"Waiver {waiver.get_state_display().lower()}.")
-        return redirect(request.POST.get("next") or waiver.get_absolute_url())
+        return redirect(safe_next(request, waiver.get_absolute_url()))
 
 
 # ---------------------------------------------------------------------------------------------
