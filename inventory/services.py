@@ -401,6 +401,8 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
     _set_job(
         job_id,
         state=JobState.SUCCEEDED,
+        error="",  # an earlier attempt's failure is history once a retry succeeds
+        error_kind="",
         version=version,
         created_version=created,
         finished_at=timezone.now(),

@@ -2,7 +2,9 @@
 
 Without --wait the import is queued for a Celery worker and the job is printed as JSON.
 With --wait it runs here: import, then scan, licenses and policy evaluation, then prints the
-version summary as one JSON object. Exit 0 on success, 1 on a failed import (reason on stderr).
+version summary as one JSON object. Exit 0 on success, 1 on a failed import (reason on stderr);
+with --wait a failed pipeline step (scan, licenses, evaluation) is a failed import: the summary is
+still printed, the reason goes to stderr and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -58,8 +60,19 @@ class Command(BaseCommand):
             self.stderr.write(f"import failed ({exc.kind}): {exc}")
             raise SystemExit(1) from exc
         outcome = pipeline.run_all(version.pk)
-        for step, result in outcome.items():
-            if result != "ok":
-                self.stderr.write(f"warning: {step} step: {result}")
+        failures = [
+            f"{step} step failed: {result.removeprefix('error: ')}"
+            for step, result in outcome.items()
+            if result != "ok"
+        ]
         version.refresh_from_db()
-        self.stdout.write(json.dumps(services.version_summary(version)))
+        summary = services.version_summary(version)
+        scan = summary.get("scan")
+        if isinstance(scan, dict) and scan.get("state") == "failed" and "scan" in outcome and outcome["scan"] == "ok":
+            failures.append(f"scan failed: {scan.get('error') or 'no reason recorded'}")
+        self.stdout.write(json.dumps(summary))
+        if failures:
+            # A version that could not be scanned, attributed or evaluated is not imported for --wait.
+            for reason in failures:
+                self.stderr.write(f"import failed: {reason}")
+            raise SystemExit(1)
