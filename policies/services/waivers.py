@@ -95,6 +95,14 @@ def request_waiver(
         errors["owner"] = "Choose the owning organization."
     if not reason.active:
         errors["reason"] = "This reason is no longer offered."
+    if source_violation is not None:
+        # The violation the waiver answers must be of this policy and about what is waived.
+        if source_violation.policy_id != policy.pk:
+            errors["policy"] = f"The violation is of another policy ({source_violation.policy})."
+        if scope == WaiverScope.VERSION and version is not None and version.pk != source_violation.version_id:
+            errors["version"] = "The violation is about another version."
+        if scope == WaiverScope.MODEL and model is not None and model.pk != source_violation.version.model_id:
+            errors["model"] = "The violation is about another model."
     if errors:
         raise ValidationError(errors)
     waiver = Waiver.objects.create(
