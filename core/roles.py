@@ -6,6 +6,7 @@ A permission that does not exist yet (an app not migrated) is skipped, and picke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 ADMINISTRATOR = "administrator"
@@ -86,7 +87,8 @@ ROLES: dict[str, list[str]] = {
         "policies.decide_security_waiver",
         "inventory.change_dataset",
     ],
-    MANAGER: list(_READ),
+    # Managers are auditors of the process: they read everything, the audit log included.
+    MANAGER: [*_READ, "core.view_auditevent"],
 }
 
 
@@ -100,3 +102,31 @@ def sync_roles(sender: Any = None, **kwargs: Any) -> None:
         group, _ = Group.objects.get_or_create(name=role)
         wanted = list(all_perms.values()) if names == ["*"] else [all_perms[n] for n in names if n in all_perms]
         group.permissions.set(wanted)
+    sync_staff()
+
+
+def sync_staff(user_ids: Iterable[Any] | None = None) -> None:
+    """`is_staff` (entry to /admin/) follows the administrator role; superusers keep it regardless."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.all()
+    if user_ids is not None:
+        users = users.filter(pk__in=list(user_ids))
+    users.filter(groups__name=ADMINISTRATOR, is_staff=False).update(is_staff=True)
+    users.filter(is_staff=True, is_superuser=False).exclude(groups__name=ADMINISTRATOR).update(is_staff=False)
+
+
+def on_groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
+    """m2m_changed of User.groups (from either side): re-derive `is_staff` of the users concerned."""
+    from django.contrib.auth import get_user_model
+
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    user_model = get_user_model()
+    if isinstance(instance, user_model):
+        sync_staff([instance.pk])
+        instance.is_staff = user_model.objects.filter(pk=instance.pk, is_staff=True).exists()
+    elif action == "post_clear":
+        sync_staff()
+    else:
+        sync_staff(pk_set or [])
