@@ -1,9 +1,11 @@
 """Root URL configuration."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
@@ -12,7 +14,13 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("policies.api.urls")),
     path("", include("governance.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves its init script as a file (no inline script); Swagger UI itself sets
+    # inline styles, allowed on this page only.
+    path(
+        "docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [
