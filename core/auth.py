@@ -16,8 +16,8 @@ from rest_framework.authtoken.views import ObtainAuthToken
 
 
 def cooloff_minutes() -> int:
-    cooloff = getattr(settings, "AXES_COOLOFF_TIME", None) or timedelta(minutes=15)
-    if not isinstance(cooloff, timedelta):
+    cooloff = settings.AXES_COOLOFF_TIME
+    if not isinstance(cooloff, timedelta):  # axes also takes hours as a number
         cooloff = timedelta(hours=float(cooloff))
     return max(1, math.ceil(cooloff.total_seconds() / 60))
 
@@ -42,7 +42,7 @@ def client_ip(request: HttpRequest) -> str | None:
     """AXES_CLIENT_IP_CALLABLE: REMOTE_ADDR, or behind MODELGATE_PROXY_COUNT trusted reverse proxies the
     address the outermost of them saw (X-Forwarded-For counted from the right, so a client cannot forge it)."""
     remote = request.META.get("REMOTE_ADDR")
-    count = int(getattr(settings, "MODELGATE_PROXY_COUNT", 0) or 0)
+    count = settings.MODELGATE_PROXY_COUNT
     if count <= 0:
         return remote
     forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]

@@ -261,7 +261,7 @@ def _allowlist() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6N
     """MODELGATE_WEBHOOK_ALLOWED_HOSTS: host names (exact) and addresses or networks (CIDR) of internal receivers."""
     hosts: set[str] = set()
     networks = []
-    for entry in getattr(settings, "MODELGATE_WEBHOOK_ALLOWED_HOSTS", []) or []:
+    for entry in settings.MODELGATE_WEBHOOK_ALLOWED_HOSTS:
         entry = str(entry).strip().lower().strip("[]")
         if not entry:
             continue
