@@ -77,7 +77,7 @@ def test_importer_gets_a_queued_job_then_the_judgement(
     judged = _gate(client, "gate-h/queued")
     assert "import_job" not in judged
     assert all(v["policy"] != "unknown-model" for v in judged["violations"])
-    assert set(judged) == {"action", "violations", "identity"}
+    assert {"action", "violations", "identity"} <= set(judged)
 
 
 def test_gate_configured_to_fail_closed_queues_nothing(client_for, architect, settings, no_sync_import):

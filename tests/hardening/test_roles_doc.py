@@ -27,6 +27,7 @@ PHRASES: dict[str, list[str]] = {
         "inventory.add_applicationmodel",
         "inventory.delete_applicationmodel",
     ],
+    "manage CI tokens": ["identity.view_citoken", "identity.add_citoken", "identity.revoke_citoken"],
     "import and scan": ["inventory.import_model", "scanning.run_scan"],
     "watch models": ["inventory.add_watch", "inventory.change_watch", "inventory.delete_watch"],
     "request waivers": ["policies.request_waiver"],
