@@ -4,15 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_auditevent_citoken_actions'),
+        ("core", "0003_auditevent_citoken_actions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('application.create', 'Application created'), ('application.update', 'Application changed'), ('citoken.create', 'CI token created'), ('citoken.revoke', 'CI token revoked'), ('dataset.flag', 'Dataset flagged'), ('import.request', 'Import requested'), ('import.retry', 'Import retried'), ('license.conclude', 'License concluded'), ('license.obligation', 'Obligation of a license changed'), ('license.obligation_status', 'Obligation status changed'), ('license.update', 'License changed'), ('obligation.update', 'Obligation changed'), ('organization.create', 'Organization created'), ('organization.update', 'Organization changed'), ('policy.create', 'Policy created'), ('policy.delete', 'Policy deleted'), ('policy.enable', 'Policy enabled or disabled'), ('policy.update', 'Policy changed'), ('scan.request', 'Scan requested'), ('scan.failed', 'Scan failed'), ('usage.add', 'Model added to an application'), ('usage.remove', 'Model removed from an application'), ('version.import', 'Version imported'), ('version.approve', 'Version approved'), ('version.reject', 'Version rejected'), ('version.reopen', 'Version review reopened'), ('waiver.request', 'Waiver requested'), ('waiver.approve', 'Waiver approved'), ('waiver.reject', 'Waiver rejected'), ('waiver.revoke', 'Waiver revoked'), ('waiver.expire', 'Waiver expired'), ('watch.add', 'Watch added'), ('watch.remove', 'Watch removed'), ('webhook.create', 'Webhook created'), ('webhook.update', 'Webhook changed'), ('webhook.delete', 'Webhook deleted'), ('webhook.ping', 'Webhook pinged')], db_index=True, help_text='Dotted verb, e.g. policy.update.', max_length=80),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("application.create", "Application created"),
+                    ("application.update", "Application changed"),
+                    ("citoken.create", "CI token created"),
+                    ("citoken.revoke", "CI token revoked"),
+                    ("dataset.flag", "Dataset flagged"),
+                    ("import.request", "Import requested"),
+                    ("import.retry", "Import retried"),
+                    ("license.conclude", "License concluded"),
+                    ("license.obligation", "Obligation of a license changed"),
+                    ("license.obligation_status", "Obligation status changed"),
+                    ("license.update", "License changed"),
+                    ("obligation.update", "Obligation changed"),
+                    ("organization.create", "Organization created"),
+                    ("organization.update", "Organization changed"),
+                    ("policy.create", "Policy created"),
+                    ("policy.delete", "Policy deleted"),
+                    ("policy.enable", "Policy enabled or disabled"),
+                    ("policy.update", "Policy changed"),
+                    ("scan.request", "Scan requested"),
+                    ("scan.failed", "Scan failed"),
+                    ("usage.add", "Model added to an application"),
+                    ("usage.remove", "Model removed from an application"),
+                    ("version.import", "Version imported"),
+                    ("version.approve", "Version approved"),
+                    ("version.reject", "Version rejected"),
+                    ("version.reopen", "Version review reopened"),
+                    ("waiver.request", "Waiver requested"),
+                    ("waiver.approve", "Waiver approved"),
+                    ("waiver.reject", "Waiver rejected"),
+                    ("waiver.revoke", "Waiver revoked"),
+                    ("waiver.expire", "Waiver expired"),
+                    ("watch.add", "Watch added"),
+                    ("watch.remove", "Watch removed"),
+                    ("webhook.create", "Webhook created"),
+                    ("webhook.update", "Webhook changed"),
+                    ("webhook.delete", "Webhook deleted"),
+                    ("webhook.ping", "Webhook pinged"),
+                ],
+                db_index=True,
+                help_text="Dotted verb, e.g. policy.update.",
+                max_length=80,
+            ),
         ),
     ]
