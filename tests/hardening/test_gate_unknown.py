@@ -50,6 +50,7 @@ def test_manager_cannot_import_through_the_gate(client_for, manager, no_sync_imp
     assert not AuditEvent.objects.filter(action__in=["version.import", "import.request"]).exists()
 
 
+@pytest.mark.slow  # the whole import → scan → licenses → evaluation chain runs (~2.5 s)
 def test_importer_gets_a_queued_job_then_the_judgement(
     client_for, architect, hub_env, django_capture_on_commit_callbacks
 ):

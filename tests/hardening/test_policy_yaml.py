@@ -69,6 +69,7 @@ def test_the_default_pack_with_its_anchors_still_loads():
     assert len(services.parse_policy_yaml(services.DEFAULT_PACK.read_text())) >= 5
 
 
+@pytest.mark.slow  # the whole default pack out and back in (~2.3 s)
 def test_api_export_is_yaml_that_imports_back(architect):
     """The default pack (loaded at migrate) exported through the API and imported back unchanged."""
     api = _api(architect)
