@@ -45,7 +45,8 @@ class ImportForm(forms.Form):
         data = super().clean() or {}
         repo_id, local = (data.get("repo_id") or "").strip(), (data.get("local_path") or "").strip()
         if not repo_id and not local:
-            raise forms.ValidationError("Give a repository id or a local folder.")
+            self.add_error("repo_id", "Give a repository id or a local folder.")
+            return data
         if local:
             try:
                 check_import_root(local, settings.MODELGATE_LOCAL_IMPORT_ROOTS)

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
+from core.htmx import render_form_errors
 from core.http import HtmxHttpRequest
 from core.permissions import PermissionMixin, require
 from core.urls_safe import safe_next
@@ -181,8 +182,7 @@ class ImportView(PermissionMixin, View):
     def post(self, request: HtmxHttpRequest) -> HttpResponse:
         form = forms.ImportForm(request.POST, user=request.user)
         if not form.is_valid():
-            template = partial_template(request, "inventory/import_form.html", "form")
-            return render(request, template, {"form": form}, status=422 if request.htmx else 200)
+            return render_form_errors(request, "inventory/import_form.html", {"form": form}, partial="form")
         data = form.cleaned_data
         job = services.request_import(
             user=request.user,

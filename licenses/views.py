@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views import View
 
+from core.htmx import render_form_errors
 from core.http import HtmxHttpRequest
 from core.permissions import PermissionMixin, has_perm, require
 from core.views import audit_trail, paginate, partial_template
@@ -107,7 +108,6 @@ class ConcludeView(PermissionMixin, View):
     def post(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=version_id)
         form = forms.ConclusionForm(request.POST, user=request.user)
-        error = ""
         if form.is_valid():
             try:
                 services.conclude_license(
@@ -120,22 +120,15 @@ class ConcludeView(PermissionMixin, View):
                     organization=form.cleaned_data["organization"],
                 )
             except services.ConclusionError as exc:
-                error = str(exc)
-        else:
-            error = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+                form.add_error("license_expression" if form.cleaned_data["license_expression"] else None, str(exc))
+        if form.errors:
+            context = {**_review_context(request, version), "form": form}
+            return render_form_errors(request, "licenses/review.html", context, partial="conclusions")
         if request.htmx:
-            context = _review_context(request, version)
-            if error:
-                context["form"] = form
-                context["form_error"] = error
-            response = render(request, "licenses/review.html#conclusions", context, status=422 if error else 200)
-            if not error:
-                response["HX-Trigger"] = "license-concluded"
+            response = render(request, "licenses/review.html#conclusions", _review_context(request, version))
+            response["HX-Trigger"] = "license-concluded"
             return response
-        if error:
-            messages.error(request, error)
-        else:
-            messages.success(request, "Conclusion recorded.")
+        messages.success(request, "Conclusion recorded.")
         return HttpResponseRedirect(reverse("licenses:review", args=[version.pk]))
 
 

@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views import View
 
+from core.htmx import focus_first_error, is_htmx_fragment, render_form_errors
 from core.http import HtmxHttpRequest as HttpRequest
 from core.permissions import PermissionMixin, has_perm, require
 from core.urls_safe import safe_next
@@ -163,7 +164,9 @@ class PolicyEditView(PermissionMixin, View):
                     response["HX-Redirect"] = policy.get_absolute_url()
                     return response
                 return redirect(policy)
-        return self._render(request, form, policy, status=422 if request.htmx else 200)
+        return render_form_errors(
+            request, "policies/policy_form.html", {"form": form, "policy": policy, "stages": Stage.choices}
+        )
 
 
 class PolicyPreviewView(PermissionMixin, View):
@@ -302,7 +305,7 @@ class ViolationListView(PermissionMixin, View):
                 "violations": page.object_list,
                 "counters": stats,
                 "can_request": has_perm(request.user, "policies.request_waiver"),
-                "bulk_form": forms.BulkWaiveForm(user=request.user),
+                "bulk_form": forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s"),
             },
         )
 
@@ -327,9 +330,9 @@ class WaiverRequestView(PermissionMixin, View):
     def _violation(self, request: HttpRequest, pk: int) -> Violation:
         return get_object_or_404(_violation_qs(request.user), pk=pk)
 
-    def _form_response(self, request: HttpRequest, v: Violation, form: Any, status: int = 200) -> HttpResponse:
+    def _form_response(self, request: HttpRequest, v: Violation, form: Any) -> HttpResponse:
         template = partial_template(request, "policies/waiver_form.html", "inline")
-        return render(request, template, {"v": v, "form": form}, status=status)
+        return render(request, template, {"v": v, "form": form, "inline": template.endswith("#inline")})
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         v = self._violation(request, pk)
@@ -363,7 +366,13 @@ class WaiverRequestView(PermissionMixin, View):
                     )
                 messages.success(request, "Waiver requested; a reviewer with the right role decides it.")
                 return redirect(safe_next(request, reverse("policies:violation_list")))
-        return self._form_response(request, v, form, status=422 if request.htmx else 200)
+        # The inline form replaces its own triage row; the page form re-renders the page.
+        return render_form_errors(
+            request,
+            "policies/waiver_form.html",
+            {"v": v, "form": form, "inline": is_htmx_fragment(request)},
+            partial="inline",
+        )
 
 
 class ViolationRowView(PermissionMixin, View):
@@ -586,4 +595,5 @@ class VersionDecideView(PermissionMixin, View):
             else:
                 messages.success(request, f"{version}: {form.cleaned_data['decision']}d.")
                 return redirect("policies:version_review", pk=version.pk)
+        focus_first_error(form)
         return VersionReviewView().get(request, pk, form=form, status=422)

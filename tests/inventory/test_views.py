@@ -138,7 +138,7 @@ def test_import_form_without_js_redirects_to_the_job(client_for, admin_user, dja
 
 def test_import_form_rejects_empty_input(client_for, admin_user):
     response = client_for(admin_user).post(reverse("inventory:import"), {"repo_id": "", "local_path": ""})
-    assert response.status_code == 200 and b"Give a repository id" in response.content
+    assert response.status_code == 422 and b"Give a repository id" in response.content
     assert not ImportJob.objects.exists()
 
 
@@ -196,7 +196,7 @@ def test_web_and_api_imports_only_read_allowed_folders(client_for, admin_user, s
     client = client_for(admin_user)
     for outside in ("/etc", str(allowed / ".." / "elsewhere")):
         form = client.post(reverse("inventory:import"), {"local_path": outside})
-        assert form.status_code == 200 and b"outside the allowed import roots" in form.content
+        assert form.status_code == 422 and b"outside the allowed import roots" in form.content
         api = client.post("/api/v1/models/import", {"local_path": outside}, content_type="application/json")
         assert api.status_code == 400 and "local_path" in api.json()
     assert not ImportJob.objects.exists()

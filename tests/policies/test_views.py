@@ -189,7 +189,7 @@ def test_policy_edit_is_audited_with_before_after_and_enqueues(
 def test_policy_form_errors_stay_on_page(client_for, architect):
     data = {**_policy_post(), "k-0-c-0-operator": "matches"}  # not valid for a number
     response = client_for(architect).post(reverse("policies:policy_create"), data)
-    assert response.status_code == 200 and b"does not apply" in response.content
+    assert response.status_code == 422 and b"does not apply" in response.content
 
 
 def test_toggle_htmx_returns_row(client_for, architect):
