@@ -29,7 +29,7 @@ class ImportForm(forms.Form):
         label="…or a local folder",
         required=False,
         max_length=1000,
-        help_text="A Hugging Face cache snapshot (models--org--name/snapshots/<sha>) or any folder on the server.",
+        help_text="A Hugging Face cache snapshot (models--org--name/snapshots/<sha>) or a folder under an import root.",
     )
     application = forms.ModelChoiceField(
         queryset=Application.objects.none(),
@@ -40,6 +40,13 @@ class ImportForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["application"].queryset = Application.objects.restrict(user).select_related("organization")  # type: ignore[attr-defined]
+        roots = ", ".join(str(r) for r in settings.MODELGATE_LOCAL_IMPORT_ROOTS)
+        self.fields["local_path"].help_text = (
+            "A Hugging Face cache snapshot (models--org--name/snapshots/<sha>) or a folder "
+            f"under the import roots: {roots}."
+            if roots
+            else "Local folders are disabled: no import root is configured (MODELGATE_LOCAL_IMPORT_ROOTS)."
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
