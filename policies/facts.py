@@ -22,7 +22,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.models import BaseModelLink, Model, ModelFile, ModelVersion
+from inventory.choices import Source
+from inventory.models import BaseModelLink, ImportJob, Model, ModelFile, ModelVersion
 from licenses import services as licenses_services
 from policies.engine.catalog import CATALOG, FactSpec
 from scanning.models import Finding, ScanRun
@@ -426,6 +427,39 @@ def license_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
             entry["license.declared"] = declared
         out[vid] = entry
     return out
+
+
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def _pins_commit(revision: str, commit: str) -> bool:
+    """The revision names this commit (the full 40 hex, or an unambiguous prefix of at least 7)."""
+    revision = revision.strip().lower()
+    return bool(_HEX.match(revision)) and commit.lower().startswith(revision)
+
+
+@register_provider("usage", facts=["usage.follows_branch"], per_application=True)
+def usage_facts(version_ids: list[int], context: EvaluationContext) -> Facts:
+    """How an application took a version: pinned to its commit, or following a branch or tag.
+
+    The latest Hub import that attached the version to the application decides; a usage recorded by
+    hand, or from a local folder, names the exact version and is pinned.
+    """
+    application = context.application
+    if application is None:
+        return {}
+    commits = dict(ModelVersion.objects.filter(id__in=version_ids).values_list("id", "commit"))
+    asked: dict[int, str] = {}
+    for vid, revision in (
+        ImportJob.objects.filter(application=application, version_id__in=version_ids, source=Source.HUB)
+        .order_by("created_at", "id")
+        .values_list("version_id", "revision")
+    ):
+        asked[vid] = revision  # later imports override earlier ones
+    return {
+        vid: {"usage.follows_branch": vid in asked and not _pins_commit(asked[vid], commit)}
+        for vid, commit in commits.items()
+    }
 
 
 @register_provider(

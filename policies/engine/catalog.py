@@ -136,7 +136,17 @@ _FACTS: list[FactSpec] = [
         FactType.BOOL,
         "security",
         "Revision pinned",
-        "The revision asked for was the 40-hex commit itself (not a branch or tag).",
+        "The import asked for the 40-hex commit itself (not a branch or tag). Most imports ask for a branch: "
+        "this says how the version was fetched, not whether anyone depends on a moving branch.",
+    ),
+    _f(
+        "usage.follows_branch",
+        FactType.BOOL,
+        "security",
+        "Application follows a branch",
+        "The application took this version by importing a branch or tag (e.g. main), not by pinning its commit "
+        "(only in an application's context).",
+        per_application=True,
     ),
     _f(
         "files.changed_since_approval",
