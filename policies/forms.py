@@ -102,6 +102,11 @@ def parse_constraints(data: Any) -> list[dict[str, Any]]:
 class PolicyForm(forms.Form):
     name = forms.CharField(max_length=150)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    remediation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="What to do about a violation (shown on its page).",
+    )
     threat_level = forms.IntegerField(
         min_value=0, max_value=10, help_text="8-10 critical, 4-7 severe, 2-3 moderate, 1 low"
     )
@@ -117,6 +122,7 @@ class PolicyForm(forms.Form):
             kwargs["initial"] = {
                 "name": policy.name,
                 "description": policy.description,
+                "remediation": policy.remediation,
                 "threat_level": policy.threat_level,
                 "scope": policy.scope_kind,
                 "organization": policy.organization_id,
@@ -172,6 +178,7 @@ class PolicyForm(forms.Form):
         return PolicyData(
             name=c["name"],
             description=c.get("description", ""),
+            remediation=c.get("remediation", ""),
             threat_level=c["threat_level"],
             enabled=c.get("enabled", False),
             non_waivable=c.get("non_waivable", False),

@@ -49,6 +49,7 @@ class PolicyQuerySet(RestrictedQuerySet["Policy"]):
 class Policy(models.Model):
     name = models.CharField(max_length=150, unique=True)
     description = models.TextField(blank=True)
+    remediation = models.TextField(blank=True, help_text="What to do about a violation (shown on its page).")
     threat_level = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(10)])
     category = models.CharField(
         max_length=10,

@@ -315,11 +315,33 @@ class ViolationDetailView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         v = get_object_or_404(_violation_qs(request.user), pk=pk)
+        waivers = list(v.waiver_requests.all())
         return render(
             request,
             "policies/violation_detail.html",
-            {**_row_context(request, v), "audit": audit_trail(request, v), "waivers": v.waiver_requests.all()},
+            {
+                **_row_context(request, v),
+                "audit": audit_trail(request, v),
+                "waivers": waivers,
+                "cannot_waive": _cannot_waive(request, v, waivers),
+            },
         )
+
+
+def _cannot_waive(request: HttpRequest, v: Violation, waivers: list[Waiver]) -> str:
+    """Why no waiver can be requested for this violation now ("" when one can)."""
+    if v.state == ViolationState.WAIVED:
+        return "It is already waived."
+    if v.state != ViolationState.OPEN:
+        return "It is resolved: the facts no longer match the policy."
+    if v.policy.non_waivable:
+        return f"The policy “{v.policy.name}” is non-waivable: the cause has to be fixed."
+    if not has_perm(request.user, "policies.request_waiver"):
+        return "Your role does not allow requesting waivers."
+    pending = next((w for w in waivers if w.state == WaiverState.PENDING), None)
+    if pending is not None:
+        return f"Waiver request #{pending.pk} is already pending a decision."
+    return ""
 
 
 class WaiverRequestView(PermissionMixin, View):

@@ -32,6 +32,7 @@ class PolicyData:
     name: str
     threat_level: int
     description: str = ""
+    remediation: str = ""
     enabled: bool = True
     non_waivable: bool = False
     organization: Organization | None = None
@@ -96,6 +97,7 @@ class PolicyData:
             name=policy.name,
             threat_level=policy.threat_level,
             description=policy.description,
+            remediation=policy.remediation,
             enabled=policy.enabled,
             non_waivable=policy.non_waivable,
             organization=policy.organization,
@@ -115,6 +117,7 @@ def policy_snapshot(policy: Policy) -> dict[str, Any]:
     return {
         "name": policy.name,
         "description": policy.description,
+        "remediation": policy.remediation,
         "threat_level": policy.threat_level,
         "category": policy.category,
         "scope": scope,
@@ -129,6 +132,7 @@ def policy_snapshot(policy: Policy) -> dict[str, Any]:
 def _write_policy(policy: Policy, data: PolicyData) -> None:
     policy.name = data.name.strip()
     policy.description = data.description
+    policy.remediation = data.remediation
     policy.threat_level = int(data.threat_level)
     policy.enabled = data.enabled
     policy.non_waivable = data.non_waivable
@@ -236,6 +240,7 @@ def policy_data_from_dict(item: dict[str, Any]) -> PolicyData:
     return PolicyData(
         name=str(item.get("name", "")),
         description=str(item.get("description") or ""),
+        remediation=str(item.get("remediation") or ""),
         threat_level=int(item.get("threat_level", 0)),
         enabled=bool(item.get("enabled", True)),
         non_waivable=bool(item.get("non_waivable", False)),

@@ -9,7 +9,8 @@ from django.urls import reverse
 from inventory.choices import JobState
 from inventory.models import ImportJob
 from policies.choices import WaiverState
-from policies.models import Waiver
+from policies.models import Policy, Waiver
+from tests.policies.test_permissions import _policy_post
 from tests.ui.conftest import HX
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,33 @@ def test_import_help_text_names_the_allowed_roots(client_for, admin_user, settin
     settings.MODELGATE_LOCAL_IMPORT_ROOTS = []
     body = client_for(admin_user).get(reverse("inventory:import")).content.decode()
     assert "Local folders are disabled" in body
+
+
+def test_violation_detail_links_policy_shows_remediation_and_why_not_waivable(
+    client_for, architect, manager, violation
+):
+    policy = violation.policy
+    url = reverse("policies:violation_detail", args=[violation.pk])
+    waive = reverse("policies:waiver_request", args=[violation.pk])
+    body = client_for(architect).get(url).content.decode()
+    assert reverse("policies:policy_detail", args=[policy.pk]) in body
+    assert f'href="{waive}"' in body and 'id="cannot-waive"' not in body
+    assert "gives no remediation" in body
+    policy.remediation = "Pick a widely used model."
+    policy.non_waivable = True
+    policy.save()
+    body = client_for(architect).get(url).content.decode()
+    assert "Pick a widely used model." in body
+    assert "non-waivable" in body and f'href="{waive}"' not in body
+    policy.non_waivable = False
+    policy.save()
+    assert "does not allow requesting waivers" in client_for(manager).get(url).content.decode()
+
+
+def test_policy_form_edits_remediation(client_for, architect):
+    c = client_for(architect)
+    response = c.post(reverse("policies:policy_create"), {**_policy_post(), "remediation": "Use a pinned commit."})
+    assert response.status_code == 302, response.content[:300]
+    policy = Policy.objects.get(name="New one")
+    assert policy.remediation == "Use a pinned commit."
+    assert "Use a pinned commit." in c.get(reverse("policies:policy_edit", args=[policy.pk])).content.decode()
