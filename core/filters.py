@@ -19,3 +19,17 @@ class IdFilter(django_filters.NumberFilter):
     """A primary-key filter: whole numbers in the database's range (no 1e300, no 1.5) → a 400, not a 500."""
 
     field_class = IdField
+
+
+class AnyBooleanWidget(django_filters.widgets.BooleanWidget):
+    """Yes / No / Any: an empty boolean filter means "any", not "unknown"."""
+
+    def __init__(self, attrs: dict[str, object] | None = None) -> None:
+        super().__init__(attrs)
+        self.choices = [("", "Any"), ("true", "Yes"), ("false", "No")]
+
+
+class AnyBooleanFilter(django_filters.BooleanFilter):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("widget", AnyBooleanWidget)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]

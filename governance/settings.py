@@ -199,6 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
 }
+FILTERS_EMPTY_CHOICE_LABEL = "Any"  # an empty filter means any value (django-filter)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Modelgate API",
     "DESCRIPTION": "Governance of AI models: inventory, scans, licenses, policies, waivers and the gate.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
-from core.filters import IdFilter
+from core.filters import AnyBooleanFilter, IdFilter
 from licenses.choices import AnalysisState, ConclusionStatus, ThreatGroup
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, Obligation
 
@@ -13,8 +13,8 @@ from licenses.models import License, LicenseAnalysis, LicenseConclusion, Obligat
 class LicenseAnalysisFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     threat_group = django_filters.ChoiceFilter(choices=ThreatGroup.choices, label="Threat group")
-    conflict = django_filters.BooleanFilter(label="In conflict")
-    needs_review = django_filters.BooleanFilter(label="Needs review")
+    conflict = AnyBooleanFilter(label="In conflict")
+    needs_review = AnyBooleanFilter(label="Needs review")
     state = django_filters.ChoiceFilter(choices=AnalysisState.choices)
     license = django_filters.CharFilter(field_name="effective", lookup_expr="icontains", label="License")
     version = IdFilter(field_name="version_id")

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.choices import Band, Category
-from core.filters import IdFilter
+from core.filters import AnyBooleanFilter, IdFilter
 from inventory.models import Application, Organization
 from policies.choices import ScopeKind, ViolationState, WaiverState
 from policies.models import Policy, Violation, Waiver
@@ -28,7 +28,7 @@ class PolicyFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     category = django_filters.ChoiceFilter(choices=Category.choices)
     band = django_filters.ChoiceFilter(choices=Band.choices, method="by_band", label="Band")
-    enabled = django_filters.BooleanFilter()
+    enabled = AnyBooleanFilter()
     scope = django_filters.ChoiceFilter(choices=ScopeKind.choices, method="by_scope", label="Scope")
 
     class Meta:
@@ -60,7 +60,7 @@ class ViolationFilterSet(django_filters.FilterSet):
         queryset=Organization.objects.all(), method="by_organization", label="Organization"
     )
     application = django_filters.ModelChoiceFilter(queryset=Application.objects.all(), label="Application")
-    root = django_filters.BooleanFilter(field_name="application", lookup_expr="isnull", label="Root context only")
+    root = AnyBooleanFilter(field_name="application", lookup_expr="isnull", label="Root context only")
     policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all())
     category = django_filters.ChoiceFilter(field_name="policy__category", choices=Category.choices, label="Category")
     band = django_filters.ChoiceFilter(choices=Band.choices, method="by_band", label="Band")

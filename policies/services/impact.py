@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 
@@ -14,6 +14,8 @@ from policies.models import Policy, Violation
 from policies.services.authoring import PolicyData
 from policies.services.evaluation import CHUNK, OrgTree, ScopedPolicy, _covering, compute_matches, waiver_rules
 
+MATCHED_SHOWN = 20  # matching versions listed by the preview (the count covers all)
+
 
 @dataclass
 class PolicyImpact:
@@ -23,6 +25,7 @@ class PolicyImpact:
     cleared: list[ModelVersion]
     matched_versions: int
     counts: dict[str, int]
+    matched: list[ModelVersion] = field(default_factory=list)  # the first MATCHED_SHOWN matching versions
 
 
 def preview_policy_impact(
@@ -69,7 +72,10 @@ def preview_policy_impact(
     fail = sorted(v for v in changed if after[v] == Action.FAIL and before[v] != Action.FAIL)
     warn = sorted(v for v in changed if after[v] == Action.WARN and before[v] == Action.NONE)
     clear = sorted(v for v in changed if Action.strength(after[v]) < Action.strength(before[v]))
-    shown = ModelVersion.objects.select_related("model").in_bulk([*fail[:limit], *warn[:limit], *clear[:limit]])
+    first_matched = sorted(matched_versions)[: min(limit, MATCHED_SHOWN)]
+    shown = ModelVersion.objects.select_related("model").in_bulk(
+        [*fail[:limit], *warn[:limit], *clear[:limit], *first_matched]
+    )
     return PolicyImpact(
         stage=stage,
         newly_fail=[shown[v] for v in fail[:limit]],
@@ -77,4 +83,5 @@ def preview_policy_impact(
         cleared=[shown[v] for v in clear[:limit]],
         matched_versions=len(matched_versions),
         counts={"fail": len(fail), "warn": len(warn), "clear": len(clear)},
+        matched=[shown[v] for v in first_matched],
     )

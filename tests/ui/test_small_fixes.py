@@ -8,8 +8,10 @@ from django.urls import reverse
 
 from inventory.choices import JobState
 from inventory.models import ImportJob
+from inventory.templatetags.modelgate import chips
 from policies.choices import WaiverState
-from policies.models import Policy, Waiver
+from policies.models import Policy, Violation, Waiver
+from tests.policies.conftest import make_version
 from tests.policies.test_permissions import _policy_post
 from tests.ui.conftest import HX
 
@@ -83,3 +85,41 @@ def test_policy_form_edits_remediation(client_for, architect):
     policy = Policy.objects.get(name="New one")
     assert policy.remediation == "Use a pinned commit."
     assert "Use a pinned commit." in c.get(reverse("policies:policy_edit", args=[policy.pk])).content.decode()
+
+
+def test_chips_filter_renders_lists_not_python_reprs():
+    assert chips(["llama3.1", "<b>"]) == '<span class="chip">llama3.1</span>, <span class="chip">&lt;b&gt;</span>'
+    assert "none" in chips([])
+    assert chips(12) == "12" and chips("x" * 100).endswith("…")
+
+
+def test_violation_evidence_shows_lists_as_chips(client_for, architect, violation):
+    Violation.objects.filter(pk=violation.pk).update(
+        matched={"constraints": ["c1"], "facts": {"model.tags": ["llama3.1", "text-generation"]}}
+    )
+    for url in (reverse("policies:violation_detail", args=[violation.pk]), reverse("policies:violation_list")):
+        body = client_for(architect).get(url).content.decode()
+        assert "[&#x27;llama3.1" not in body and "['llama3.1" not in body
+        assert '<span class="chip">llama3.1</span>' in body
+
+
+def test_empty_filters_read_any(client_for, architect):
+    body = client_for(architect).get(reverse("policies:policy_list")).content.decode()
+    assert ">Unknown</option>" not in body and "---------" not in body
+    assert '<option value="" selected>Any</option>' in body
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_impact_preview_lists_the_matching_versions(client_for, architect, htmx):
+    Policy.objects.all().delete()
+    versions = [make_version(downloads=1) for _ in range(22)]
+    make_version(downloads=10_000)
+    extra = HX if htmx else {}
+    response = client_for(architect).post(
+        reverse("policies:policy_preview"), {**_policy_post(), "preview_stage": "release"}, **extra
+    )
+    body = response.content.decode()
+    assert "22 versions match" in body and "(first 20)" in body
+    links = [reverse("policies:version_review", args=[v.pk]) for v in versions]
+    listed = body.split("Versions that match", 1)[1].split("</details>", 1)[0]
+    assert sum(f'href="{link}"' in listed for link in links) == 20
