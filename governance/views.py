@@ -96,7 +96,15 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
             ]
         ),
         "mttr_chart": ov.bar_chart(
-            [{"label": band_labels[b], "value": figures.mttr[b]["hours"] or 0, "css": f"bar-{b}"} for b in ov.BANDS],
+            [
+                {
+                    "label": band_labels[b],
+                    "value": figures.mttr[b]["hours"] or 0,
+                    "css": f"bar-{b}",
+                    "display": "—" if figures.mttr[b]["hours"] is None else "",  # nothing resolved: no mean
+                }
+                for b in ov.BANDS
+            ],
             unit=" h",
         ),
         "license_chart": ov.bar_chart(

@@ -123,3 +123,11 @@ def test_impact_preview_lists_the_matching_versions(client_for, architect, htmx)
     links = [reverse("policies:version_review", args=[v.pk]) for v in versions]
     listed = body.split("Versions that match", 1)[1].split("</details>", 1)[0]
     assert sum(f'href="{link}"' in listed for link in links) == 20
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_mean_time_to_resolve_is_a_dash_when_nothing_was_resolved(client_for, admin_user, violation, htmx):
+    extra = HX if htmx else {}
+    body = client_for(admin_user).get(reverse("governance:overview"), **extra).content.decode()
+    mttr = body.split("Mean time to resolve", 1)[1].split("</svg>", 1)[0]
+    assert "0 h" not in mttr and "—" in mttr
