@@ -330,8 +330,8 @@ def _classify(catalog, path, best, size, tset, shingles, positions, toks, lines)
     end_line = lines[-1] if rider_tokens <= 12 else lines[min(len(lines) - 1, last + SHINGLE - 1)]
     license_id = catalog.texts[best.key].license_id
     detail = (
-        f"{best.count} of {size} shingles of {best.key}; {precision:.0%} of the file; "
-        f"{header_tokens} tokens before, {max(0, rider_tokens)} after"
+        f"similarity {cov:.2f} to the catalog text {best.key}; {precision:.0%} of the file is that text; "
+        f"{header_tokens} words before it, {max(0, rider_tokens)} after"
     )
     missing = _identity_missing(catalog, best.key, toks, first, last) if kind not in ("exact", "policy") else []
     if missing:

@@ -9,8 +9,11 @@ from django.urls import reverse
 from inventory.choices import JobState
 from inventory.models import ImportJob
 from inventory.templatetags.modelgate import chips
+from licenses.engine.observed import observe
+from licenses.services import engine_catalog
 from policies.choices import WaiverState
 from policies.models import Policy, Violation, Waiver
+from tests.licenses.repos import mit
 from tests.policies.conftest import make_version
 from tests.policies.test_permissions import _policy_post
 from tests.ui.conftest import HX
@@ -131,3 +134,11 @@ def test_mean_time_to_resolve_is_a_dash_when_nothing_was_resolved(client_for, ad
     body = client_for(admin_user).get(reverse("governance:overview"), **extra).content.decode()
     mttr = body.split("Mean time to resolve", 1)[1].split("</svg>", 1)[0]
     assert "0 h" not in mttr and "—" in mttr
+
+
+def test_license_evidence_detail_speaks_plainly():
+    # A modified MIT text (one sentence dropped) is matched by similarity, and says so in plain words.
+    body = mit().replace("The above copyright notice and this permission notice shall be included", "")
+    found = [e for e in observe(engine_catalog(), {"LICENSE": body}) if e.path == "LICENSE"]
+    assert found and all("shingle" not in e.detail for e in found)
+    assert any("similarity" in e.detail and "to the catalog text" in e.detail for e in found)
