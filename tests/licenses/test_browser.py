@@ -11,7 +11,7 @@ from licenses.models import LicenseConclusion, ObligationStatus
 from tests.factories import ApplicationFactory, OrganizationFactory, UserFactory
 from tests.licenses.repos import make_version, mit, text
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct-horse-battery"
 
