@@ -146,6 +146,17 @@ class RollupRun(models.Model):
         return f"rollup {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
 
 
+class RollupLease(models.Model):
+    """The one row that lets a single worker refresh the rollups at a time (claimed by a conditional
+    UPDATE, which every database runs atomically; it lapses at `expires_at` if its worker died)."""
+
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"rollup lease {self.holder or '-'} until {self.expires_at:%H:%M:%S}"
+
+
 class RiskRollup(models.Model):
     """Violations counted per context × threat level × category × state (a cache; ids, no foreign keys)."""
 

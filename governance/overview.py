@@ -9,20 +9,25 @@ Every figure is aggregated in the database, and neither the number of queries no
 grows with the violations: `refresh_rollups()` (beat, every minute) groups all violations by
 context × threat level × category × state (with the time to resolve) and open risk by model ×
 context into two small tables; the page sums those rows for its scope. The overview is therefore
-at most a minute behind (it says "as of"); it refreshes inline if beat has not run for
-MODELGATE_OVERVIEW_MAX_AGE seconds. Everything else (reviews, waivers, scoped licenses) is read live
-from indexed, small selections.
+about a minute behind (it says "as of" and how old that is). A request never re-aggregates (one
+refresh over 200k violations takes seconds; inline, under load, one overview took 25 s): it reads
+the newest rollup, says so when it is older than MODELGATE_OVERVIEW_MAX_AGE seconds, and when
+there is none yet (or it is that old) enqueues the task and shows "being computed". The task
+refreshes under a lease (`RollupLease`), so two workers never refresh at once. Everything else
+(reviews, waivers, scoped licenses) is read live from indexed, small selections.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -30,7 +35,7 @@ from django.utils import timezone
 
 from core.choices import Band, Category
 from core.permissions import has_perm, perm_name
-from governance.models import ModelRiskRollup, RiskRollup, RiskSnapshot, RollupRun
+from governance.models import ModelRiskRollup, RiskRollup, RiskSnapshot, RollupLease, RollupRun
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from licenses.choices import ThreatGroup
@@ -43,6 +48,8 @@ THREAT_GROUPS = ThreatGroup.values
 TREND_DAYS = 90
 EXPIRING_DAYS = 14
 TOP_ROWS = 15
+LEASE_SECONDS = 330  # longer than the refresh task's time limit (300 s): a dead worker's lease lapses
+_REQUESTED_KEY = "governance:rollup-refresh-requested"
 
 
 def _int(value: Any) -> int | None:
@@ -140,7 +147,9 @@ class Figures:
     awaiting: list[Any] = field(default_factory=list)
     expiring_count: int = 0
     expiring: list[Any] = field(default_factory=list)
-    as_of: datetime | None = None
+    as_of: datetime | None = None  # None: no rollup yet, the figures are being computed
+    age_seconds: int | None = None
+    stale: bool = False  # older than MODELGATE_OVERVIEW_MAX_AGE: beat/worker are not keeping up
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able figures for the API (same numbers as the page)."""
@@ -352,14 +361,28 @@ def _expiring(user: Any, scope: Scope, figures: Figures, now: Any) -> None:
     )
 
 
-def current_rollup(*, max_age: int | None = None) -> RollupRun:
-    """The newest rollup, refreshed first when missing or older than `max_age` seconds (beat refreshes it
-    every minute; this only happens when beat is not running)."""
-    max_age = max_age if max_age is not None else settings.MODELGATE_OVERVIEW_MAX_AGE
+def current_rollup() -> RollupRun | None:
+    """The newest rollup, however old; None before the first refresh. Never refreshes (see the module
+    docstring): when there is none or it is older than MODELGATE_OVERVIEW_MAX_AGE, a refresh is enqueued."""
     run = RollupRun.objects.order_by("-refreshed_at", "-id").first()
-    if run is None or (timezone.now() - run.refreshed_at).total_seconds() > max_age:
-        run = refresh_rollups()
+    if run is None or _age(run) > settings.MODELGATE_OVERVIEW_MAX_AGE:
+        request_refresh()
     return run
+
+
+def _age(run: RollupRun) -> int:
+    return max(0, int((timezone.now() - run.refreshed_at).total_seconds()))
+
+
+def request_refresh() -> bool:
+    """Enqueue the refresh task after commit, at most once a minute per cache (every overview request
+    of a burst would otherwise enqueue its own). True if enqueued."""
+    from governance import tasks  # governance.tasks imports this module
+
+    if not cache.add(_REQUESTED_KEY, True, timeout=60):
+        return False
+    tasks.refresh_rollups.delay_on_commit()
+    return True
 
 
 def overview_figures(user: Any, *, organization: Any = None, application: Any = None) -> Figures:
@@ -367,7 +390,10 @@ def overview_figures(user: Any, *, organization: Any = None, application: Any = 
     now = timezone.now()
     run = current_rollup()
     scope = resolve_scope(user, organization=organization, application=application)
-    figures = Figures(scope=scope, as_of=run.refreshed_at)
+    figures = Figures(scope=scope)
+    if run is not None:
+        figures.as_of, figures.age_seconds = run.refreshed_at, _age(run)
+        figures.stale = figures.age_seconds > settings.MODELGATE_OVERVIEW_MAX_AGE
     _grouped(user, scope, figures)
     _breakdown(scope, figures)
     _top_models(user, scope, figures, run)
@@ -376,6 +402,33 @@ def overview_figures(user: Any, *, organization: Any = None, application: Any = 
     _awaiting(user, scope, figures)
     _expiring(user, scope, figures, now)
     return figures
+
+
+def claim_lease(*, seconds: int = LEASE_SECONDS) -> str | None:
+    """Claim the refresh lease (a token to release it with), or None while another holder's lease runs.
+    The claim is one conditional UPDATE in its own transaction: atomic on every database, never blocks."""
+    now = timezone.now()
+    RollupLease.objects.bulk_create([RollupLease(pk=1, expires_at=now - timedelta(seconds=1))], ignore_conflicts=True)
+    token = uuid.uuid4().hex
+    claimed = RollupLease.objects.filter(pk=1, expires_at__lte=now).update(
+        holder=token, expires_at=now + timedelta(seconds=seconds)
+    )
+    return token if claimed else None
+
+
+def release_lease(token: str) -> None:
+    RollupLease.objects.filter(pk=1, holder=token).update(holder="", expires_at=timezone.now())
+
+
+def refresh_rollups_once() -> RollupRun | None:
+    """What the beat task runs: refresh unless another worker holds the lease (then None, nothing done)."""
+    token = claim_lease()
+    if token is None:
+        return None
+    try:
+        return refresh_rollups()
+    finally:
+        release_lease(token)
 
 
 @transaction.atomic

@@ -15,8 +15,10 @@ def take_risk_snapshot() -> int:
 
 
 @task(name="governance.refresh_rollups", time_limit=300)
-def refresh_rollups() -> int:
-    return overview.refresh_rollups().duration_ms
+def refresh_rollups() -> int | None:
+    """The refresh's duration in ms; None when another worker was refreshing (it holds the lease)."""
+    run = overview.refresh_rollups_once()
+    return run.duration_ms if run is not None else None
 
 
 @task(name="governance.process_feed", time_limit=300)

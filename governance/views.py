@@ -24,6 +24,7 @@ from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
 from core.views import paginate
 from governance import notifications
+from governance import overview as ov
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
 from inventory.models import Application, ModelVersion
 from licenses.choices import ThreatGroup
@@ -48,8 +49,6 @@ def _violations_url() -> str:
 
 
 def overview_context(request: HttpRequest) -> dict[str, Any]:
-    from governance import overview as ov
-
     figures = ov.overview_figures(
         request.user, organization=request.GET.get("organization"), application=request.GET.get("application")
     )

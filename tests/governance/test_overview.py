@@ -112,26 +112,6 @@ def test_home_sends_managers_to_the_overview(client_for, manager):
     assert response.status_code == 302 and response["Location"] == URL
 
 
-def test_rollups_are_refreshed_when_beat_has_not_run(world, manager):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from governance.models import RollupRun
-    from governance.overview import current_rollup
-    from policies.models import Violation
-
-    first = current_rollup()
-    Violation.objects.filter(state="open", application__isnull=True).update(
-        state="resolved", resolved_at=timezone.now()
-    )
-    assert current_rollup().pk == first.pk  # fresh enough: served from the rollup
-    assert overview_figures(manager).total_risk == 75
-    RollupRun.objects.update(refreshed_at=timezone.now() - timedelta(hours=1))
-    assert overview_figures(manager).total_risk == 48  # stale: refreshed inline
-    assert overview_figures(manager).as_of > timezone.now() - timedelta(minutes=1)
-
-
 def test_rollup_task_and_snapshot_task(world, manager):
     assert tasks.take_risk_snapshot.delay().get() == 75
     Violation.objects.filter(state="open", application__isnull=True).update(
