@@ -314,7 +314,8 @@ MODELGATE_SCAN_WORKERS = max(1, env.int("MODELGATE_SCAN_WORKERS", default=4))
 MODELGATE_LICENSE_HUB_LOOKUP = env.bool("MODELGATE_LICENSE_HUB_LOOKUP", default=True)
 
 # --- Overview and waivers ---
-# Seconds after which the overview recomputes its rollup itself (beat refreshes it every minute).
+# Seconds after which the overview warns that its figures are stale and asks a worker for a refresh
+# (beat refreshes them every minute; a web request never recomputes them).
 MODELGATE_OVERVIEW_MAX_AGE = env.int("MODELGATE_OVERVIEW_MAX_AGE", default=180)
 # Days before a waiver's expiry on which its subscribers are reminded (one reminder per threshold).
 MODELGATE_WAIVER_REMINDER_DAYS: list[int] = env.list("MODELGATE_WAIVER_REMINDER_DAYS", cast=int, default=[7, 1])
