@@ -200,10 +200,12 @@ def main() -> None:
         info = json.loads(manage(args, "shell", "-c", PREPARE.format(users=max(levels))).strip().splitlines()[-1])
         refresh_ms, violations = map(int, manage(args, "shell", "-c", REFRESH).strip().splitlines()[-1].split())
         base = f"http://127.0.0.1:{args.port}"
+        log = ROOT / "bench" / "out" / "load-gunicorn.log"  # the server's own log (axes logs every login)
+        log.parent.mkdir(parents=True, exist_ok=True)
         gunicorn = subprocess.Popen(
             [PYTHON, "-m", "gunicorn", "governance.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
              "-k", "gthread", "--threads", str(args.threads), "--timeout", "60", "--log-level", "warning"],
-            cwd=args.code, env=django_env(args),
+            cwd=args.code, env=django_env(args), stdout=log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         for _ in range(120):
             try:
