@@ -79,12 +79,12 @@ IO_MODULES = re.compile(
 # score functions of feature selectors, activation functions of modules, array-API helpers).
 PURE_FUNCTION_MODULES = re.compile(
     r"^(sklearn\.metrics|sklearn\.feature_selection\._univariate_selection|sklearn\.feature_selection\._mutual_info"
-    r"|sklearn\.gaussian_process\.kernels|sklearn\.utils\.extmath|sklearn\.neighbors\._base|sklearn\.preprocessing\._data"
+    r"|sklearn\.gaussian_process\.kernels|sklearn\.cluster\._kmeans|sklearn\.utils\.extmath|sklearn\.neighbors\._base|sklearn\.preprocessing\._data"
     r"|torch\.nn\.functional|torch\._C\._nn|torch\.functional|torch\.nn\.init|torch\.distributions\.(utils|constraints)"
     r"|scipy\._lib\.array_api_compat|scipy\.stats\._(stats_py|morestats|distn_infrastructure))(\.|$)"
 )
 # Cython/pandas reconstructors: module-level functions that only rebuild a value from its state.
-RECONSTRUCTOR = re.compile(r"^(__pyx_unpickle_\w+|_unpickle\w*|_new_\w+|new_block\w*|_reconstruct\w*|__\w+_unpickle)$")
+RECONSTRUCTOR = re.compile(r"^(__pyx_unpickle_\w+|\w*_unpickle\w*|_new_\w+|new_block\w*|_reconstruct\w*)$")
 
 # Bases whose instances or calls touch the world (real identities, imported lazily; missing ones are skipped).
 DANGEROUS_BASES: tuple[tuple[str, str, str], ...] = (
@@ -233,13 +233,18 @@ def _judge_value(obj: Any, bases: list[tuple[type, str]]) -> tuple[str, str, str
     return None
 
 
-def _methods(cls: type, real: str) -> dict[str, list[str]]:
-    """Methods of scipy.stats distribution generators (``numpy.vectorize(getattr(dist, '_entropy'))``)."""
+def _methods(cls: type, real: str, kind: str, names: set[str] | None = None) -> dict[str, list[str]]:
+    """Methods a pickle reaches as bound methods of an instance (``getattr(obj, 'name')``).
+
+    scipy.stats distribution generators keep ``numpy.vectorize(getattr(dist, '_entropy'))``; lazy torch modules
+    keep ``getattr(module, '_infer_parameters')`` hooks. ``names`` defaults to the class's own attributes.
+    """
     out: dict[str, list[str]] = {}
-    for name, value in vars(cls).items():
-        if name.startswith("__") or not callable(value):
+    for name in sorted(names if names is not None else set(vars(cls))):
+        value = getattr(cls, name, None)
+        if name.startswith("__") or not callable(value) or isinstance(value, type):
             continue
-        out[f"{real}.{name}"] = ["allow", "distribution method", f"{real}.{name}"]
+        out[f"{real}.{name}"] = ["allow", kind, f"{real}.{name}"]
     return out
 
 
@@ -260,6 +265,11 @@ def build() -> dict[str, Any]:
         from scipy.stats import rv_continuous, rv_discrete
     except ImportError:  # pragma: no cover
         rv_continuous = rv_discrete = None  # type: ignore[assignment,misc]
+    torch_module: type | None
+    try:
+        from torch.nn import Module as torch_module
+    except ImportError:  # pragma: no cover
+        torch_module = None
     for mod in modules:
         if mod.__name__ in seen:
             continue
@@ -271,13 +281,15 @@ def build() -> dict[str, Any]:
             if judged is None:
                 continue
             entries[f"{mod.__name__}:{attr}"] = list(judged)
-            if (
-                judged[0] == "allow"
-                and isinstance(obj, type)
-                and rv_continuous is not None
-                and issubclass(obj, rv_continuous | rv_discrete)
-            ):
-                for key, val in _methods(obj, judged[2]).items():
+            if judged[0] != "allow" or not isinstance(obj, type):
+                continue
+            if rv_continuous is not None and issubclass(obj, rv_continuous | rv_discrete):
+                for key, val in _methods(obj, judged[2], "distribution method").items():
+                    entries.setdefault(key, val)
+            elif torch_module is not None and issubclass(obj, torch_module) and obj is not torch_module:
+                # what the subclass (and its mixins: LazyModuleMixin…) adds to nn.Module: hooks, forward, init
+                extra = set(dir(obj)) - set(dir(torch_module))
+                for key, val in _methods(obj, judged[2], "module method", extra).items():
                     entries.setdefault(key, val)
     versions = {}
     for lib in ("sklearn", "scipy", "pandas", "lightgbm", "xgboost", "torch", "numpy"):

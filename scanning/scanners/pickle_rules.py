@@ -104,6 +104,8 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     )
     | _pairs("torch.serialization", "_get_layout")
     | _pairs("torch.nn.parameter", "Parameter Buffer UninitializedParameter UninitializedBuffer")
+    # hook handles kept by modules with registered hooks (a weak reference to the hooks dict, nothing else)
+    | _pairs("torch.utils.hooks", "RemovableHandle")
     # python containers and value types
     | _pairs("collections", "OrderedDict defaultdict Counter deque")
     | _pairs(
