@@ -16,6 +16,7 @@ from scanning.scanners.pickle import looks_like_pickle, scan
 from scanning.scanners.pickle_rules import INVENTORY_PATH, Decision, classify
 from scanning.scanners.router import scan_reader
 from tests.scanning.corpus_pickle import call, legacy_torch, p2, p4, sg, tup, u
+from tests.scanning.corpus_real import attack_samples
 
 
 def run(data: bytes) -> ScanContext:
@@ -242,6 +243,26 @@ def test_protoless_pickles_are_routed_to_the_pickle_scanner(name: str) -> None:
         b"Licensed under the Apache License\n" * 50,
     ],
 )
-def test_plain_text_is_not_sniffed_as_pickle(text: str) -> None:
+def test_plain_text_is_not_sniffed_as_pickle(text: bytes) -> None:
     assert not looks_like_pickle(text[:64], BytesReader(text))
     assert scan_reader(BytesReader(text), "README.txt").format == "text"
+
+
+# -- the attack half of the shared real-library corpus (also used by the detection bench) ---------------------
+
+ATTACKS = attack_samples()
+
+
+@pytest.mark.parametrize(("name", "data", "label"), ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_corpus_attack_is_malicious(name: str, data: bytes, label: str) -> None:
+    result = scan_reader(BytesReader(data), name)
+    assert result.verdict.label == label, (result.format, result.findings)
+
+
+def test_partial_wraps_are_judged_by_what_they_wrap() -> None:
+    ok = p4(call(sg("functools", "partial"), sg("sklearn.metrics._classification", "fbeta_score")))
+    assert verdict(ok) is Verdict.SAFE, run(ok).findings
+    assert verdict(p4(call(sg("functools", "partial"), sg("os", "system"), u("echo hi")))) is Verdict.MALICIOUS
+    # calling the partial object inside the pickle is an indirect call
+    called = p4(call(call(sg("functools", "partial"), sg("builtins", "print")), u("x")))
+    assert "pickle.call.indirect" in {f.rule for f in run(called).findings}
