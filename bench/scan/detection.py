@@ -23,6 +23,7 @@ Writes ``bench/out/detection.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -46,6 +47,8 @@ BAD = ("malicious", "suspicious", "unscannable")
 
 
 CORPORA = ("pickle", "formats", "extra", "real")
+# not in the default run: the real corpus without the ~280 scikit-learn estimator files (for slow peers)
+EXTRA_CORPORA = ("real-lite",)
 
 
 def build(root: Path, corpora: tuple[str, ...] = CORPORA) -> tuple[dict[str, tuple[Path, str]], list[str]]:
@@ -70,6 +73,7 @@ def build(root: Path, corpora: tuple[str, ...] = CORPORA) -> tuple[dict[str, tup
         from tests.scanning import corpus_real
 
         builders.append(("real", corpus_real.build_corpus))
+        builders.append(("real-lite", functools.partial(corpus_real.build_corpus, estimators=False)))
     except ImportError as exc:
         notes.append(f"tests/scanning/corpus_real.py not available (needs pandas, lightgbm, xgboost): {exc}")
     for prefix, fn in builders:
@@ -235,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="per-file timeout in seconds (every tool)")
     ap.add_argument("--modelaudit-workers", type=int, default=4, help="parallel modelaudit workers (slowest peer)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus directory")
-    ap.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated subset of " + ",".join(CORPORA))
+    ap.add_argument(
+        "--corpora", default=",".join(CORPORA), help="comma-separated subset of " + ",".join(CORPORA + EXTRA_CORPORA)
+    )
     ap.add_argument("--out", type=Path, default=OUT / "detection.json")
     args = ap.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
