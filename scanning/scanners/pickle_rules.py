@@ -524,14 +524,6 @@ def _inventory() -> dict[str, tuple[str, str, str]]:
     return {k: (v[0], v[1], v[2]) for k, v in data.get("entries", {}).items()}
 
 
-def inventory_versions() -> dict[str, str]:
-    """Library versions the inventory was generated from (reported by the bench and the tests)."""
-    try:
-        return dict(json.loads(INVENTORY_PATH.read_text(encoding="utf-8")).get("versions", {}))
-    except (OSError, ValueError):
-        return {}
-
-
 def _from_inventory(module: str, name: str, known: tuple[str, str, str]) -> Classification:
     decision, kind, real = known
     real_dotted = real.replace(":", ".")
