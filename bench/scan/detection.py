@@ -1,7 +1,9 @@
 """Detection bench: Modelgate vs picklescan, modelscan, fickling and modelaudit on the generated corpus.
 
 Corpus = ``tests/scanning/corpus_pickle.build_corpus`` + ``tests/scanning/corpus_formats.build_corpus`` +
-``bench/scan/extra_corpus.build_corpus`` (published peer bypasses). Nothing is ever loaded or executed.
+``bench/scan/extra_corpus.build_corpus`` (published peer bypasses) + ``tests/scanning/corpus_real.build_corpus``
+(benign files written by the real libraries; re-export, format-abuse and sniffing attacks). Nothing is ever
+loaded or executed. ``--corpora real`` reports one corpus alone.
 
 Verdict mapping:
 * Modelgate: ``scan_file`` in-process; a case is *flagged* when the verdict is not ``safe`` (suspicious,
@@ -13,13 +15,15 @@ Verdict mapping:
 Detection rate = flagged bad cases / all bad cases (bad = expected malicious, suspicious or unscannable).
 False-positive rate = flagged benign cases / all benign cases (errors on benign files are listed, not counted).
 
-Usage: ``python -m bench.scan.detection [--tools modelgate,picklescan,...] [--timeout 120] [--keep]``.
+Usage: ``python -m bench.scan.detection [--tools modelgate,picklescan,...] [--corpora pickle,real] [--timeout 120]
+[--keep]``.
 Writes ``bench/out/detection.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -27,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.scan import extra_corpus
@@ -41,11 +46,16 @@ REPORT_ROWS = (*ALL_TOOLS, "modelaudit-critical")
 BAD = ("malicious", "suspicious", "unscannable")
 
 
-def build(root: Path) -> tuple[dict[str, tuple[Path, str]], list[str]]:
+CORPORA = ("pickle", "formats", "extra", "real")
+# not in the default run: the real corpus without the ~280 scikit-learn estimator files (for slow peers)
+EXTRA_CORPORA = ("real-lite",)
+
+
+def build(root: Path, corpora: tuple[str, ...] = CORPORA) -> tuple[dict[str, tuple[Path, str]], list[str]]:
     """All corpus cases: case id (relative path) -> (file, expected label). Returns notes on missing builders."""
     cases: dict[str, tuple[Path, str]] = {}
     notes: list[str] = []
-    builders = []
+    builders: list[tuple[str, Callable[[Path], list[tuple[Path, str]]]]] = []
     try:
         from tests.scanning import corpus_pickle
 
@@ -59,7 +69,16 @@ def build(root: Path) -> tuple[dict[str, tuple[Path, str]], list[str]]:
     except ImportError as exc:
         notes.append(f"tests/scanning/corpus_formats.py not available: {exc}")
     builders.append(("extra", extra_corpus.build_corpus))
+    try:  # benign files written by the real libraries + identity/format-abuse/sniffing attacks
+        from tests.scanning import corpus_real
+
+        builders.append(("real", corpus_real.build_corpus))
+        builders.append(("real-lite", functools.partial(corpus_real.build_corpus, estimators=False)))
+    except ImportError as exc:
+        notes.append(f"tests/scanning/corpus_real.py not available (needs pandas, lightgbm, xgboost): {exc}")
     for prefix, fn in builders:
+        if prefix not in corpora:
+            continue
         try:
             items = fn(root / prefix)
         except Exception as exc:
@@ -220,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="per-file timeout in seconds (every tool)")
     ap.add_argument("--modelaudit-workers", type=int, default=4, help="parallel modelaudit workers (slowest peer)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus directory")
+    ap.add_argument(
+        "--corpora", default=",".join(CORPORA), help="comma-separated subset of " + ",".join(CORPORA + EXTRA_CORPORA)
+    )
     ap.add_argument("--out", type=Path, default=OUT / "detection.json")
     args = ap.parse_args(argv)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -231,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     try:
         print(f"[detection] building corpus in {root}", flush=True)
-        cases, notes = build(root)
+        cases, notes = build(root, tuple(c.strip() for c in args.corpora.split(",") if c.strip()))
         for n in notes:
             print(f"[detection] note: {n}")
         files = [p for p, _ in cases.values()]

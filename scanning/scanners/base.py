@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.1"
 
 
 class Verdict(enum.IntEnum):

@@ -29,7 +29,7 @@ from scanning.scanners.base import (
     Severity,
     Verdict,
 )
-from scanning.scanners.pickle_stream import CHUNK, PickleError, StreamResult
+from scanning.scanners.pickle_stream import CHUNK, MAX_LINE, PickleError, StreamResult
 from scanning.scanners.pickle_walker import _Walker
 
 __all__ = ["FORMAT", "PickleError", "StreamResult", "looks_like_pickle", "scan", "scan_pickles", "scan_stream"]
@@ -38,21 +38,72 @@ FORMAT = "pickle"
 MAX_RESYNCS = 256  # speculative restarts after parse errors / trailing data, per file
 
 
-def looks_like_pickle(head: bytes) -> bool:
-    """Content sniffing: a binary protocol header, or a prefix that walks cleanly as protocol 0/1 opcodes."""
+def looks_like_pickle(head: bytes, reader: Reader | None = None) -> bool:
+    """Content sniffing: a binary protocol header, or a prefix that walks cleanly as pickle opcodes.
+
+    The unpickler needs no PROTO: protocol 0/1 streams, and binary ones that start with any opcode
+    (``FRAME``, ``SHORT_BINUNICODE``…), are sniffed by walking the opcode stream. With ``reader`` the walk
+    covers the whole first opcode however long its argument is (a protocol-0 pickle can open with a
+    megabyte-long quoted string to look like text), then the next 64 KiB.
+    """
     if len(head) >= 2 and head[0] == 0x80 and head[1] <= 0x0F:
         return True
     if not head or head[:1] not in _SNIFF_FIRST:
         return False
+    source: Reader = BytesReader(head[:_SNIFF_WINDOW])
+    end = min(len(head), _SNIFF_WINDOW)
+    if reader is not None:
+        first = _first_opcode_end(reader, head)
+        if first is None:  # a quoted STRING/UNICODE line longer than any walk: fail closed, scan it as pickle
+            return head[:1] == b"V" or (head[:1] == b"S" and head[1:2] in (b"'", b'"'))
+        source, end = reader, min(reader.size, first + _SNIFF_WINDOW)
     probe = ScanContext(limits=Limits(max_seconds=5))
-    walker = _Walker(BytesReader(head[:4096]), probe, 0, min(len(head), 4096), torchscript=False, sniff=True)
+    walker = _Walker(source, probe, 0, end, torchscript=False, sniff=True)
     result = walker.walk()
     if result.ok:
         return True
     return "truncated" in result.error and result.opcodes >= 4
 
 
-_SNIFF_FIRST = frozenset(bytes([b]) for b in b"(}])cilIFLSVNKJMGXUTBCPg")
+_SNIFF_WINDOW = 64 * 1024
+# opcodes a pickle can start with (they push something or are FRAME/MARK); PROTO is handled above
+_SNIFF_FIRST = frozenset(bytes([b]) for b in b"(}])cilIFLSVNKJMGXUTBCPg" + bytes(range(0x88, 0x90)) + b"\x95\x96")
+_LINE_OPS = frozenset(b"IFLSVPgp")  # one newline-terminated argument
+_LEN_OPS = {ord("X"): 4, ord("T"): 4, ord("B"): 4, ord("U"): 1, ord("C"): 1, 0x8C: 1, 0x8D: 8, 0x8E: 8, 0x96: 8}
+
+
+def _first_opcode_end(reader: Reader, head: bytes) -> int | None:
+    """Offset just after the first opcode and its argument; None when a line argument has no newline in reach."""
+    op = head[0]
+    if op in _LINE_OPS or op in (ord("c"), ord("i")):
+        lines = 2 if op in (ord("c"), ord("i")) else 1
+        pos = 1
+        while lines:
+            nl = _find_newline(reader, pos)
+            if nl is None:
+                return None
+            pos, lines = nl + 1, lines - 1
+        return pos
+    width = _LEN_OPS.get(op)
+    if width is not None:
+        raw = reader.read_at(1, width)
+        if len(raw) < width:
+            return reader.size
+        return min(reader.size, 1 + width + int.from_bytes(raw, "little"))
+    return 9 if op == 0x95 else 1
+
+
+def _find_newline(reader: Reader, pos: int) -> int | None:
+    limit = min(reader.size, pos + MAX_LINE)
+    while pos < limit:
+        chunk = reader.read_at(pos, min(CHUNK, limit - pos))
+        if not chunk:
+            return None
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return pos + nl
+        pos += len(chunk)
+    return None
 
 
 def scan_stream(

@@ -120,10 +120,24 @@ def is_text(value: Any) -> bool:
 
 
 def resolved(value: Any) -> Any:
-    """Follow a Call to its symbolic value when one was computed."""
+    """Follow a Call to its symbolic value when one was computed.
+
+    A legacy ``torch.save`` persistent id ``('module', cls, source_file, source)`` is what torch's
+    ``persistent_load`` returns for it: the class ``cls`` (a plain ``pickle.load`` cannot resolve it at all).
+    """
     seen = 0
-    while isinstance(value, Call) and value.has_value and seen < 16:
-        value = value.value
+    while seen < 16:
+        if isinstance(value, Call) and value.has_value:
+            value = value.value
+        elif (
+            isinstance(value, PersId)
+            and isinstance(value.pid, tuple)
+            and len(value.pid) >= 2
+            and value.pid[0] == "module"
+        ):
+            value = value.pid[1]
+        else:
+            break
         seen += 1
     return value
 

@@ -5,11 +5,15 @@ Every callable a pickle can reach is named by a ``(module, qualname)`` pair (GLO
 
 1. exact pair on the denylist            -> denied (category/severity of its group)
 2. exact pair on the allowlist           -> allowed
-3. dunder or traversal tricks in a name  -> denied, obfuscation (``("torch", "os.system")``,
+3. the pair in the generated inventory   -> what the object really is (``pickle_inventory.json``, made by
+   ``pickle_inventory_gen`` from the installed libraries): denied when it is (or subclasses) something that
+   touches files/processes/network (``sklearn.datasets._base.NamedTemporaryFile`` *is*
+   ``tempfile.NamedTemporaryFile``), allowed when proven inert (estimators, modules, arrays, dtypes…)
+4. dunder or traversal tricks in a name  -> denied, obfuscation (``("torch", "os.system")``,
    ``("collections", "OrderedDict.__class__")``, ``__builtins__``…)
-4. module (or a parent package) denied   -> denied
-5. class-like name under a trusted package prefix (``sklearn.*``…) -> allowed
-6. anything else                         -> unknown (the pickle scanner makes it ``suspicious``)
+5. module (or a parent package) denied   -> denied
+6. anything else                         -> unknown (the pickle scanner makes it ``suspicious``): a name is
+   never allowed for how it looks (a CamelCase name under ``sklearn.`` may be a re-exported temp file)
 
 The Python 2 compatibility mapping the real ``Unpickler`` applies (``__builtin__`` -> ``builtins``,
 ``commands`` -> ``subprocess``…) is applied first; the raw pair is also checked so neither spelling
@@ -22,8 +26,11 @@ from __future__ import annotations
 
 import _compat_pickle
 import enum
+import functools
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from scanning.scanners.base import Category, Severity
 
@@ -42,6 +49,7 @@ class Classification:
     reason: str = ""  # group name / why
     module: str = ""  # after compat mapping
     name: str = ""
+    real: str = ""  # what the object really is (defining module:qualname) when the inventory knows it
 
 
 def _pairs(module: str, names: str) -> set[tuple[str, str]]:
@@ -75,7 +83,10 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
         " _rebuild_mtia_tensor _rebuild_meta_tensor_no_storage _rebuild_wrapper_subclass _rebuild_typed_storage",
     )
     | _pairs("torch._tensor", "_rebuild_from_type _rebuild_from_type_v2 Tensor")
-    | _pairs("torch", "Size device dtype Tensor layout memory_format qscheme finfo iinfo Generator")
+    | _pairs("torch", "Size device dtype Tensor layout memory_format qscheme finfo iinfo Generator ScriptObject")
+    # torch.Generator pickles as torch._C.Generator(device) + BUILD(state); quantized packed params as
+    # torch.ScriptObject.__new__() + BUILD (the registered C++ class's __setstate__)
+    | _pairs("torch._C", "Generator ScriptObject")
     | _pairs("torch", _TORCH_DTYPES)
     | _pairs("torch", _TORCH_STORAGES)
     | _pairs("torch.cuda", _TORCH_STORAGES)
@@ -93,6 +104,8 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     )
     | _pairs("torch.serialization", "_get_layout")
     | _pairs("torch.nn.parameter", "Parameter Buffer UninitializedParameter UninitializedBuffer")
+    # hook handles kept by modules with registered hooks (a weak reference to the hooks dict, nothing else)
+    | _pairs("torch.utils.hooks", "RemovableHandle")
     # python containers and value types
     | _pairs("collections", "OrderedDict defaultdict Counter deque")
     | _pairs(
@@ -108,17 +121,29 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("fractions", "Fraction")
     | _pairs("pathlib", "Path PosixPath WindowsPath PurePath PurePosixPath PureWindowsPath")
     | _pairs("argparse", "Namespace")
+    | _pairs("random", "Random")  # random.Random() + setstate (a tuple of ints)
+    # scoring=make_scorer(partial(fbeta_score, beta=2)): building a partial runs nothing; the wrapped function is
+    # a global judged on its own, and a call of a partial object inside the pickle is an indirect call (reported)
+    | _pairs("functools", "partial")
     | _pairs("types", "SimpleNamespace")
     | _pairs("re", "_compile compile")  # compiled patterns pickle as re._compile(pattern, flags)
     | _pairs("array", "array _array_reconstructor")
-    | _pairs("zoneinfo", "ZoneInfo")
-    | _pairs("zoneinfo._zoneinfo", "ZoneInfo")
+    | _pairs("zoneinfo", "ZoneInfo ZoneInfo._unpickle")  # pickles as getattr(ZoneInfo, '_unpickle')(key, 1)
+    | _pairs("zoneinfo._zoneinfo", "ZoneInfo ZoneInfo._unpickle")
+    | _pairs("time", "struct_time")
+    | _pairs("http", "HTTPStatus HTTPMethod")  # enums (the http package is otherwise network access)
+    | _pairs(
+        "ipaddress",
+        "IPv4Address IPv6Address IPv4Network IPv6Network IPv4Interface IPv6Interface ip_address ip_network"
+        " ip_interface",
+    )
+    | _pairs("enum", "Enum IntEnum Flag IntFlag StrEnum")
     # numpy arrays, dtypes, scalars (numpy 1.x and 2.x module names)
     | _pairs("numpy.core.multiarray", "_reconstruct scalar")
     | _pairs("numpy._core.multiarray", "_reconstruct scalar")
     | _pairs("numpy.core.numeric", "_frombuffer")
     | _pairs("numpy._core.numeric", "_frombuffer")
-    | _pairs("numpy", "ndarray dtype matrix")
+    | _pairs("numpy", "ndarray dtype matrix vectorize")
     | _pairs("numpy.ma.core", "_mareconstruct MaskedArray")
     | _pairs("numpy.ma", "MaskedArray")
     | _pairs(
@@ -201,12 +226,6 @@ ALLOW: frozenset[tuple[str, str]] = frozenset(
     | _pairs("omegaconf.nodes", "AnyNode StringNode IntegerNode FloatNode BooleanNode")
     | _pairs("typing", "Any")
 )
-
-# Classes (CamelCase identifiers, no dots, no dunders) under these packages are allowed: estimators
-# and modules are rebuilt with __new__ + __setstate__, which runs no code of the file. Functions are not.
-CLASS_PREFIXES: tuple[str, ...] = ("sklearn.", "torch.nn.modules.", "torch.ao.nn.", "torch.optim.", "scipy.sparse.")
-# Cython pickle helpers (``__pyx_unpickle_<Class>``) only under these prefixes.
-PYX_PREFIXES: tuple[str, ...] = ("sklearn.",)
 
 # TorchScript archives name their own classes under __torch__ (resolved by the C++ loader, not imported)
 TORCHSCRIPT_ALLOW: frozenset[tuple[str, str]] = frozenset(
@@ -315,7 +334,10 @@ _deny_pairs("filesystem access", _FS, "codecs", "open EncodedFile")
 _deny_pairs("filesystem access", _FS, "torch", "save from_numpy_file")
 _deny_pairs("filesystem access", _FS, "numpy", "save savez savez_compressed savetxt tofile")
 _deny_pairs("filesystem access", _FS, "numpy.lib.format", "open_memmap write_array")
-_deny_pairs("filesystem access", _FS, "joblib", "dump")
+_deny_pairs("filesystem access", _FS, "joblib", "dump Memory")
+_deny_modules("filesystem access", _FS, "joblib.memory joblib._store_backends joblib._memmapping_reducer")
+_deny_pairs("process execution", _PR, "joblib", "Parallel parallel_backend parallel_config register_parallel_backend")
+_deny_modules("process execution", _PR, "joblib.parallel joblib.pool joblib.executor joblib._parallel_backends")
 _deny_pairs(
     "network access", _NET, "pandas", "read_csv read_json read_html read_parquet read_excel read_table read_xml"
 )
@@ -364,7 +386,6 @@ ALLOW = ALLOW | frozenset(DENY_WHEN_CALLED)
 # Dunder attributes a legitimate (module, qualname) never traverses.
 _DUNDER = re.compile(r"^__\w+__$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CLASSLIKE = re.compile(r"^_?[A-Z][A-Za-z0-9_]*$")
 # Module roots whose appearance inside a *name* means attribute traversal into a dangerous module.
 _TRAVERSAL_ROOTS = frozenset(
     [
@@ -451,12 +472,16 @@ def _traversal(module: str, name: str) -> str:
     return ""
 
 
-def _classify_one(module: str, name: str, *, torchscript: bool = False) -> Classification:
+def _classify_one(module: str, name: str, *, torchscript: bool = False, inventory: bool = True) -> Classification:
     hit = _pair_deny(module, name)
     if hit:
         return Classification(Decision.DENY, hit[0], hit[1], hit[2], module, name)
     if (module, name) in ALLOW:
         return Classification(Decision.ALLOW, reason="allowlist", module=module, name=name)
+    if inventory:
+        known = _inventory().get(f"{module}:{name}")
+        if known is not None:
+            return _from_inventory(module, name, known)
     if torchscript and (
         (module, name) in TORCHSCRIPT_ALLOW
         or ((module == TORCHSCRIPT_MODULE or module.startswith(TORCHSCRIPT_MODULE + ".")) and _IDENT.match(name))
@@ -468,10 +493,6 @@ def _classify_one(module: str, name: str, *, torchscript: bool = False) -> Class
     hit = _module_deny(module)
     if hit:
         return Classification(Decision.DENY, hit[0], hit[1], hit[2], module, name)
-    if any(module.startswith(p) for p in CLASS_PREFIXES) and _CLASSLIKE.match(name) and "__" not in name:
-        return Classification(Decision.ALLOW, reason="class under trusted package", module=module, name=name)
-    if any(module.startswith(p) for p in PYX_PREFIXES) and name.startswith("__pyx_unpickle_") and _IDENT.match(name):
-        return Classification(Decision.ALLOW, reason="cython unpickle helper", module=module, name=name)
     reason = "not on the allowlist"
     if "." in name:
         reason = "dotted name (attribute traversal) not on the allowlist"
@@ -480,15 +501,54 @@ def _classify_one(module: str, name: str, *, torchscript: bool = False) -> Class
     return Classification(Decision.UNKNOWN, Category.CODE_EXECUTION, Severity.MEDIUM, reason, module, name)
 
 
+# --------------------------------------------------------------------------------------------------
+# The generated inventory: what each global of the trusted libraries really is.
+# --------------------------------------------------------------------------------------------------
+
+INVENTORY_PATH = Path(__file__).with_name("pickle_inventory.json")
+_SEVERITY_OF = {
+    Category.PROCESS: Severity.CRITICAL,
+    Category.CODE_EXECUTION: Severity.CRITICAL,
+    Category.NETWORK: Severity.HIGH,
+    Category.FILESYSTEM: Severity.HIGH,
+}
+
+
+@functools.cache
+def _inventory() -> dict[str, tuple[str, str, str]]:
+    """``"module:name" -> (allow|deny, kind or category, real "module:qualname")``; empty if the file is missing."""
+    try:
+        data = json.loads(INVENTORY_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: (v[0], v[1], v[2]) for k, v in data.get("entries", {}).items()}
+
+
+def _from_inventory(module: str, name: str, known: tuple[str, str, str]) -> Classification:
+    decision, kind, real = known
+    real_dotted = real.replace(":", ".")
+    if decision == "deny":
+        category = Category(kind)
+        same = real_dotted == f"{module}.{name}"
+        why = f"{kind} access" if same else f"it is really {real_dotted} ({kind} access)"
+        return Classification(
+            Decision.DENY, category, _SEVERITY_OF.get(category, Severity.HIGH), why, module, name, real
+        )
+    return Classification(Decision.ALLOW, reason=f"inert {kind}", module=module, name=name, real=real)
+
+
 _RANK = {Decision.ALLOW: 0, Decision.UNKNOWN: 1, Decision.DENY: 2}
 
 
-def classify(module: str, name: str, *, torchscript: bool = False) -> Classification:
-    """Classify the global ``module.name`` as a real Unpickler would resolve it."""
+def classify(module: str, name: str, *, torchscript: bool = False, inventory: bool = True) -> Classification:
+    """Classify the global ``module.name`` as a real Unpickler would resolve it.
+
+    ``inventory=False`` judges by the hand-kept lists only (what the inventory generator itself uses).
+    """
     mapped = compat_map(module, name)
-    result = _classify_one(*mapped, torchscript=torchscript)
+    result = _classify_one(*mapped, torchscript=torchscript, inventory=inventory)
     if mapped != (module, name):
-        raw = _classify_one(module, name, torchscript=torchscript)
+        raw = _classify_one(module, name, torchscript=torchscript, inventory=inventory)
         if raw.decision is Decision.DENY and _RANK[raw.decision] > _RANK[result.decision]:
             result = raw
     return result

@@ -59,10 +59,18 @@ _LOADERS = {  # calling these on bytes deserializes them: scan the bytes as a ne
     ("joblib", "load"),
     ("torch", "load"),
 }
+# How torch pickles a storage with plain pickle/joblib (``pickle.dump(tensor)``): ``_load_from_bytes(b'…')``
+# on a literal legacy torch file. The literal is scanned as a nested file (its verdict counts), so the call
+# itself is not reported; with any other argument (computed, memoized object) it stays a denied nested loader.
+_SCANNED_LOADERS = {("torch.storage", "_load_from_bytes")}
 _JOBLIB_WRAPPERS = {
     ("joblib.numpy_pickle", "NumpyArrayWrapper"),
     ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
 }
+# Instance-dict keys that only name or document an object (scipy.stats generators and numpy.vectorize carry
+# ``__doc__``/``__name__`` in their state). Keys that change behaviour (``__setstate__``, ``__reduce__``,
+# ``__class__``, ``__dict__``, ``__getattr__``…) stay malicious.
+_INERT_DUNDER_STATE = frozenset({"__doc__", "__name__", "__qualname__", "__module__"})
 _NUMPY_DTYPE = {("numpy", "dtype"), ("numpy.core.multiarray", "dtype"), ("numpy._core.multiarray", "dtype")}
 
 
@@ -262,7 +270,7 @@ class _Semantics:
         return call
 
     def indirect(self, func: Any, call: Call, pos: int) -> None:
-        if isinstance(func, Call) and isinstance(resolved(func), Global):
+        if isinstance(func, Call | PersId) and isinstance(resolved(func), Global):
             g = resolved(func)
             if g.cls.decision is Decision.ALLOW:
                 return
@@ -282,14 +290,21 @@ class _Semantics:
         args = call.args if isinstance(call.args, tuple) else ()
         vals = [resolved(a) for a in args]
         value: Any = None
-        if key in (("builtins", "getattr"), ("__builtin__", "getattr")) and len(vals) >= 2 and isinstance(vals[1], str):
-            obj = vals[0]
-            if isinstance(obj, Module):
-                value = self.make_global(obj.name, vals[1], pos, "getattr")
-            elif isinstance(obj, Global):
-                value = self.make_global(obj.module, f"{obj.name}.{vals[1]}", pos, "getattr")
-            elif isinstance(obj, str):
-                value = self.make_global("builtins", f"str.{vals[1]}", pos, "getattr")
+        if key in (("builtins", "getattr"), ("__builtin__", "getattr")):
+            obj = vals[0] if vals else None
+            attr = vals[1] if len(vals) >= 2 else None
+            if isinstance(attr, str):
+                if isinstance(obj, Module):
+                    value = self.make_global(obj.name, attr, pos, "getattr")
+                elif isinstance(obj, Global):
+                    value = self.make_global(obj.module, f"{obj.name}.{attr}", pos, "getattr")
+                elif isinstance(obj, str):
+                    value = self.make_global("builtins", f"str.{attr}", pos, "getattr")
+                else:
+                    cls = self.instance_class(obj)
+                    if cls is not None:  # a method of an instance: judged as the class's attribute
+                        value = self.make_global(cls.module, f"{cls.name}.{attr}", pos, "getattr")
+            self.getattr_outcome(g, value)
         elif key in (("builtins", "__import__"), ("importlib", "import_module"), ("__builtin__", "__import__")):
             if vals and isinstance(vals[0], str):
                 value = Module(vals[0])
@@ -326,6 +341,41 @@ class _Semantics:
             call.has_value = True
         if key in _LOADERS and vals and isinstance(vals[0], bytes | Blob) and not self.sniff:
             self.nested(vals[0], g, pos)
+        if key in _SCANNED_LOADERS:
+            rec = self.records.get((g.module, g.name, g.how))
+            if rec is not None:
+                literal = len(vals) == 1 and isinstance(vals[0], bytes | Blob) and not self.sniff
+                if literal:
+                    rec.benign_calls += 1
+                else:
+                    rec.other_calls += 1
+
+    def instance_class(self, obj: Any) -> Global | None:
+        """The class of a symbolic instance built by ``cls.__new__(cls)``/``cls(...)`` of a plain global, if any."""
+        if not isinstance(obj, Call):
+            return None
+        func = resolved(obj.func)
+        if isinstance(func, Global) and obj.kind in ("NEWOBJ", "NEWOBJ_EX", "REDUCE", "OBJ", "INST"):
+            if (func.cls.module, func.cls.name) in (("copyreg", "_reconstructor"), ("copyreg", "__newobj__")):
+                args = obj.args if isinstance(obj.args, tuple) else ()
+                first = resolved(args[0]) if args else None
+                return first if isinstance(first, Global) else None
+            return func
+        return None
+
+    def getattr_outcome(self, g: Global, value: Any) -> None:
+        """``getattr(X, 'name')`` that resolves statically to an allowed attribute is not a gadget by itself.
+
+        The getattr record is then counted as benign (like ``type(None)``); any other use (unresolvable object,
+        computed name, a result that is not allowed) keeps it reported as the code-execution primitive it is.
+        """
+        rec = self.records.get((g.module, g.name, g.how))
+        if rec is None:
+            return
+        if isinstance(value, Global) and value.cls.decision is Decision.ALLOW:
+            rec.benign_calls += 1
+        else:
+            rec.other_calls += 1
 
     def nested(self, data: Any, g: Global, pos: int) -> None:
         """Bytes handed to a deserializer inside the pickle: scan them as a file of their own."""
@@ -352,7 +402,11 @@ class _Semantics:
             for part in st:
                 if isinstance(part, SDict):
                     keys.extend(k for k, _ in part.items)
-        bad = [k for k in keys if isinstance(k, str) and k.startswith("__") and k.endswith("__")]
+        bad = [
+            k
+            for k in keys
+            if isinstance(k, str) and k.startswith("__") and k.endswith("__") and k not in _INERT_DUNDER_STATE
+        ]
         if bad:
             self.finding(
                 "pickle.build.dunder",

@@ -17,6 +17,10 @@ MAX_FINDINGS_PER_RULE = 20  # per pickle stream; the rest is summarized in one f
 MAX_GLOBAL_FINDINGS = 200
 MAX_DISTINCT_GLOBALS = 50_000
 CHUNK = 1024 * 1024
+# Claims no pickler makes and that exist to crash or exhaust the loader (format-abuse, malicious):
+FRAME_ABUSE = 1 << 31  # pickle frames hold only small opcodes (~64 KiB); large bytes are written unframed
+SIZE_ABUSE = 1 << 40  # a str/bytes argument of a TiB or more that the stream does not even contain
+MEMO_ABUSE_INDEX = 1 << 24  # the C unpickler grows its memo table to 2x the largest index (8 bytes a slot)
 HIGHEST_PROTOCOL = 5
 
 

@@ -13,10 +13,13 @@ from scanning.scanners.pickle_semantics import _GlobalRecord, _Semantics
 from scanning.scanners.pickle_stream import (
     _MISSING,
     BIG_ARG,
+    FRAME_ABUSE,
     HIGHEST_PROTOCOL,
     MAX_MEMO,
     MAX_STACK,
+    MEMO_ABUSE_INDEX,
     RETAIN_BUDGET,
+    SIZE_ABUSE,
     PickleError,
     StreamResult,
     _Buf,
@@ -76,6 +79,13 @@ class _Walker(_Semantics):
     def put(self, idx: int, v: Any) -> None:
         if idx < 0:
             raise PickleError("negative PUT argument")
+        if idx >= MEMO_ABUSE_INDEX and idx > 2 * (len(self.memo) + self.memo_dropped) + 4096:
+            self.abuse(
+                "pickle.abuse.memo",
+                f"memo index {idx} with only {len(self.memo)} entries: the C unpickler allocates a table of "
+                f"{idx * 16 / 2**30:.1f} GiB for it (memory exhaustion); no pickler numbers its memo this way",
+                f"PUT {idx}",
+            )
         if len(self.memo) >= MAX_MEMO and idx not in self.memo:
             self.memo_capped = True
             if not isinstance(v, str | Global | Module):
@@ -102,9 +112,28 @@ class _Walker(_Semantics):
                 raise PickleError(f"invalid utf-8 in string at {offset}") from exc
         return data
 
+    def abuse(self, rule: str, message: str, evidence: str) -> None:
+        """A claim that exists to crash or exhaust the loader: malicious format-abuse (the walk goes on)."""
+        self.finding(rule, Category.FORMAT_ABUSE, Severity.HIGH, Verdict.MALICIOUS, message, evidence, self.buf.pos)
+
+    def frame(self, n: int, pos: int) -> None:
+        if n >= FRAME_ABUSE:
+            self.abuse(
+                "pickle.abuse.frame",
+                f"FRAME claims {n} bytes: the loader tries to read/allocate that much (crash or memory exhaustion);"
+                " pickle frames hold only small opcodes",
+                f"FRAME {n} at offset {pos}",
+            )
+
     def sized(self, n: int, offset: int, as_text: bool) -> Any:
         if n < 0:
             raise PickleError("negative byte count")
+        if n >= SIZE_ABUSE and n > self.buf.end - self.buf.pos:
+            self.abuse(
+                "pickle.abuse.size",
+                f"argument claims {n} bytes, far beyond the stream: the loader allocates that much (memory exhaustion)",
+                f"length {n} at offset {offset}",
+            )
         if n > BIG_ARG:
             data_offset = self.buf.pos
             prefix = self.buf.read(64)
@@ -264,6 +293,9 @@ class _Walker(_Semantics):
                                 raise PickleError(f"invalid utf-8 in string at {base + i}") from exc
                             continue
                     elif c == 0x95:  # FRAME
+                        n = unpack_from("<Q", data, i + 1)[0]
+                        if n >= FRAME_ABUSE:
+                            self.frame(n, base + i)
                         i += 9
                         continue
                 # everything else (and anything near the end of the buffer) through the general path
@@ -451,7 +483,7 @@ class _Walker(_Semantics):
             if proto > HIGHEST_PROTOCOL:
                 raise PickleError(f"unsupported pickle protocol {proto}")
         elif c == 0x95:  # FRAME
-            buf.read(8)
+            self.frame(struct.unpack("<Q", buf.read(8))[0], pos)
         elif c == 0x2E:  # STOP
             if not stack:
                 raise PickleError("STOP with an empty stack")

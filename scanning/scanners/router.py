@@ -227,7 +227,7 @@ def _detect(reader: Reader, name: str, ctx: ScanContext | None) -> tuple[str, zi
     # before the pickle sniff: a safetensors header length can start with 0x80 0x0N like a PROTO opcode
     if _looks_safetensors(reader, head, ext):
         return "safetensors", None
-    if pickle_scanner.looks_like_pickle(head):
+    if pickle_scanner.looks_like_pickle(head, reader):
         if ext == ".joblib" or b"NumpyArrayWrapper" in head:
             return "joblib", None
         return "pickle", None
