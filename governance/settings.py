@@ -128,6 +128,7 @@ AXES_FAILURE_LIMIT = env.int("MODELGATE_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("MODELGATE_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command (scan/gate output stays clean)
 AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 MODELGATE_PROXY_COUNT = env.int("MODELGATE_PROXY_COUNT", default=0)
