@@ -323,3 +323,56 @@ def hash_folder(folder: str | os.PathLike[str], *, boundary: Path | None = None)
         hashed.append(Hashed(path=entry.path, size=size, sha256=sha))
     refused.sort(key=lambda r: r.path)
     return hashed, refused
+
+
+# --- scan targets: what `manage.py scan` and `modelgate scan` read ----------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file to scan: the path as shown, where it really is, or why it is not read."""
+
+    shown: Path
+    real: Path | None
+    size: int
+    refused: str = ""
+
+
+def collect_targets(paths: list[str]) -> list[Target]:
+    """What `scan` (server CLI and standalone client) reads: every regular file under the given paths.
+
+    Links leaving a folder (a cache snapshot may link into its repo's blobs/), FIFOs, sockets and devices
+    are listed as refused, never opened. A file named on the command line is read even through a link.
+    """
+    out: list[Target] = []
+    seen: set[str] = set()
+
+    def add(item: Target) -> None:
+        if str(item.shown) not in seen:
+            seen.add(str(item.shown))
+            out.append(item)
+
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():
+            try:
+                found = walk(root)
+            except FileRefused as exc:
+                add(Target(root, None, 0, exc.reason))
+                continue
+            items = [Target(root / e.path, e.real, e.size) for e in found.files]
+            items += [Target(root / r.path, None, 0, r.reason) for r in found.refused]
+            for item in sorted(items, key=lambda i: str(i.shown)):
+                add(item)
+            continue
+        real = Path(os.path.realpath(root))
+        try:
+            st = real.stat()
+        except OSError:
+            add(Target(root, None, 0, "file not found"))
+            continue
+        if stat.S_ISREG(st.st_mode):
+            add(Target(root, real, st.st_size))
+        else:
+            add(Target(root, None, 0, "not a regular file (FIFO, socket or device); not read"))
+    return out

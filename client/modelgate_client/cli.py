@@ -18,17 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.files import FileRefused, hash_folder, walk
+from core.files import FileRefused, hash_folder
+from core.files import collect_targets as collect
 from modelgate_client import __version__
 from scanning.scanners import base, scan_file
 
@@ -77,56 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- scan ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Item:
-    """One file to scan: the path as shown, where it really is, or why it is not read."""
-
-    shown: Path
-    real: Path | None
-    size: int
-    refused: str = ""
-
-
-def collect(paths: list[str]) -> list[Item]:
-    """Every regular file under the given paths, as `manage.py scan` collects them (`core.files.walk`).
-
-    Links leaving a folder, FIFOs, sockets and devices come back refused, never opened. A file named on
-    the command line is read even through a link.
-    """
-    out: list[Item] = []
-    seen: set[str] = set()
-
-    def add(item: Item) -> None:
-        if str(item.shown) not in seen:
-            seen.add(str(item.shown))
-            out.append(item)
-
-    for raw in paths:
-        root = Path(raw)
-        if root.is_dir():
-            try:
-                found = walk(root)
-            except FileRefused as exc:
-                add(Item(root, None, 0, exc.reason))
-                continue
-            items = [Item(root / e.path, e.real, e.size) for e in found.files]
-            items += [Item(root / r.path, None, 0, r.reason) for r in found.refused]
-            for item in sorted(items, key=lambda i: str(i.shown)):
-                add(item)
-            continue
-        real = Path(os.path.realpath(root))
-        try:
-            st = real.stat()
-        except OSError:
-            add(Item(root, None, 0, "file not found"))
-            continue
-        if stat.S_ISREG(st.st_mode):
-            add(Item(root, real, st.st_size))
-        else:
-            add(Item(root, None, 0, "not a regular file (FIFO, socket or device); not read"))
-    return out
 
 
 def _unscannable(path: str, size: int, rule: str, message: str, evidence: str) -> base.ScanResult:

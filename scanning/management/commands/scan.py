@@ -10,70 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.files import FileRefused, walk
+from core.files import collect_targets as collect
 from scanning.scanners import base
 
 VERDICT_ORDER = ("safe", "suspicious", "unscannable", "malicious")
-
-
-@dataclass(frozen=True)
-class Item:
-    """One file to scan: the path as shown, where it really is, or why it is not read."""
-
-    shown: Path
-    real: Path | None
-    size: int
-    refused: str = ""
-
-
-def collect(paths: list[str]) -> list[Item]:
-    """Every regular file under the given paths, walked by `core.files` (one skip list and symlink policy).
-
-    Links leaving a folder (a cache snapshot may link into its repo's blobs/), FIFOs, sockets and devices
-    are listed as refused, never opened. A file named on the command line is read even through a link.
-    """
-    out: list[Item] = []
-    seen: set[str] = set()
-
-    def add(item: Item) -> None:
-        if str(item.shown) not in seen:
-            seen.add(str(item.shown))
-            out.append(item)
-
-    for raw in paths:
-        root = Path(raw)
-        if root.is_dir():
-            try:
-                found = walk(root)
-            except FileRefused as exc:
-                add(Item(root, None, 0, exc.reason))
-                continue
-            items = [Item(root / e.path, e.real, e.size) for e in found.files]
-            items += [Item(root / r.path, None, 0, r.reason) for r in found.refused]
-            for item in sorted(items, key=lambda i: str(i.shown)):
-                add(item)
-            continue
-        real = Path(os.path.realpath(root))
-        try:
-            st = real.stat()
-        except OSError:
-            add(Item(root, None, 0, "file not found"))
-            continue
-        if stat.S_ISREG(st.st_mode):
-            add(Item(root, real, st.st_size))
-        else:
-            add(Item(root, None, 0, "not a regular file (FIFO, socket or device); not read"))
-    return out
 
 
 def human_size(n: float) -> str:
