@@ -67,24 +67,13 @@ class ImportForm(forms.Form):
 class OrganizationForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = ["name", "slug", "parent", "description"]
+        fields = list(Organization.EDITABLE_FIELDS)
 
 
 class ApplicationForm(forms.ModelForm):
     class Meta:
         model = Application
-        fields = [
-            "name",
-            "slug",
-            "organization",
-            "description",
-            "commercial_use",
-            "distributes_model",
-            "monthly_active_users",
-            "annual_revenue_band",
-            "serves_eu_users",
-            "trains_on_outputs",
-        ]
+        fields = list(Application.EDITABLE_FIELDS)
 
 
 class UsageForm(forms.Form):

@@ -63,6 +63,9 @@ class OrganizationQuerySet(RestrictedQuerySet["Organization"]):
 class Organization(NamedModel):
     """A team or business unit; organizations form a tree under the root."""
 
+    # What people edit (web form, API, the save service): one list.
+    EDITABLE_FIELDS = ("name", "slug", "parent", "description")
+
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
 
     objects = OrganizationQuerySet.as_manager()
@@ -99,6 +102,20 @@ class ApplicationQuerySet(RestrictedQuerySet["Application"]):
 
 class Application(NamedModel):
     """A product that consumes models, with the use profile that license obligations are judged against."""
+
+    # What people edit (web form, API, the save service): one list.
+    EDITABLE_FIELDS = (
+        "name",
+        "slug",
+        "organization",
+        "description",
+        "commercial_use",
+        "distributes_model",
+        "monthly_active_users",
+        "annual_revenue_band",
+        "serves_eu_users",
+        "trains_on_outputs",
+    )
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="applications")
     owner = models.ForeignKey(

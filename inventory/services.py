@@ -514,26 +514,16 @@ def version_summary(version: ModelVersion) -> dict[str, Any]:
     return summary
 
 
-ORGANIZATION_FIELDS = ("name", "slug", "parent", "description")
-APPLICATION_FIELDS = (
-    "name",
-    "slug",
-    "organization",
-    "description",
-    "commercial_use",
-    "distributes_model",
-    "monthly_active_users",
-    "annual_revenue_band",
-    "serves_eu_users",
-    "trains_on_outputs",
-)
-
-
 @transaction.atomic
 def save_organization(*, user: Any, organization: Organization | None, data: Mapping[str, Any]) -> Organization:
     """Create or change an organization (web form and API alike), audited with before/after."""
     return _save_audited(
-        user=user, model=Organization, instance=organization, data=data, fields=ORGANIZATION_FIELDS, kind="organization"
+        user=user,
+        model=Organization,
+        instance=organization,
+        data=data,
+        fields=Organization.EDITABLE_FIELDS,
+        kind="organization",
     )
 
 
@@ -545,7 +535,12 @@ def save_application(*, user: Any, application: Application | None, data: Mappin
     policies and license use-fit are re-evaluated.
     """
     return _save_audited(
-        user=user, model=Application, instance=application, data=data, fields=APPLICATION_FIELDS, kind="application"
+        user=user,
+        model=Application,
+        instance=application,
+        data=data,
+        fields=Application.EDITABLE_FIELDS,
+        kind="application",
     )
 
 

@@ -21,27 +21,13 @@ from inventory.models import (
 class OrganizationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "parent", "description", "created_at", "updated_at"]
+        fields = ["id", *Organization.EDITABLE_FIELDS, "created_at", "updated_at"]
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Application
-        fields = [
-            "id",
-            "name",
-            "slug",
-            "organization",
-            "description",
-            "commercial_use",
-            "distributes_model",
-            "monthly_active_users",
-            "annual_revenue_band",
-            "serves_eu_users",
-            "trains_on_outputs",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *Application.EDITABLE_FIELDS, "created_at", "updated_at"]
 
 
 class ModelFileSerializer(serializers.ModelSerializer):
