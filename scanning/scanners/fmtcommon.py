@@ -15,6 +15,45 @@ from typing import Any
 
 from .base import LimitExceeded, Reader, ScanContext
 
+# Top-level modules a model config (Keras `module`, skops `__module__`) has no business naming: code
+# execution, processes, files, network, deserializers. One list for every config-based format.
+DANGEROUS_MODULE_ROOTS = frozenset(
+    {
+        "_pickle",
+        "asyncio",
+        "bdb",
+        "cloudpickle",
+        "code",
+        "codeop",
+        "commands",
+        "ctypes",
+        "dill",
+        "http",
+        "importlib",
+        "io",
+        "marshal",
+        "multiprocessing",
+        "nt",
+        "os",
+        "pathlib",
+        "pdb",
+        "pickle",
+        "posix",
+        "pty",
+        "pydoc",
+        "requests",
+        "runpy",
+        "shutil",
+        "socket",
+        "subprocess",
+        "sys",
+        "tempfile",
+        "timeit",
+        "urllib",
+        "webbrowser",
+    }
+)
+
 
 class FormatError(ValueError):
     """Malformed input detected by a parser; scanners turn it into a finding."""

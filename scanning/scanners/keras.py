@@ -40,7 +40,7 @@ from typing import Any
 
 from . import h5worker, zipfmt
 from .base import Category, LimitExceeded, Reader, ScanContext, Severity, Verdict
-from .fmtcommon import FormatError, short, strict_json
+from .fmtcommon import DANGEROUS_MODULE_ROOTS, FormatError, short, strict_json
 
 FORMAT = "keras"
 FORMAT_HDF5 = "hdf5"
@@ -48,29 +48,7 @@ FORMAT_HDF5 = "hdf5"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 ALLOWED_MODULES = ("keras", "tensorflow", "tf_keras", "tf", "keras_nlp", "keras_cv", "keras_hub", "tensorflow_hub")
-DANGEROUS_MODULES = {
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "sys",
-    "shutil",
-    "socket",
-    "importlib",
-    "pty",
-    "runpy",
-    "pickle",
-    "marshal",
-    "ctypes",
-    "code",
-    "codeop",
-    "webbrowser",
-    "commands",
-    "multiprocessing",
-    "urllib",
-    "requests",
-    "http",
-}
+
 DANGEROUS_BUILTINS = {"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "input", "breakpoint"}
 DANGEROUS_CODE_NAMES = {
     b"os",
@@ -381,7 +359,7 @@ class _ConfigWalker:
             ref = registered
         if ref and ref not in self.custom:
             self.custom.add(ref)
-            if isinstance(module, str) and module.split(".", 1)[0] in DANGEROUS_MODULES:
+            if isinstance(module, str) and module.split(".", 1)[0] in DANGEROUS_MODULE_ROOTS:
                 self.add(
                     "keras.function.dangerous",
                     Category.CODE_EXECUTION,
@@ -406,7 +384,7 @@ class _ConfigWalker:
         dotted = f"{mod}.{fn}" if mod else fn
         root = dotted.split(".", 1)[0]
         leaf = dotted.rsplit(".", 1)[-1]
-        if root in DANGEROUS_MODULES or (root in ("builtins", "__builtin__", "") and leaf in DANGEROUS_BUILTINS):
+        if root in DANGEROUS_MODULE_ROOTS or (root in ("builtins", "__builtin__", "") and leaf in DANGEROUS_BUILTINS):
             self.add(
                 "keras.function.dangerous",
                 Category.CODE_EXECUTION,

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import zipfmt
 from .base import Category, LimitExceeded, Reader, ScanContext, Severity, Verdict
-from .fmtcommon import FormatError, short, strict_json
+from .fmtcommon import DANGEROUS_MODULE_ROOTS, FormatError, short, strict_json
 
 FORMAT = "skops"
 
@@ -49,41 +49,7 @@ SAFE_BUILTINS = {
     "object",
     "range",
 }
-DANGEROUS_ROOTS = {
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "sys",
-    "shutil",
-    "socket",
-    "importlib",
-    "pty",
-    "runpy",
-    "pickle",
-    "_pickle",
-    "marshal",
-    "ctypes",
-    "code",
-    "codeop",
-    "webbrowser",
-    "multiprocessing",
-    "urllib",
-    "requests",
-    "http",
-    "pathlib",
-    "io",
-    "tempfile",
-    "asyncio",
-    "pydoc",
-    "timeit",
-    "bdb",
-    "pdb",
-    "joblib",
-    "dill",
-    "cloudpickle",
-    "torch",
-}
+DANGEROUS_ROOTS = DANGEROUS_MODULE_ROOTS | {"torch", "joblib"}  # loaders of their own pickles
 DANGEROUS_OPERATOR = {"attrgetter", "methodcaller", "call", "itemgetter", "getitem", "setitem", "delitem"}
 MAX_REPORTED = 25
 
