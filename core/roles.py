@@ -92,6 +92,11 @@ ROLES: dict[str, list[str]] = {
 }
 
 
+# Roles that can be held inside one organization (identity.Membership). Administering the platform
+# (users, roles, the catalog of every organization) stays a global role.
+ORGANIZATION_ROLES = (ARCHITECT, LEGAL_REVIEWER, SECURITY_REVIEWER, MANAGER)
+
+
 def sync_roles(sender: Any = None, **kwargs: Any) -> None:
     """Create the role groups and set their permissions exactly to ROLES."""
     from django.contrib.auth.models import Group, Permission

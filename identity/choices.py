@@ -14,3 +14,11 @@ class TokenState(models.TextChoices):
     ACTIVE = "active", "Active"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
+
+
+class MembershipSource(models.TextChoices):
+    """Who holds a membership: an administrator in the app, or a directory that re-syncs it at login."""
+
+    MANUAL = "manual", "Granted in Modelgate"
+    OIDC = "oidc", "From the identity provider's groups (re-synced at each login)"
+    LDAP = "ldap", "From LDAP groups (re-synced at each login)"

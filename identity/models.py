@@ -1,4 +1,11 @@
-"""CI tokens: named, scoped, expiring, revocable secrets a pipeline presents to the API.
+"""Who may act where: organization memberships, and CI tokens.
+
+A *membership* gives a user (or every member of a Django group, e.g. a team mirrored from a
+directory) one role inside one organization's subtree. A role held as a Django group (core.roles)
+stays global: platform owners keep seeing everything. How memberships narrow reads and actions is
+core.permissions' business (the scope resolver registered in IdentityConfig.ready()).
+
+CI tokens: named, scoped, expiring, revocable secrets a pipeline presents to the API.
 
 Only the sha256 of a token is stored, next to a short visible prefix that identifies it in lists and
 logs (`mg_<prefix>_<secret>`). A request authenticated by a token acts as `CIPrincipal`: its
@@ -18,7 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.permissions import RestrictedQuerySet
-from identity.choices import Capability, TokenState
+from core.roles import ORGANIZATION_ROLES
+from identity.choices import Capability, MembershipSource, TokenState
 from inventory.models import Application, Organization
 
 # Reads a read token may make, by model: the lookup from that model to the application(s) it belongs
@@ -161,3 +169,67 @@ class CIPrincipal(User):
         if lookup is None:
             return qs.none()
         return qs.filter(**{f"{lookup}__in": list(self.ci_token.application_ids())}).distinct()
+
+
+class MembershipQuerySet(RestrictedQuerySet["Membership"]):
+    def for_user(self, user: Any) -> MembershipQuerySet:
+        """Memberships the user holds directly or through one of its Django groups."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(Q(user_id=user.pk) | Q(group__in=user.groups.all()))
+
+    def for_list(self) -> MembershipQuerySet:
+        return self.select_related("organization", "user", "group", "granted_by")
+
+
+class Membership(models.Model):
+    """One role inside one organization (and the organizations below it), for a user or a group."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        help_text="A team (a Django group that is not a role): every member holds the role.",
+    )
+    role = models.CharField(max_length=32, choices=[(r, r.capitalize()) for r in ORGANIZATION_ROLES])
+    source = models.CharField(max_length=8, choices=MembershipSource.choices, default=MembershipSource.MANUAL)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["organization__name", "role", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
+                name="identity_membership_user_or_group",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "organization", "role"],
+                condition=Q(user__isnull=False),
+                name="identity_membership_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["group", "organization", "role"],
+                condition=Q(group__isnull=False),
+                name="identity_membership_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user.get_username() if self.user_id and self.user else f"group {self.group}"
+        return f"{who}: {self.role} in {self.organization}"
+
+    @property
+    def member(self) -> Any:
+        return self.user if self.user_id else self.group
