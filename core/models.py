@@ -39,6 +39,8 @@ class AuditAction(models.TextChoices):
     POLICY_UPDATE = "policy.update", "Policy changed"
     SCAN_REQUEST = "scan.request", "Scan requested"
     SCAN_FAILED = "scan.failed", "Scan failed"
+    TEAM_CREATE = "team.create", "Team created"
+    TEAM_MEMBERS = "team.members", "Members of a team changed"
     TRIAGE_ASSIGN = "triage.assign", "Violation assigned"
     TRIAGE_COMMENT = "triage.comment", "Violation commented"
     TRIAGE_DUE = "triage.due", "Violation due date changed"
