@@ -23,7 +23,6 @@ NAV: list[tuple[str, str, str]] = [
     ("Applications", "inventory:application_list", "inventory.view_application"),
     ("Datasets", "inventory:dataset_list", "inventory.view_dataset"),
     ("Audit log", "governance:audit_list", "core.view_auditevent"),
-    ("Users", "identity:user_list", "auth.view_user"),
 ]
 
 

@@ -15,8 +15,9 @@ from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,9 +25,10 @@ from django.views import View
 
 from core.htmx import render_form_errors
 from core.http import HtmxHttpRequest
+from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm
 from core.roles import ROLES
-from core.views import audit_trail, paginate, partial_template
+from core.views import AUDIT_ROWS, paginate, partial_template
 from identity import accounts, forms
 from identity.filtersets import UserFilterSet
 from identity.models import Membership
@@ -137,9 +139,22 @@ def _detail_context(request: HttpRequest, user: Any, **bound: Any) -> dict[str, 
         "status_form": bound.get("status_form") or forms.ReasonForm(),
         "invite_form": bound.get("invite_form") or forms.ReasonForm(),
         "membership_error": bound.get("membership_error", ""),
-        "events": audit_trail(request, user),
+        "events": _history(request, user, "user", user.get_username()),
         "directory_sources": accounts.DIRECTORY_SOURCES,
     }
+
+
+def _history(request: HttpRequest, obj: Any, member_key: str, member_name: str) -> list[AuditEvent]:
+    """The audit trail of a user or team: events about it, and about its organization memberships (whose
+    rows may be gone: they are found by the snapshot's `user`/`group`)."""
+    if not has_perm(request.user, "core.view_auditevent"):
+        return []
+    about_obj = Q(target_type=ContentType.objects.get_for_model(obj), target_id=str(obj.pk))
+    about_memberships = Q(target_type=ContentType.objects.get_for_model(Membership)) & (
+        Q(**{f"after__{member_key}": member_name}) | Q(**{f"before__{member_key}": member_name})
+    )
+    qs = AuditEvent.objects.restrict(request.user).filter(about_obj | about_memberships).select_related("actor")
+    return list(qs[:AUDIT_ROWS])
 
 
 def _subject(pk: int) -> Any:
@@ -306,7 +321,7 @@ def _team_context(request: HttpRequest, team: Group, **bound: Any) -> dict[str, 
         "membership_form": bound.get("membership_form") or forms.MembershipForm(user=request.user),
         "error": bound.get("error", ""),
         "can_change": has_perm(request.user, accounts.CHANGE_TEAM),
-        "events": audit_trail(request, team),
+        "events": _history(request, team, "group", team.name),
     }
 
 

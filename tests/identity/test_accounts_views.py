@@ -254,7 +254,8 @@ def test_profile_roles_memberships_and_status_through_the_page(world, admin_clie
     ):
         assert action in actions
     page = admin_client_.get(detail).content.decode()
-    assert "user.deactivate" in page  # the history on the page
+    # The history on the page: the user's events and those of their memberships (even removed ones).
+    assert "user.deactivate" in page and "membership.grant" in page and "membership.revoke" in page
 
 
 def test_self_demotion_and_self_deactivation_are_refused_in_place(admin_client_, admin_user, make_user):
