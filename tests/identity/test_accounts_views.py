@@ -6,6 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core import roles
@@ -310,3 +312,17 @@ def test_team_pages(world, admin_client_, make_user):
     assert r.status_code == 302 and not member.groups.filter(pk=team.pk).exists()
     assert AuditEvent.objects.filter(action=AuditAction.TEAM_CREATE, target_id=str(team.pk)).count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.TEAM_MEMBERS, target_id=str(team.pk)).count() == 2
+
+
+def test_list_query_count_does_not_grow_with_users(world, admin_client_, admin_user, make_user):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert admin_client_.get(reverse("identity:user_list")).status_code == 200
+        return len(ctx.captured_queries)
+
+    few = count()
+    for i in range(20):
+        u = make_user(roles.ARCHITECT, username=f"many{i}")
+        accounts.add_membership(actor=admin_user, organization=world["org"], role=roles.MANAGER, user=u)
+        accounts.add_team_member(actor=admin_user, team=world["team"], user=u)
+    assert count() == few
