@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from core import roles
+from identity import accounts
 from identity.models import Membership
 from tests import factories as f
 from tests.factories import UserFactory
@@ -91,8 +92,10 @@ def test_without_javascript_at_400px(browser, live_server):
     context.set_default_timeout(15_000)
     page = context.new_page()
     try:
-        UserFactory(username="boss", role=roles.ADMINISTRATOR)
+        boss = UserFactory(username="boss", role=roles.ADMINISTRATOR)
         org = f.OrganizationFactory(name="Acme Research")
+        team = accounts.create_team(actor=boss, name="Machine learning platform engineering")
+        accounts.add_membership(actor=boss, organization=org, role=roles.SECURITY_REVIEWER, team=team)
         log_in(page, "boss", PASSWORD)
         page.goto("/identity/users/new/")
         fill_new_user(page, NEW_PASSWORD, org.name)
@@ -116,6 +119,7 @@ def test_without_javascript_at_400px(browser, live_server):
             "/identity/users/new/",
             f"/identity/users/{user.pk}/",
             "/identity/users/teams/",
+            f"/identity/users/teams/{team.pk}/",
         ]:
             page.goto(url)
             width = page.evaluate("document.documentElement.scrollWidth")
