@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
@@ -452,8 +452,3 @@ def remove_team_member(*, actor: Any, team: Group, user: Any) -> None:
         record_event(
             actor=actor, action=AuditAction.TEAM_MEMBERS, target=team, before=before, after=_team_snapshot(team)
         )
-
-
-def user_display(user: AbstractUser) -> str:
-    full = user.get_full_name()
-    return f"{full} ({user.get_username()})" if full else user.get_username()
