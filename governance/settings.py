@@ -118,8 +118,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
-    "django.contrib.auth.backends.ModelBackend",
-]
+    "identity.login.LocalPasswordBackend",  # Django's ModelBackend; MODELGATE_LOCAL_LOGIN=0 limits it to superusers
+]  # + the LDAP and OIDC backends when configured (Single sign-on, below)
 # Brute-force protection (django-axes) of the login form and POST /api/v1/auth/token/: after
 # MODELGATE_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that pair is
 # refused for MODELGATE_LOGIN_COOLOFF_MINUTES. Behind reverse proxies set MODELGATE_PROXY_COUNT.
@@ -320,6 +320,72 @@ MODELGATE_LICENSE_HUB_LOOKUP = env.bool("MODELGATE_LICENSE_HUB_LOOKUP", default=
 MODELGATE_OVERVIEW_MAX_AGE = env.int("MODELGATE_OVERVIEW_MAX_AGE", default=180)
 # Days before a waiver's expiry on which its subscribers are reminded (one reminder per threshold).
 MODELGATE_WAIVER_REMINDER_DAYS: list[int] = env.list("MODELGATE_WAIVER_REMINDER_DAYS", cast=int, default=[7, 1])
+
+# --- Single sign-on (identity.oidc, identity.ldap, identity.directory; README "Single sign-on") ---
+# Local (password) accounts: on for the first administrator; 0 = only superusers may use a password.
+MODELGATE_LOCAL_LOGIN = env.bool("MODELGATE_LOCAL_LOGIN", default=True)
+# OpenID Connect (mozilla-django-oidc): on when an issuer (discovery) or the explicit endpoints and a client id are set.
+MODELGATE_OIDC_ISSUER = env.str("MODELGATE_OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env.str("MODELGATE_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("MODELGATE_OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env.str("MODELGATE_OIDC_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env.str("MODELGATE_OIDC_SIGN_ALGO", default="RS256")
+OIDC_VERIFY_SSL = env.bool("MODELGATE_OIDC_VERIFY_SSL", default=True)
+OIDC_TIMEOUT = env.float("MODELGATE_OIDC_TIMEOUT", default=10.0)
+# Endpoints: empty = from the issuer's /.well-known/openid-configuration.
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("MODELGATE_OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("MODELGATE_OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("MODELGATE_OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("MODELGATE_OIDC_JWKS_ENDPOINT", default="")
+MODELGATE_OIDC_END_SESSION_ENDPOINT = env.str("MODELGATE_OIDC_END_SESSION_ENDPOINT", default="")
+MODELGATE_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (MODELGATE_OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
+MODELGATE_OIDC_PROVIDER_NAME = env.str("MODELGATE_OIDC_PROVIDER_NAME", default="single sign-on")
+# Claim holding the user's groups (a dotted path such as realm_access.roles is followed).
+MODELGATE_OIDC_GROUPS_CLAIM = env.str("MODELGATE_OIDC_GROUPS_CLAIM", default="groups")
+# Groups → roles: "group=role;group=role@org-slug" or a JSON object (identity.directory.parse_group_map).
+MODELGATE_OIDC_GROUP_MAP = env.str("MODELGATE_OIDC_GROUP_MAP", default="")
+# 1: a user none of whose groups is mapped is created without roles (default: refused).
+MODELGATE_OIDC_ALLOW_UNMAPPED = env.bool("MODELGATE_OIDC_ALLOW_UNMAPPED", default=False)
+# 1: logging out of Modelgate also ends the session at the provider (RP-initiated logout).
+MODELGATE_OIDC_LOGOUT = env.bool("MODELGATE_OIDC_LOGOUT", default=False)
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = MODELGATE_OIDC_LOGOUT  # the id_token_hint of the logout request
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL_FAILURE = "login"
+# LDAP / Active Directory bind (identity.ldap, ldap3): on when a server URI is set.
+MODELGATE_LDAP_SERVER_URI = env.str("MODELGATE_LDAP_SERVER_URI", default="")
+MODELGATE_LDAP_START_TLS = env.bool("MODELGATE_LDAP_START_TLS", default=False)
+MODELGATE_LDAP_VERIFY_SSL = env.bool("MODELGATE_LDAP_VERIFY_SSL", default=True)
+MODELGATE_LDAP_TIMEOUT = env.int("MODELGATE_LDAP_TIMEOUT", default=10)
+# Either bind directly as "uid={username},ou=people,dc=example,dc=org" (or "{username}@corp.example" for AD) …
+MODELGATE_LDAP_USER_DN_TEMPLATE = env.str("MODELGATE_LDAP_USER_DN_TEMPLATE", default="")
+# … or search the user with a service account, then bind as the entry found.
+MODELGATE_LDAP_BIND_DN = env.str("MODELGATE_LDAP_BIND_DN", default="")
+MODELGATE_LDAP_BIND_PASSWORD = env.str("MODELGATE_LDAP_BIND_PASSWORD", default="")
+MODELGATE_LDAP_USER_SEARCH_BASE = env.str("MODELGATE_LDAP_USER_SEARCH_BASE", default="")
+MODELGATE_LDAP_USER_FILTER = env.str("MODELGATE_LDAP_USER_FILTER", default="(uid={username})")
+# Groups: entries under this base whose member attribute holds the user's DN (empty: the memberOf attribute).
+MODELGATE_LDAP_GROUP_SEARCH_BASE = env.str("MODELGATE_LDAP_GROUP_SEARCH_BASE", default="")
+MODELGATE_LDAP_GROUP_FILTER = env.str(
+    "MODELGATE_LDAP_GROUP_FILTER", default="(|(member={user_dn})(uniqueMember={user_dn}))"
+)
+# The group's name in the map: "cn" (its common name) or "dn" (its whole DN).
+MODELGATE_LDAP_GROUP_NAME = env.str("MODELGATE_LDAP_GROUP_NAME", default="cn")
+MODELGATE_LDAP_GROUP_MAP = env.str("MODELGATE_LDAP_GROUP_MAP", default="")
+MODELGATE_LDAP_ALLOW_UNMAPPED = env.bool("MODELGATE_LDAP_ALLOW_UNMAPPED", default=False)
+# Attributes of the user entry: username, email, first and last name.
+_LDAP_ATTRIBUTES = {"username": "uid", "email": "mail", "first_name": "givenName", "last_name": "sn"}
+MODELGATE_LDAP_ATTRIBUTES: dict[str, str] = env.json("MODELGATE_LDAP_ATTRIBUTES", default=_LDAP_ATTRIBUTES)
+if MODELGATE_LDAP_SERVER_URI:
+    AUTHENTICATION_BACKENDS.insert(1, "identity.ldap.LDAPBackend")  # after axes, before local passwords
+if MODELGATE_OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.append("identity.oidc.ModelgateOIDCBackend")
+    if MODELGATE_OIDC_LOGOUT:
+        # The logout form's redirect to the provider is a form action (CSP form-action covers redirects).
+        from urllib.parse import urlsplit as _urlsplit
+
+        _op = _urlsplit(MODELGATE_OIDC_END_SESSION_ENDPOINT or MODELGATE_OIDC_ISSUER)
+        CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_op.scheme}://{_op.netloc}")
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from identity.login import LoginView
+from identity.oidc import SSOLogoutView
+
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("inventory.api.urls")),
     path("", include("scanning.api.urls")),
@@ -25,8 +28,11 @@ api_patterns: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", include("governance.page_urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Login page: password form and/or the single sign-on button (identity.login); logout also ends the
+    # identity provider's session when MODELGATE_OIDC_LOGOUT is on.
+    path("accounts/login/", LoginView.as_view(), name="login"),
+    path("accounts/logout/", SSOLogoutView.as_view(), name="logout"),
+    path("oidc/", include("identity.sso_urls")),
     # Password change (signed in) and reset by email (EMAIL_BACKEND): Django's views, our templates.
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),

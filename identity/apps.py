@@ -13,7 +13,10 @@ class IdentityConfig(AppConfig):
     verbose_name = "Identity"
 
     def ready(self) -> None:
-        from identity import schema  # noqa: F401  (registers the OpenAPI description of CI tokens)
+        from identity import (
+            directory,  # noqa: F401  (registers the check of the SSO group maps)
+            schema,  # noqa: F401  (registers the OpenAPI description of CI tokens)
+        )
         from inventory import extensions
 
         extensions.register_application_links("identity", _application_links)

@@ -233,3 +233,34 @@ class Membership(models.Model):
     @property
     def member(self) -> Any:
         return self.user if self.user_id else self.group
+
+
+# --- Single sign-on: accounts linked to a directory (OIDC provider or LDAP server) -------------------------
+
+
+class DirectoryAccount(models.Model):
+    """A Modelgate user as known to a directory: its stable id there, and the global roles it granted.
+
+    The subject (OIDC `sub` of one issuer, or an LDAP entry's DN) links later logins to the same user, so a
+    renamed or re-mailed account stays one user. `granted_roles` lists the global roles (core.roles) the
+    directory's groups granted: only those are removed when the groups go away, never roles an administrator
+    granted in the app.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_accounts")
+    source = models.CharField(max_length=8, choices=MembershipSource.choices)
+    issuer = models.CharField(max_length=255, blank=True, help_text="OIDC issuer or LDAP server URI.")
+    subject = models.CharField(max_length=255, help_text="OIDC `sub` claim or LDAP DN.")
+    granted_roles = models.JSONField(default=list, blank=True)
+    groups = models.JSONField(default=list, blank=True, help_text="The directory groups seen at the last login.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["source", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "issuer", "subject"], name="identity_directoryaccount_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.subject}"
