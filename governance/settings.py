@@ -338,7 +338,7 @@ OIDC_OP_TOKEN_ENDPOINT = env.str("MODELGATE_OIDC_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("MODELGATE_OIDC_USERINFO_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("MODELGATE_OIDC_JWKS_ENDPOINT", default="")
 MODELGATE_OIDC_END_SESSION_ENDPOINT = env.str("MODELGATE_OIDC_END_SESSION_ENDPOINT", default="")
-MODELGATE_OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (MODELGATE_OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and (MODELGATE_OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT))
 MODELGATE_OIDC_PROVIDER_NAME = env.str("MODELGATE_OIDC_PROVIDER_NAME", default="single sign-on")
 # Claim holding the user's groups (a dotted path such as realm_access.roles is followed).
 MODELGATE_OIDC_GROUPS_CLAIM = env.str("MODELGATE_OIDC_GROUPS_CLAIM", default="groups")
@@ -378,7 +378,7 @@ _LDAP_ATTRIBUTES = {"username": "uid", "email": "mail", "first_name": "givenName
 MODELGATE_LDAP_ATTRIBUTES: dict[str, str] = env.json("MODELGATE_LDAP_ATTRIBUTES", default=_LDAP_ATTRIBUTES)
 if MODELGATE_LDAP_SERVER_URI:
     AUTHENTICATION_BACKENDS.insert(1, "identity.ldap.LDAPBackend")  # after axes, before local passwords
-if MODELGATE_OIDC_ENABLED:
+if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("identity.oidc.ModelgateOIDCBackend")
     if MODELGATE_OIDC_LOGOUT:
         # The logout form's redirect to the provider is a form action (CSP form-action covers redirects).

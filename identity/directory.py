@@ -117,7 +117,8 @@ def parse_group_map(text: str) -> GroupMap:
         if not isinstance(data, dict):
             raise ValueError("the JSON group map must be an object")
         for group, targets in data.items():
-            for target in [targets] if isinstance(targets, str) else targets:
+            listed = [targets] if isinstance(targets, str) else targets
+            for target in listed if isinstance(listed, list) else [listed]:
                 if not isinstance(target, str):
                     raise ValueError(f"group '{group}': roles must be strings")
                 pairs.append((group, target))

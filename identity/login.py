@@ -47,7 +47,7 @@ def login_options(request: HttpRequest) -> dict[str, Any]:
     ldap = bool(settings.MODELGATE_LDAP_SERVER_URI)
     local = local_login_allowed()
     return {
-        "sso_enabled": bool(settings.MODELGATE_OIDC_ENABLED),
+        "sso_enabled": bool(settings.OIDC_ENABLED),
         "sso_provider_name": settings.MODELGATE_OIDC_PROVIDER_NAME,
         "ldap_enabled": ldap,
         "local_login": local,

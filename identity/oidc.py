@@ -52,7 +52,7 @@ class ProviderUnavailable(Exception):
 
 
 def enabled() -> bool:
-    return bool(settings.MODELGATE_OIDC_ENABLED)
+    return bool(settings.OIDC_ENABLED)
 
 
 def discovery() -> dict[str, Any]:

@@ -112,7 +112,7 @@ def sso(settings: Any, oidc_provider: Provider, live_server: Any, transactional_
     settings.MODELGATE_OIDC_ISSUER = oidc_provider.issuer
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = oidc_provider.client_secret
-    settings.MODELGATE_OIDC_ENABLED = True
+    settings.OIDC_ENABLED = True
     settings.MODELGATE_OIDC_PROVIDER_NAME = "Test IdP"
     settings.MODELGATE_OIDC_GROUP_MAP = GROUP_MAP
     settings.MODELGATE_OIDC_ALLOW_UNMAPPED = False
