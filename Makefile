@@ -12,7 +12,7 @@ PORT ?= 8000
 # Two workers (this class of machine has 2 cores); a file's tests stay together on one worker.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test test-fast venv deps deps-dev browser migrate lint typecheck check bench clean
+.PHONY: run test test-fast venv deps deps-dev browser ldap-server migrate lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ browser:
 	  echo "warning: could not install chromium; browser tests will be reported as errors"; \
 	fi
 
+# LDAP sign-in tests bind to a real OpenLDAP server (Debian's slapd, started by the tests on a free port).
+ldap-server:
+	@if [ ! -x /usr/sbin/slapd ]; then \
+	  echo "Installing Debian's slapd for the LDAP sign-in tests…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd >/dev/null) || \
+	  echo "warning: could not install slapd; LDAP tests will be reported as errors"; \
+	fi
+
 migrate: deps
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -47,7 +55,7 @@ run: migrate
 	    --schedule=var/celerybeat-schedule >var/celery.log 2>&1 & \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: deps-dev browser
+test: deps-dev browser ldap-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # What CI runs is `make test` (everything); this is the quick loop while developing.

@@ -38,6 +38,8 @@ class LoginView(auth_views.LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.update(login_options(self.request))
+        # The directory knew the password but refused the user (no mapped group, deactivated): say so.
+        context["refusal"] = getattr(self.request, "modelgate_sso_refusal", "")
         return context
 
 

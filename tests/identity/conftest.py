@@ -21,6 +21,8 @@ from inventory.models import ApplicationModel
 from policies import services as policy_services
 from policies.models import Policy
 from tests import factories as f
+from tests.identity.ldap_fixtures import ldap_server  # noqa: F401  (single sign-on fixtures)
+from tests.identity.oidc_fixtures import oidc_provider, sso  # noqa: F401
 from tests.policies.conftest import make_policy
 
 

@@ -23,6 +23,7 @@ from identity import oidc
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT_ID = "modelgate-test"
+USER_PASSWORD = "op-password-1"  # users of the throwaway test provider
 GROUP_MAP = (
     "mg-admins=administrator; mg-architects=architect; acme-legal=legal reviewer@acme; "
     "acme-security=security reviewer@acme; acme-security=manager@acme-labs"
@@ -51,7 +52,7 @@ class Provider:
         )
         response.raise_for_status()
 
-    def user(self, username: str, groups: list[str], password: str = "op-password-1") -> None:
+    def user(self, username: str, groups: list[str], password: str = USER_PASSWORD) -> None:
         self.setup(
             users=[
                 {
@@ -133,7 +134,7 @@ def sso(settings: Any, oidc_provider: Provider, live_server: Any, transactional_
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-def sign_in(live_server: Any, provider: Provider, username: str, password: str = "op-password-1") -> requests.Response:
+def sign_in(live_server: Any, provider: Provider, username: str, password: str = USER_PASSWORD) -> requests.Response:
     """A person's sign-in over HTTP: Modelgate's login page → its SSO button → the provider's login form →
     (consent skipped) → Modelgate's callback → wherever Modelgate sends the user. Returns the last answer."""
     session = requests.Session()

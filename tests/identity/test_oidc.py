@@ -15,7 +15,7 @@ from core.models import AuditAction, AuditEvent
 from identity.choices import MembershipSource
 from identity.models import DirectoryAccount, Membership
 from tests import factories as f
-from tests.identity.oidc_fixtures import oidc_provider, sign_in, sso  # noqa: F401  (fixtures)
+from tests.identity.oidc_fixtures import sign_in
 
 User = get_user_model()
 

@@ -135,7 +135,9 @@ def test_local_login_off_refuses_passwords_except_superusers(db, sso_on):
     f.UserFactory(username="architect-1", role="architect")
     root = f.UserFactory(username="root", is_superuser=True, is_staff=True)
 
-    refused = Client().post("/accounts/login/?local=1", {"username": "architect-1", "password": "correct-horse-battery"})
+    refused = Client().post(
+        "/accounts/login/?local=1", {"username": "architect-1", "password": "correct-horse-battery"}
+    )
     assert refused.status_code == 200
     assert "Password sign-in is switched off: sign in with Acme Keycloak" in refused.content.decode()
 
@@ -145,7 +147,10 @@ def test_local_login_off_refuses_passwords_except_superusers(db, sso_on):
     root_client = Client()
     answer = root_client.post("/accounts/login/?local=1", {"username": "root", "password": "correct-horse-battery"})
     assert answer.status_code == 302 and int(root_client.session["_auth_user_id"]) == root.pk
-    assert "token" in Client().post("/api/v1/auth/token/", {"username": "root", "password": "correct-horse-battery"}).json()
+    assert (
+        "token"
+        in Client().post("/api/v1/auth/token/", {"username": "root", "password": "correct-horse-battery"}).json()
+    )
 
 
 def test_local_login_on_keeps_passwords_working(db, client, sso_on):
