@@ -104,11 +104,10 @@ class LDAPBackend(BaseBackend):
             return None
 
     def get_user(self, user_id: Any) -> Any:
+        """The session's user, unless deactivated since it signed in."""
         user_model = get_user_model()
-        try:
-            return user_model.objects.get(pk=user_id)
-        except user_model.DoesNotExist:
-            return None
+        user = user_model.objects.filter(pk=user_id, is_active=True).first()
+        return user
 
     def _bind_user(self, username: str, password: str) -> tuple[str, dict[str, Any], list[str]] | None:
         attrs = [*settings.MODELGATE_LDAP_ATTRIBUTES.values(), "memberOf"]

@@ -123,6 +123,11 @@ class ModelgateOIDCBackend(OIDCAuthenticationBackend):
         super().__init__()  # reads the endpoints (discovery)
         return super().authenticate(request, **kwargs)
 
+    def get_user(self, user_id: Any) -> Any:
+        """The session's user, unless deactivated since it signed in (the library does not check)."""
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The ID token's claims, completed by the userinfo endpoint (if the provider has one).
 

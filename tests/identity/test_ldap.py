@@ -62,6 +62,10 @@ def test_ldap_user_signs_in_with_the_roles_of_its_groups(ldap_search):
     assert set(account.groups) == {"mg-architects", "acme-legal", "unrelated"}
     assert AuditEvent.objects.filter(actor=lena, action=AuditAction.USER_SSO_LOGIN).count() == 1
     assert AuditEvent.objects.filter(actor=lena, action=AuditAction.USER_CREATE).count() == 1
+    assert client.get("/policies/").status_code == 200
+    lena.is_active = False
+    lena.save()
+    assert client.get("/policies/").status_code == 302  # deactivated: the session ends at once
 
 
 def test_ldap_groups_are_re_synced_at_the_next_sign_in(ldap_search):
