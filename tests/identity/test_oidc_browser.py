@@ -48,3 +48,30 @@ def test_the_sso_only_login_page_in_a_browser(page, live_server, sso, settings):
     page.goto("/accounts/login/")
     expect(page.get_by_role("link", name="Sign in with Test IdP")).to_be_visible()
     expect(page.locator("input[name=password]")).to_have_count(0)
+
+
+def test_log_out_also_at_the_provider_in_a_browser(page, live_server, sso, settings):
+    """RP-initiated logout: the page's CSP must let the logout form's redirect reach the provider (the
+    form-action origin that governance/settings.py adds with MODELGATE_OIDC_LOGOUT=1; see test_sso_login)."""
+    from playwright.sync_api import expect
+
+    settings.MODELGATE_OIDC_LOGOUT = True
+    settings.OIDC_STORE_ID_TOKEN = True
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**directives, "form-action": [*directives["form-action"], sso.url]}
+    }
+    sso.user("jack", ["mg-architects"])
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Sign in with Test IdP").click()
+    page.fill("#op-username", "jack")
+    page.fill("#op-password", "op-password-1")
+    page.click("#op-submit")
+    expect(page).to_have_url(re.compile(re.escape(live_server.url) + r"/(?!accounts/login)"))
+
+    page.get_by_role("button", name="Log out").first.click()
+
+    expect(page).to_have_url(re.compile(re.escape(live_server.url) + r"/accounts/login/"))
+    # Signed out at the provider too: signing in again asks for the password there.
+    page.get_by_role("link", name="Sign in with Test IdP").click()
+    expect(page).to_have_url(re.compile(re.escape(sso.url) + r"/accounts/login/"))

@@ -157,3 +157,40 @@ def test_local_login_on_keeps_passwords_working(db, client, sso_on):
     f.UserFactory(username="architect-1", role="architect")
     api = client.post("/api/v1/auth/token/", {"username": "architect-1", "password": "correct-horse-battery"})
     assert api.status_code == 200 and api.json()["token"]
+
+
+def test_settings_turn_sso_on_from_the_environment_and_open_the_csp_for_rp_logout():
+    """governance/settings.py read in a fresh process with only the environment a deployment sets."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MODELGATE_", "DJANGO_"))},
+        "DEBUG": "1",
+        "MODELGATE_OIDC_ISSUER": "https://login.example.com/realms/corp",
+        "MODELGATE_OIDC_CLIENT_ID": "modelgate",
+        "MODELGATE_OIDC_LOGOUT": "1",
+        "MODELGATE_LDAP_SERVER_URI": "ldaps://ldap.example.com",
+        "MODELGATE_LOCAL_LOGIN": "0",
+    }
+    code = (
+        "import json; from governance import settings as s; print(json.dumps([s.AUTHENTICATION_BACKENDS,"
+        " s.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action'], s.OIDC_ENABLED, s.MODELGATE_LOCAL_LOGIN,"
+        " s.OIDC_STORE_ID_TOKEN]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    backends, form_action, enabled, local, store = json.loads(out.stdout.strip().splitlines()[-1])
+    assert backends == [
+        "axes.backends.AxesStandaloneBackend",
+        "identity.ldap.LDAPBackend",
+        "identity.login.LocalPasswordBackend",
+        "identity.oidc.ModelgateOIDCBackend",
+    ]
+    assert form_action == ["'self'", "https://login.example.com"]
+    assert enabled is True and local is False and store is True
