@@ -158,6 +158,12 @@ class ModelgateOIDCBackend(OIDCAuthenticationBackend):
         email = str(claims.get("email") or "")
         if claims.get("email_verified") is False:
             email = ""  # an address the provider did not verify does not link or update anything
+        if "groups" in (claims.get("_claim_names") or {}):
+            logger.warning(
+                "the provider left the groups of %s out of the token (too many groups; Entra ID: emit only "
+                "'Groups assigned to the application')",
+                payload.get("sub"),
+            )
         identity = DirectoryIdentity(
             source=MembershipSource.OIDC,
             issuer=str(payload.get("iss", "")),
