@@ -28,7 +28,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.models import AuditAction
@@ -243,7 +243,15 @@ def login_from_directory(
 
     Raises LoginRefused (after taking away what the directory no longer grants) when the groups grant
     nothing and unmapped users are not allowed, or when the account was deactivated in Modelgate.
+    Two first sign-ins of one person at once (two tabs): the second finds the account the first made.
     """
+    try:
+        return _login(identity, group_map=group_map, allow_unmapped=allow_unmapped, provider=provider)
+    except IntegrityError:
+        return _login(identity, group_map=group_map, allow_unmapped=allow_unmapped, provider=provider)
+
+
+def _login(identity: DirectoryIdentity, *, group_map: GroupMap, allow_unmapped: bool, provider: str) -> Any:
     with transaction.atomic():
         global_roles, org_grants = _resolve(group_map.grants_for(identity.groups))
         has_grants = bool(global_roles or org_grants)

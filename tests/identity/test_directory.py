@@ -91,3 +91,23 @@ def test_the_sign_in_event_records_groups_roles_and_memberships():
     assert event.after["groups"] == ["admins", "legal", "other"]
     assert event.after["roles"] == ["administrator"] and event.after["memberships"] == ["legal reviewer@acme"]
     assert event.after["source"] == "oidc"
+
+
+def test_a_concurrent_first_sign_in_finds_the_account_the_other_one_made(monkeypatch):
+    """The race: both requests saw no account; the loser's insert fails, it retries and finds the winner's."""
+    from identity import directory
+
+    winner = _login(_who(("admins",)))
+    real_select_related = DirectoryAccount.objects.select_related
+    calls = {"n": 0}
+
+    def first_lookup_misses(*args, **kwargs):
+        calls["n"] += 1
+        qs = real_select_related(*args, **kwargs)
+        return qs.none() if calls["n"] == 1 else qs
+
+    monkeypatch.setattr(directory.DirectoryAccount.objects, "select_related", first_lookup_misses)
+    again = _login(_who(("admins",)))
+
+    assert again.pk == winner.pk and calls["n"] >= 2
+    assert DirectoryAccount.objects.count() == 1 and User.objects.filter(username__startswith="zoe").count() == 1
