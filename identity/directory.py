@@ -34,7 +34,7 @@ from django.utils import timezone
 from core.models import AuditAction
 from core.roles import ORGANIZATION_ROLES, ROLES
 from core.services import record_event
-from identity import memberships
+from identity import accounts, memberships
 from identity.models import DirectoryAccount
 from inventory.models import Organization
 
@@ -206,18 +206,17 @@ def _sync_global_roles(user: Any, account: DirectoryAccount, wanted: set[str]) -
     to_add = wanted - held
     to_remove = (granted - wanted) & held
     if to_add or to_remove:
-        before = sorted(held)
+        before = accounts.snapshot(user)  # the same event shape as role changes made in the app
         if to_add:
             user.groups.add(*Group.objects.filter(name__in=to_add))
         if to_remove:
             user.groups.remove(*Group.objects.filter(name__in=to_remove))
-        after = sorted((held | to_add) - to_remove)
         record_event(
             actor=user,
             action=AuditAction.USER_ROLES,
             target=user,
-            before={"roles": before},
-            after={"roles": after},
+            before=before,
+            after=accounts.snapshot(user),
             reason=f"groups at {account.source} login",
         )
     # A role the user already held from the app stays the app's, not the directory's.
@@ -284,7 +283,7 @@ def _login(identity: DirectoryIdentity, *, group_map: GroupMap, allow_unmapped: 
                 actor=user,
                 action=AuditAction.USER_CREATE,
                 target=user,
-                after={**_user_snapshot(user), "source": identity.source},
+                after={**accounts.snapshot(user), "source": identity.source},
                 reason=f"first sign-in through {provider}",
             )
         account.user = user
