@@ -9,8 +9,11 @@ from django.urls import NoReverseMatch, reverse
 
 from core.permissions import has_perm
 
+WORK = "work"  # not a permission: shown when the user has at least one "my work" section
+
 # (label, url name, permission). Entries whose URL is not installed are skipped.
 NAV: list[tuple[str, str, str]] = [
+    ("My work", "governance:work", WORK),
     ("Overview", "governance:overview", "governance.view_overview"),
     ("Inventory", "inventory:model_list", "inventory.view_model"),
     ("Imports", "inventory:importjob_list", "inventory.view_importjob"),
@@ -32,7 +35,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav": []}
     items: list[dict[str, Any]] = []
     for label, name, perm in NAV:
-        if not has_perm(user, perm):
+        if perm == WORK:
+            if not _has_work(user):
+                continue
+        elif not has_perm(user, perm):
             continue
         try:
             url = reverse(name)
@@ -45,3 +51,18 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if matches:
         max(matches, key=lambda i: len(i["url"]))["active"] = True
     return {"nav": items}
+
+
+def _has_work(user: Any) -> bool:
+    """Whether any permission gives the user a "my work" section (mirrors governance.work.sections_for)."""
+    return any(has_perm(user, p) for p in WORK_PERMISSIONS)
+
+
+WORK_PERMISSIONS = (
+    "licenses.conclude_license",
+    "policies.decide_legal_waiver",
+    "policies.decide_security_waiver",
+    "policies.request_waiver",
+    "inventory.import_model",
+    "policies.approve_version",
+)

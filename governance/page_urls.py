@@ -6,6 +6,7 @@ app_name = "governance"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    path("work/", views.WorkView.as_view(), name="work"),
     path("overview/", views.OverviewView.as_view(), name="overview"),
     path("audit/", views.AuditEventListView.as_view(), name="audit_list"),
     path("notifications/", views.NotificationPreferencesView.as_view(), name="notification_preferences"),

@@ -133,7 +133,7 @@ AXES_LOCKOUT_CALLABLE = "core.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "core.auth.client_ip"
 MODELGATE_PROXY_COUNT = env.int("MODELGATE_PROXY_COUNT", default=0)
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL = "/work/"  # "my work"; roles without a queue are sent on to the overview
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

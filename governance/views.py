@@ -23,7 +23,7 @@ from core.http import HtmxHttpRequest
 from core.models import AuditEvent
 from core.permissions import PermissionMixin, has_perm, require
 from core.views import paginate
-from governance import notifications
+from governance import notifications, work
 from governance import overview as ov
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
 from inventory.models import Application, ModelVersion
@@ -31,14 +31,41 @@ from licenses.choices import ThreatGroup
 
 
 class HomeView(View):
-    """Send each role where its work is: managers to the overview, reviewers to the inventory."""
+    """Send each role where its work is: "my work" when the role has a queue, else the overview."""
 
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
+        if work.sections_for(request.user):
+            return redirect("governance:work")
         if has_perm(request.user, "governance.view_overview"):
             return redirect("governance:overview")
         if has_perm(request.user, "inventory.view_model"):
             return redirect("inventory:model_list")
         return render(request, "governance/no_role.html", status=403)
+
+
+class WorkView(View):
+    """ "My work": per permission, what waits for this user (count, first rows, link to the full list).
+
+    The post-login page. A role without any queue (managers) is sent on to the risk overview.
+    """
+
+    def get(self, request: HtmxHttpRequest) -> HttpResponse:
+        sections = work.sections_for(request.user)
+        if not sections:
+            if has_perm(request.user, "governance.view_overview"):
+                return redirect("governance:overview")
+            if has_perm(request.user, "inventory.view_model"):
+                return redirect("inventory:model_list")
+            return render(request, "governance/no_role.html", status=403)
+        return render(
+            request,
+            "governance/work.html",
+            {
+                "sections": sections,
+                "total": sum(s.count for s in sections),
+                "can_overview": has_perm(request.user, "governance.view_overview"),
+            },
+        )
 
 
 def _violations_url() -> str:

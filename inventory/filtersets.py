@@ -7,9 +7,11 @@ from typing import Any
 import django_filters
 from django.db.models import Q, QuerySet
 
-from core.filters import IdFilter
+from core.filters import AnyBooleanFilter, IdFilter
 from inventory.choices import JobState, ReviewStatus, Source
 from inventory.models import Application, Dataset, ImportJob, Model, ModelVersion, Organization
+
+AWAITING = "awaiting"
 
 
 class ModelFilterSet(django_filters.FilterSet):
@@ -24,7 +26,7 @@ class ModelFilterSet(django_filters.FilterSet):
         field_name="latest_version__license_expression", lookup_expr="icontains", label="License"
     )
     status = django_filters.ChoiceFilter(
-        field_name="latest_version__review_status", choices=ReviewStatus.choices, label="Review status"
+        choices=[*ReviewStatus.choices, (AWAITING, "Awaiting a decision")], method="by_status", label="Review status"
     )
     verdict = django_filters.CharFilter(field_name="latest_version__scan_verdict", label="Scan verdict")
     tag = django_filters.CharFilter(method="by_tag", label="Tag")
@@ -48,6 +50,13 @@ class ModelFilterSet(django_filters.FilterSet):
     def search(self, qs: QuerySet[Model], name: str, value: str) -> QuerySet[Model]:
         value = value.strip()
         return qs.filter(Q(repo_id__icontains=value) | Q(author__icontains=value)) if value else qs
+
+    def by_status(self, qs: QuerySet[Model], name: str, value: str) -> QuerySet[Model]:
+        if not value:
+            return qs
+        if value == AWAITING:  # pending or in review: what "my work" counts as awaiting approval
+            return qs.filter(latest_version__review_status__in=[ReviewStatus.PENDING, ReviewStatus.IN_REVIEW])
+        return qs.filter(latest_version__review_status=value)
 
     def by_organization(self, qs: QuerySet[Model], name: str, value: Organization | None) -> QuerySet[Model]:
         if not value:
@@ -79,6 +88,7 @@ class ModelVersionFilterSet(django_filters.FilterSet):
 class ImportJobFilterSet(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=JobState.choices)
     q = django_filters.CharFilter(method="search", label="Search")
+    mine = AnyBooleanFilter(method="by_mine", label="Started by me")
 
     class Meta:
         model = ImportJob
@@ -86,6 +96,12 @@ class ImportJobFilterSet(django_filters.FilterSet):
 
     def search(self, qs: QuerySet[ImportJob], name: str, value: Any) -> QuerySet[ImportJob]:
         return qs.filter(Q(repo_id__icontains=value) | Q(local_path__icontains=value)) if value else qs
+
+    def by_mine(self, qs: QuerySet[ImportJob], name: str, value: bool | None) -> QuerySet[ImportJob]:
+        if value is None:
+            return qs
+        user_id = getattr(getattr(self.request, "user", None), "pk", None)
+        return qs.filter(requested_by_id=user_id) if value else qs.exclude(requested_by_id=user_id)
 
 
 class DatasetFilterSet(django_filters.FilterSet):

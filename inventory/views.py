@@ -204,7 +204,7 @@ class ImportJobListView(PermissionMixin, View):
 
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
         qs = ImportJob.objects.restrict(request.user).select_related("requested_by", "version", "application")
-        filterset = filtersets.ImportJobFilterSet(request.GET, queryset=qs)
+        filterset = filtersets.ImportJobFilterSet(request.GET, queryset=qs, request=request)
         page = paginate(request, filterset.qs)
         return render(
             request,

@@ -14,6 +14,7 @@ from core.filters import AnyBooleanFilter, IdFilter
 from inventory.models import Application, Organization
 from policies.choices import ScopeKind, ViolationState, WaiverState
 from policies.models import Policy, Violation, Waiver
+from policies.services.waivers import decidable_waivers
 
 AGE_CHOICES = [("1", "older than 1 day"), ("7", "older than 7 days"), ("30", "older than 30 days"),
                ("90", "older than 90 days")]  # fmt: skip
@@ -96,7 +97,13 @@ class ViolationFilterSet(django_filters.FilterSet):
 
 
 class WaiverFilterSet(django_filters.FilterSet):
-    TABS = [("pending", "Pending requests"), ("expiring", "Expiring soon"), ("stale", "Stale"), ("all", "All")]
+    TABS = [
+        ("pending", "Pending requests"),
+        ("to_decide", "Awaiting my decision"),
+        ("expiring", "Expiring soon"),
+        ("stale", "Stale"),
+        ("all", "All"),
+    ]
 
     tab = django_filters.ChoiceFilter(choices=TABS, method="by_tab", label="Show")
     state = django_filters.ChoiceFilter(choices=WaiverState.choices)
@@ -111,6 +118,8 @@ class WaiverFilterSet(django_filters.FilterSet):
         now = timezone.now()
         if value == "pending":
             return qs.filter(state=WaiverState.PENDING)
+        if value == "to_decide":  # pending requests this user may decide (not their own)
+            return decidable_waivers(getattr(self.request, "user", None), qs)
         if value == "expiring":
             return qs.filter(state=WaiverState.APPROVED, expires_at__gt=now, expires_at__lte=now + timedelta(days=14))
         if value == "stale":

@@ -458,7 +458,7 @@ class WaiverListView(PermissionMixin, View):
             .annotate(waived_count=Count("violations", filter=Q(violations__state=ViolationState.WAIVED)))
             .order_by("expires_at", "id")
         )
-        filterset = filtersets.WaiverFilterSet(data, queryset=qs)
+        filterset = filtersets.WaiverFilterSet(data, queryset=qs, request=request)
         page = paginate(request, filterset.qs)
         return render(
             request,

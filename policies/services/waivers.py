@@ -49,6 +49,20 @@ def can_decide_waiver(user: Any, waiver: Waiver) -> bool:
     )
 
 
+def decidable_waivers(user: Any, qs: Any) -> Any:
+    """Of `qs`, the pending waivers `user` may decide: kinds their role decides, not requested by themselves."""
+    security = has_perm(user, "policies.decide_security_waiver")
+    legal = has_perm(user, "policies.decide_legal_waiver")
+    if not (security or legal):
+        return qs.none()
+    qs = qs.filter(state=WaiverState.PENDING).exclude(requested_by_id=getattr(user, "pk", None))
+    if not security:
+        qs = qs.exclude(policy__category=Category.SECURITY)
+    if not legal:
+        qs = qs.exclude(policy__category=Category.LEGAL)
+    return qs
+
+
 @transaction.atomic
 def request_waiver(
     *,
