@@ -165,6 +165,13 @@ class LicenseAnalysis(models.Model):
     notes = models.JSONField(default=list, blank=True)
     summary = models.JSONField(default=dict, blank=True, help_text="The `licenses --json` object.")
     catalog_stamp = models.CharField(max_length=80, blank=True)
+    evidence_key = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Hash of the license evidence (card license fields, license-bearing files, bases, result): "
+        "equal keys let a conclusion carry forward to a new revision.",
+    )
     files_read = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -245,6 +252,15 @@ class LicenseConclusion(models.Model):
     comment = models.TextField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    carried_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="carried_to",
+        help_text="A deciding conclusion: the reviewer's conclusion on an earlier revision with the same evidence, "
+        "applied automatically. An open conclusion: the carried-forward one it revokes.",
+    )
 
     objects = LicenseConclusionQuerySet.as_manager()
 
@@ -260,6 +276,14 @@ class LicenseConclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_status_display()}: {self.license_expression or '—'} ({self.scope_label})"
+
+    @property
+    def is_carried(self) -> bool:
+        return bool(self.carried_from_id) and self.status in ConclusionStatus.deciding()
+
+    @property
+    def is_revocation(self) -> bool:
+        return bool(self.carried_from_id) and self.status == ConclusionStatus.OPEN
 
     @property
     def scope_label(self) -> str:

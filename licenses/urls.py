@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.QueueView.as_view(), name="queue"),
     path("versions/<int:version_id>/", views.ReviewView.as_view(), name="review"),
     path("versions/<int:version_id>/conclude/", views.ConcludeView.as_view(), name="conclude"),
+    path("versions/<int:version_id>/carry-revoke/", views.CarryRevokeView.as_view(), name="carry_revoke"),
     path("versions/<int:version_id>/analyse/", views.AnalyseView.as_view(), name="analyse"),
     path("evidence/<int:pk>/", views.EvidenceView.as_view(), name="evidence"),
     path("catalog/", views.LicenseListView.as_view(), name="license_list"),

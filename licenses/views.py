@@ -75,6 +75,8 @@ def _review_context(request: HtmxHttpRequest, version: ModelVersion) -> dict[str
         "conclusions": LicenseConclusion.objects.restrict(request.user)
         .filter(version=version)
         .select_related("application", "organization", "created_by"),
+        "current": services.current_conclusion(version.pk),
+        "revoke_error": "",
         "form": forms.ConclusionForm(user=request.user),
         "can_conclude": has_perm(request.user, "licenses.conclude_license"),
         "events": audit_trail(request, version, action_prefix="license"),
@@ -129,6 +131,28 @@ class ConcludeView(PermissionMixin, View):
             response["HX-Trigger"] = "license-concluded"
             return response
         messages.success(request, "Conclusion recorded.")
+        return HttpResponseRedirect(reverse("licenses:review", args=[version.pk]))
+
+
+class CarryRevokeView(PermissionMixin, View):
+    """Withdraw a carried-forward conclusion (with a reason): the version goes back to the legal queue."""
+
+    permission_required = "licenses.conclude_license"
+
+    def post(self, request: HtmxHttpRequest, version_id: int) -> HttpResponse:
+        version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=version_id)
+        try:
+            services.revoke_carried_conclusion(
+                actor=request.user, version=version, reason=request.POST.get("reason", "")
+            )
+        except services.CarryForwardError as exc:
+            context = {**_review_context(request, version), "revoke_error": str(exc)}
+            return render_form_errors(request, "licenses/review.html", context, partial="conclusions")
+        if request.htmx:
+            response = render(request, "licenses/review.html#conclusions", _review_context(request, version))
+            response["HX-Trigger"] = '{"toast": {"level": "success", "message": "Carried-forward conclusion revoked."}}'
+            return response
+        messages.success(request, "Carried-forward conclusion revoked: the version is back in the legal queue.")
         return HttpResponseRedirect(reverse("licenses:review", args=[version.pk]))
 
 

@@ -41,7 +41,8 @@ analysing synchronously when no finished analysis exists; an installation-wide d
 replaces `effective` and `obligations`.
 
 Modules: catalog (the engine's catalog, catalog edits), analysis (one version, the queue), facts (this
-read API), decisions (conclusions, obligation checklist), reports (attribution report, NOTICE).
+read API), decisions (conclusions, obligation checklist), carry (conclusions carried forward to a new
+revision with unchanged evidence, and their revocation), reports (attribution report, NOTICE).
 Use cases (keyword-only, atomic, audited): analyse_version, conclude_license, set_obligation_status,
 save_license, save_obligation, save_license_obligation, reanalyse_all_versions.
 """
@@ -57,6 +58,7 @@ from licenses.services.analysis import (
     refresh_use_fit,
     review_queue,
 )
+from licenses.services.carry import current_conclusion
 from licenses.services.catalog import (
     catalog_stamp,
     engine_catalog,
@@ -66,10 +68,12 @@ from licenses.services.catalog import (
     seed_catalog_if_empty,
 )
 from licenses.services.decisions import (
+    CarryForwardError,
     ChecklistRow,
     ConclusionError,
     conclude_license,
     obligation_checklist,
+    revoke_carried_conclusion,
     set_obligation_status,
 )
 from licenses.services.facts import license_facts, use_fit, use_fit_many
@@ -77,6 +81,7 @@ from licenses.services.reports import AttributionEntry, attribution_report, noti
 
 __all__ = [
     "AttributionEntry",
+    "CarryForwardError",
     "ChecklistRow",
     "ConclusionError",
     "FileTexts",
@@ -85,6 +90,7 @@ __all__ = [
     "attribution_report",
     "catalog_stamp",
     "conclude_license",
+    "current_conclusion",
     "engine_catalog",
     "enqueue_analysis",
     "license_facts",
@@ -95,6 +101,7 @@ __all__ = [
     "reanalyse_all_versions",
     "refresh_use_fit",
     "review_queue",
+    "revoke_carried_conclusion",
     "save_license",
     "save_license_obligation",
     "save_obligation",

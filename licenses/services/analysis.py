@@ -28,6 +28,7 @@ from licenses.models import (
     LicenseConclusion,
     LicenseEvidence,
 )
+from licenses.services.carry import carry_forward, evidence_key
 from licenses.services.catalog import engine_catalog
 from licenses.services.facts import _concluded_expression, use_fit_many
 from licenses.services.hubcards import base_license_from_hub
@@ -251,12 +252,22 @@ def _store(
         + [f"unrecognised id in the card: {s}" for s in result.declared.unknown_symbols]
     )
     analysis.summary = result.as_json()
+    analysis.evidence_key = evidence_key(
+        version=version,
+        card_data=data.card_data,
+        card_markdown=data.card_markdown,
+        tags=data.tags,
+        files=data.files,
+        bases=data.bases,
+        result=analysis.summary,
+    )
     analysis.catalog_stamp = catalog.stamp
     analysis.files_read = len(data.files)
     analysis.state = AnalysisState.DONE
     analysis.finished_at = timezone.now()
     analysis.error = ""
     analysis.save()
+    carry_forward(analysis)  # same evidence as a concluded revision: its conclusion applies (audited)
     analysis.unfit_applications = _unfit(version.pk, analysis)
     _score(analysis)
     LicenseAnalysis.objects.filter(pk=analysis.pk).update(
@@ -283,12 +294,16 @@ def _score(analysis: LicenseAnalysis) -> None:
     settled = bool(
         latest and latest.status in ConclusionStatus.deciding() and latest.detected_effective == analysis.effective
     )
-    analysis.needs_review = not settled and bool(
-        analysis.is_unknown
-        or analysis.is_other
-        or analysis.conflict
-        or analysis.is_weak
-        or analysis.threat_group in QUEUE_THREATS
+    revoked = bool(latest and latest.status == ConclusionStatus.OPEN and latest.carried_from_id)
+    analysis.needs_review = revoked or (
+        not settled
+        and bool(
+            analysis.is_unknown
+            or analysis.is_other
+            or analysis.conflict
+            or analysis.is_weak
+            or analysis.threat_group in QUEUE_THREATS
+        )
     )
     analysis.needs_review = analysis.needs_review or bool(unfit)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.models import AuditAction
 from core.permissions import require
 from core.services import record_event
 from inventory import pipeline
@@ -20,12 +21,17 @@ from licenses.models import (
     ObligationStatus,
 )
 from licenses.services.analysis import refresh_use_fit
+from licenses.services.carry import current_conclusion
 from licenses.services.catalog import engine_catalog
 from licenses.services.facts import _app_facts, _ids
 
 
 # --- decisions (audited) -------------------------------------------------------------------------
 class ConclusionError(ValueError):
+    pass
+
+
+class CarryForwardError(ValueError):
     pass
 
 
@@ -95,6 +101,41 @@ def conclude_license(
         refresh_use_fit([version.pk])  # queue flags: settled by the conclusion, unfit applications recomputed
         pipeline.facts_changed([version.pk])
     return conclusion
+
+
+def revoke_carried_conclusion(*, actor: Any, version: ModelVersion, reason: str) -> LicenseConclusion:
+    """Withdraw a carried-forward conclusion: an open conclusion on top, back to the legal queue (audited)."""
+    require(actor, "licenses.conclude_license")
+    if not reason.strip():
+        raise CarryForwardError("Say why the carried-forward conclusion does not hold.")
+    with transaction.atomic():
+        current = current_conclusion(version.pk)
+        if current is None or current.carried_from_id is None or current.status not in ConclusionStatus.deciding():
+            raise CarryForwardError("This revision has no carried-forward conclusion to revoke.")
+        analysis = LicenseAnalysis.objects.filter(version=version).first()
+        reopened = LicenseConclusion.objects.create(
+            version=version,
+            status=ConclusionStatus.OPEN,
+            detected_effective=analysis.effective if analysis else "unknown",
+            comment=f"Carried-forward conclusion revoked: {reason.strip()}",
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            carried_from=current,  # an open conclusion pointing at a carried one: the revocation
+        )
+        record_event(
+            actor=actor,
+            action=AuditAction.LICENSE_CARRY_REVOKE,
+            target=version,
+            reason=reason.strip(),
+            before={
+                "status": current.status,
+                "license": current.license_expression,
+                "from_conclusion": current.carried_from_id,
+            },
+            after={"status": ConclusionStatus.OPEN},
+        )
+        refresh_use_fit([version.pk])  # a revocation keeps the version in the queue (analysis._score)
+        pipeline.facts_changed([version.pk])
+    return reopened
 
 
 def set_obligation_status(
