@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from core.permissions import has_perm
+from inventory.choices import NO_APPLICATION
 
 WORK = "work"  # not a permission: shown when the user has at least one "my work" section
 
@@ -32,7 +33,7 @@ NAV: list[tuple[str, str, str]] = [
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav": []}
+        return {"nav": [], "NO_APPLICATION": NO_APPLICATION}
     items: list[dict[str, Any]] = []
     for label, name, perm in NAV:
         if perm == WORK:
@@ -50,7 +51,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     matches = [i for i in items if request.path == i["url"] or (i["url"] != "/" and request.path.startswith(i["url"]))]
     if matches:
         max(matches, key=lambda i: len(i["url"]))["active"] = True
-    return {"nav": items}
+    return {"nav": items, "NO_APPLICATION": NO_APPLICATION}
 
 
 def _has_work(user: Any) -> bool:

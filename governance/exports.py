@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.choices import Band
+from inventory.choices import NO_APPLICATION
 from policies.filtersets import ViolationFilterSet, WaiverFilterSet
 from policies.models import Violation, Waiver
 
@@ -84,7 +85,7 @@ def violation_rows(qs: Any) -> Iterator[list[Any]]:
     for row in qs.order_by("id").values_list(*fields).iterator(chunk_size=2000):
         (pk, state, policy, level, category, repo, commit, app, org, first, opened, resolved, waiver, action) = row
         band = Band.of(level).value
-        yield [pk, state, policy, level, band, category, repo, commit, app or "", org or "", first, opened,
+        yield [pk, state, policy, level, band, category, repo, commit, app or NO_APPLICATION, org or "", first, opened,
                resolved, waiver, action, url.format(pk)]  # fmt: skip
 
 

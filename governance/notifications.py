@@ -53,6 +53,7 @@ from governance.models import (
     Webhook,
     WebhookDelivery,
 )
+from inventory.choices import NO_APPLICATION
 from inventory.models import ModelVersion
 from policies.models import Violation, Waiver
 from policies.services.waivers import mark_reminded, waivers_due_for_reminder
@@ -555,7 +556,7 @@ def _violations() -> int:
                 target=v,
                 context={"title": "New violation of a failing policy", "policy": v.policy.name,
                          "threat_level": v.policy.threat_level, "category": v.policy.category,
-                         "model_version": str(v.version), "application": str(v.application or "root context"),
+                         "model_version": str(v.version), "application": str(v.application or NO_APPLICATION),
                          "fails_at": stages},
             )  # fmt: skip
             sent += 1

@@ -26,6 +26,7 @@ from core.views import paginate
 from governance import notifications, work
 from governance import overview as ov
 from governance.models import NotificationEvent, Webhook, WebhookDelivery
+from inventory.choices import NO_APPLICATION
 from inventory.models import Application, ModelVersion
 from licenses.choices import ThreatGroup
 
@@ -156,6 +157,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
         "org_rows": [
             {
                 **o,
+                "name": o["name"] if o["id"] else NO_APPLICATION,  # the inventory is not an organization
                 "href": f"?{urlencode({'organization': o['id']})}" if o["id"] else "",
                 "violations": drill(root="true") if o["id"] is None else drill(organization=o["id"]),
             }

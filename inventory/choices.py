@@ -1,5 +1,9 @@
 from django.db import models
 
+# How every page, export and notification names the context of a violation with no application: the
+# installation-wide inventory. It is not an organization and is never listed as one.
+NO_APPLICATION = "No application (inventory)"
+
 
 class Source(models.TextChoices):
     HUB = "hub", "Hugging Face Hub"

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.choices import Band, Category
 from core.filters import AnyBooleanFilter, IdFilter
+from inventory.choices import NO_APPLICATION
 from inventory.models import Application, Organization
 from policies.choices import ScopeKind, ViolationState, WaiverState
 from policies.models import Policy, Violation, Waiver
@@ -61,7 +62,7 @@ class ViolationFilterSet(django_filters.FilterSet):
         queryset=Organization.objects.all(), method="by_organization", label="Organization"
     )
     application = django_filters.ModelChoiceFilter(queryset=Application.objects.all(), label="Application")
-    root = AnyBooleanFilter(field_name="application", lookup_expr="isnull", label="Root context only")
+    root = AnyBooleanFilter(field_name="application", lookup_expr="isnull", label=f"{NO_APPLICATION} only")
     policy = django_filters.ModelChoiceFilter(queryset=Policy.objects.all())
     category = django_filters.ChoiceFilter(field_name="policy__category", choices=Category.choices, label="Category")
     band = django_filters.ChoiceFilter(choices=Band.choices, method="by_band", label="Band")

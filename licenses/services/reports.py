@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion
 from licenses.models import (
     License,
@@ -56,11 +57,19 @@ def attribution_report(application: Application) -> list[AttributionEntry]:
     return entries
 
 
+def in_notice(entry: AttributionEntry) -> bool:
+    """Only approved versions are shipped, so only they are in the NOTICE."""
+    return entry.version.review_status == ReviewStatus.APPROVED
+
+
 def notice_text(application: Application, entries: list[AttributionEntry]) -> str:
-    """The downloadable NOTICE file: per model, its license, the prescribed sentences, then full texts."""
+    """The downloadable NOTICE file: per approved model, its license, the prescribed sentences, then full texts."""
     out = [f"NOTICE — third-party AI models used by {application.name}", "=" * 72, ""]
     texts: dict[str, License] = {}
-    for e in entries:
+    approved = [e for e in entries if in_notice(e)]
+    if not approved:
+        out += ["No approved model version is in use yet.", ""]
+    for e in approved:
         out.append(f"{e.version.model.repo_id} @ {e.version.commit}")
         out.append(f"  License: {e.effective}")
         for n in e.notices:

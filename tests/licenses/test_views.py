@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from inventory.models import ApplicationModel
+from inventory.choices import ReviewStatus
+from inventory.models import ApplicationModel, ModelVersion
 from licenses.models import License, LicenseConclusion, ObligationStatus
 from tests.licenses.repos import mit, text
 
@@ -119,9 +120,23 @@ def test_attribution_report_and_notice_download(client_for, legal, llama2_versio
     c = client_for(legal)
     body = c.get(reverse("licenses:attribution", args=[app_commercial.pk])).content.decode()
     assert "Llama 2 is licensed under the LLAMA 2 Community License" in body and "Download NOTICE" in body
+    assert "not in the NOTICE until approved" in body
     r = c.get(reverse("licenses:attribution_notice", args=[app_commercial.pk]))
     assert r["Content-Type"].startswith("text/plain") and "attachment" in r["Content-Disposition"]
+    assert "acme/chat-7b" not in r.content.decode()  # never approved: not shipped, not in the NOTICE
+    ModelVersion.objects.filter(pk=llama2_version.pk).update(review_status=ReviewStatus.APPROVED)
+    r = c.get(reverse("licenses:attribution_notice", args=[app_commercial.pk]))
     assert "acme/chat-7b" in r.content.decode()
+
+
+def test_notice_lists_only_approved_versions(client_for, legal, llama2_version, mit_version, app_commercial):
+    ApplicationModel.objects.create(application=app_commercial, version=llama2_version)
+    ApplicationModel.objects.create(application=app_commercial, version=mit_version)
+    ModelVersion.objects.filter(pk=mit_version.pk).update(review_status=ReviewStatus.APPROVED)
+    ModelVersion.objects.filter(pk=llama2_version.pk).update(review_status=ReviewStatus.REJECTED)
+    notice = client_for(legal).get(reverse("licenses:attribution_notice", args=[app_commercial.pk])).content.decode()
+    assert f"acme/tiny @ {mit_version.commit}" in notice
+    assert "acme/chat-7b" not in notice and "LLAMA 2" not in notice
 
 
 def test_catalog_pages_and_edit(client_for, legal, manager):
@@ -201,6 +216,7 @@ def test_reviewer_works_the_queue_end_to_end(client_for, legal, llama2_version, 
             "note": "NOTICE in app bundle",
         },
     )
+    ModelVersion.objects.filter(pk=llama2_version.pk).update(review_status=ReviewStatus.APPROVED)
     notice = c.get(reverse("licenses:attribution_notice", args=[app_commercial.pk])).content.decode()
     assert "Llama 2 is licensed under the LLAMA 2 Community License" in notice
 
