@@ -252,6 +252,11 @@ class WaiverDecisionForm(forms.Form):
 class VersionDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    despite_open_legal_review = forms.BooleanField(
+        required=False,
+        label="Approve despite open legal review",
+        help_text="Recorded in the audit log with your reason.",
+    )
 
 
 class ImpactStageForm(forms.Form):

@@ -585,6 +585,7 @@ class VersionReviewView(PermissionMixin, View):
                 "version": version,
                 "violations": violations,
                 "blocking": services.blocking_violations(version=version),
+                "legal_open": services.legal_review_open(version=version),
                 "stage_actions": stage_actions,
                 "approvals": Approval.objects.restrict(request.user)
                 .filter(version=version)
@@ -608,12 +609,23 @@ class VersionDecideView(PermissionMixin, View):
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
         form = forms.VersionDecisionForm(request.POST)
         if form.is_valid():
-            decide = services.approve_version if form.cleaned_data["decision"] == "approve" else services.reject_version
             try:
-                decide(user=request.user, version=version, reason=form.cleaned_data["reason"])
+                if form.cleaned_data["decision"] == "approve":
+                    services.approve_version(
+                        user=request.user,
+                        version=version,
+                        reason=form.cleaned_data["reason"],
+                        despite_open_legal_review=form.cleaned_data["despite_open_legal_review"],
+                    )
+                else:
+                    services.reject_version(user=request.user, version=version, reason=form.cleaned_data["reason"])
             except ValidationError as exc:
-                for message in _errors(exc):
-                    form.add_error(None, message)
+                if hasattr(exc, "error_dict"):  # a field's error stays next to the field
+                    for name, errors in exc.message_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    for message in _errors(exc):
+                        form.add_error(None, message)
             else:
                 messages.success(request, f"{version}: {form.cleaned_data['decision']}d.")
                 return redirect("policies:version_review", pk=version.pk)

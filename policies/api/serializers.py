@@ -186,6 +186,9 @@ class ApprovalRequestSerializer(serializers.Serializer):
     version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
     decision = serializers.ChoiceField(choices=["approved", "rejected"])
     reason = serializers.CharField()
+    despite_open_legal_review = serializers.BooleanField(
+        default=False, help_text="Required to approve while the version's legal review is open."
+    )
 
 
 class FileHashSerializer(serializers.Serializer):

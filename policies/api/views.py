@@ -174,8 +174,15 @@ class ApprovalViewSet(RestrictedMixin, mixins.CreateModelMixin, viewsets.ReadOnl
         serializer = s.ApprovalRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
-        decide = services.approve_version if v["decision"] == "approved" else services.reject_version
-        approval = decide(user=request.user, version=v["version"], reason=v["reason"])
+        if v["decision"] == "approved":
+            approval = services.approve_version(
+                user=request.user,
+                version=v["version"],
+                reason=v["reason"],
+                despite_open_legal_review=v["despite_open_legal_review"],
+            )
+        else:
+            approval = services.reject_version(user=request.user, version=v["version"], reason=v["reason"])
         return Response(s.ApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
 
 

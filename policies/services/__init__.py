@@ -10,6 +10,7 @@ here (`from policies import services`).
 from policies.services.approvals import (
     approve_version,
     blocking_violations,
+    legal_review_open,
     pinned_files_of,
     reject_version,
     reopen_review,
@@ -105,6 +106,7 @@ __all__ = [
     "fingerprint",
     "hash_directory",
     "import_policies",
+    "legal_review_open",
     "load_default_pack",
     "load_default_pack_once",
     "load_policy_file",

@@ -12,6 +12,7 @@ from core.permissions import require
 from core.services import record_event
 from inventory.choices import ReviewStatus
 from inventory.models import ModelFile, ModelVersion
+from licenses.models import LicenseAnalysis
 from policies.choices import Action, Decision, ViolationState
 from policies.models import Approval, Violation
 
@@ -23,8 +24,20 @@ def pinned_files_of(version: ModelVersion) -> list[dict[str, Any]]:
     ]
 
 
+LEGAL_OPEN_CONFIRMATION = "approve despite open legal review"
+
+
+def legal_review_open(*, version: ModelVersion) -> bool:
+    """The version waits in the legal queue (its license analysis needs a reviewer's conclusion)."""
+    return LicenseAnalysis.objects.filter(version=version, needs_review=True).exists()
+
+
 @transaction.atomic
-def approve_version(*, user: Any, version: ModelVersion, reason: str) -> Approval:
+def approve_version(
+    *, user: Any, version: ModelVersion, reason: str, despite_open_legal_review: bool = False
+) -> Approval:
+    """Approve (pin the file hashes). While the legal review is open the approver must confirm explicitly
+    (`despite_open_legal_review`); the confirmation is part of the audited reason."""
     require(user, "policies.approve_version")
     if not reason.strip():
         raise ValidationError({"reason": "Give a reason for the approval."})
@@ -33,7 +46,23 @@ def approve_version(*, user: Any, version: ModelVersion, reason: str) -> Approva
     if blocking:
         names = ", ".join(sorted({str(v.policy) for v in blocking}))
         raise ValidationError(f"Approval refused: unwaived violations fail at release ({names}).")
-    return _decide_version(user=user, version=version, decision=Decision.APPROVED, reason=reason)
+    legal_open = legal_review_open(version=version)
+    if legal_open and not despite_open_legal_review:
+        raise ValidationError(
+            {
+                "despite_open_legal_review": "The legal review of this version is open (it is in the legal queue). "
+                f"Tick “{LEGAL_OPEN_CONFIRMATION}” to approve anyway, or wait for the legal reviewer."
+            }
+        )
+    audit_reason = f"{reason.strip()} [{LEGAL_OPEN_CONFIRMATION}]" if legal_open else reason
+    return _decide_version(
+        user=user,
+        version=version,
+        decision=Decision.APPROVED,
+        reason=reason,
+        audit_reason=audit_reason,
+        extra={"despite_open_legal_review": True} if legal_open else None,
+    )
 
 
 @transaction.atomic
@@ -45,7 +74,15 @@ def reject_version(*, user: Any, version: ModelVersion, reason: str) -> Approval
     return _decide_version(user=user, version=version, decision=Decision.REJECTED, reason=reason)
 
 
-def _decide_version(*, user: Any, version: ModelVersion, decision: str, reason: str) -> Approval:
+def _decide_version(
+    *,
+    user: Any,
+    version: ModelVersion,
+    decision: str,
+    reason: str,
+    audit_reason: str = "",
+    extra: dict[str, Any] | None = None,
+) -> Approval:
     before = {"review_status": version.review_status}
     Approval.objects.filter(version=version, is_current=True).update(is_current=False)
     approval = Approval.objects.create(
@@ -61,9 +98,9 @@ def _decide_version(*, user: Any, version: ModelVersion, decision: str, reason: 
         actor=user,
         action=f"version.{'approve' if decision == Decision.APPROVED else 'reject'}",
         target=version,
-        reason=reason,
+        reason=audit_reason or reason,
         before=before,
-        after={"review_status": version.review_status, "pinned_files": len(approval.pinned_files)},
+        after={"review_status": version.review_status, "pinned_files": len(approval.pinned_files), **(extra or {})},
     )
     return approval
 
