@@ -7,6 +7,7 @@ app_name = "inventory"
 urlpatterns = [
     path("", views.ModelListView.as_view(), name="model_list"),
     path("models/<int:pk>/", views.ModelDetailView.as_view(), name="model_detail"),
+    path("models/<int:pk>/diff/", views.ModelDiffView.as_view(), name="model_diff"),
     path("models/<int:pk>/watch/", views.WatchAddView.as_view(), name="watch_add"),
     path("watches/<int:pk>/delete/", views.WatchRemoveView.as_view(), name="watch_remove"),
     path("versions/<int:pk>/", views.VersionDetailView.as_view(), name="version_detail"),

@@ -16,7 +16,7 @@ from core.http import HtmxHttpRequest
 from core.permissions import PermissionMixin, require
 from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
-from inventory import filtersets, forms, services
+from inventory import diff, filtersets, forms, services
 from inventory.models import (
     Application,
     ApplicationModel,
@@ -101,10 +101,62 @@ class VersionDetailView(PermissionMixin, View):
             "datasets": version.datasets.all(),
             "usages": version.usages.select_related("application", "application__organization"),
             "usage_form": forms.UsageForm(user=request.user),
+            "previous": diff.previous_version(version, ModelVersion.objects.restrict(request.user)),
             "panels": _version_panels(request, version),
             "events": audit_trail(request, version),
         }
         return render(request, "inventory/version_detail.html", context)
+
+
+class ModelDiffView(PermissionMixin, View):
+    """Two revisions of a model side by side: files, findings, licenses, violations.
+
+    `?from=<rev>&to=<rev>` (commit prefixes); `to` defaults to the latest revision, `from` to the one
+    before `to`. A plain GET form with two selects: works without JavaScript.
+    """
+
+    permission_required = "inventory.view_modelversion"
+
+    def get(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
+        model = get_object_or_404(Model.objects.restrict(request.user, "view"), pk=pk)
+        versions = ModelVersion.objects.restrict(request.user).filter(model=model)
+        choices = list(versions.order_by("-imported_at", "-id"))
+        errors: list[str] = []
+        new = old = None
+        to_rev, from_rev = request.GET.get("to", ""), request.GET.get("from", "")
+        try:
+            new = (
+                diff.resolve_revision(model, versions, to_rev, label="to")
+                if to_rev
+                else (choices[0] if choices else None)
+            )
+        except diff.RevisionError as exc:
+            errors.append(str(exc))
+        try:
+            if from_rev:
+                old = diff.resolve_revision(model, versions, from_rev, label="from")
+            elif new is not None:
+                old = diff.previous_version(new, versions)
+        except diff.RevisionError as exc:
+            errors.append(str(exc))
+        bad_input = bool(errors)
+        if not errors and (old is None or new is None):
+            errors.append(f"{model.repo_id} has only one imported revision: nothing to compare it with.")
+        if not errors and old is not None and new is not None and old.pk == new.pk:
+            errors.append("Pick two different revisions.")
+            bad_input = True
+        sections = diff.version_diff(request.user, old, new) if not errors and old and new else []
+        context = {
+            "model": model,
+            "choices": choices,
+            "old": old,
+            "new": new,
+            "from_value": old.short_commit if old else from_rev,
+            "to_value": new.short_commit if new else to_rev,
+            "errors": errors,
+            "sections": sections,
+        }
+        return render(request, "inventory/model_diff.html", context, status=400 if bad_input else 200)
 
 
 def _version_panels(request: HttpRequest, version: ModelVersion) -> list[dict[str, Any]]:

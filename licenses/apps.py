@@ -6,8 +6,11 @@ class LicensesConfig(AppConfig):
     verbose_name = "Licenses"
 
     def ready(self) -> None:
-        from inventory import extensions, pipeline
+        from inventory import diff, extensions, pipeline
+        from licenses import diff as licenses_diff
         from licenses import services, tasks, views
+
+        diff.register_diff_section("licenses", order=20, build=licenses_diff.licenses_diff)
 
         pipeline.register("licenses", order=20, run=services.analyse_version_step, task=tasks.pipeline_analyse.name)
         pipeline.register_summary("licenses", services.license_summary)  # type: ignore[arg-type]

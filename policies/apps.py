@@ -12,8 +12,11 @@ class PoliciesConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from inventory import pipeline
+        from inventory import diff, pipeline
+        from policies import diff as policies_diff
         from policies import facts, services, tasks
+
+        diff.register_diff_section("violations", order=30, build=policies_diff.violations_diff)
 
         _ = facts  # registers the fact providers
         pipeline.register("policies", order=30, run=services.evaluate_version, task=tasks.pipeline_evaluate.name)
