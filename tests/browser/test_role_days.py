@@ -232,3 +232,26 @@ def test_administrator_day_at_400px(open_page):
     page.wait_for_selector("h1:has-text('CI gate · Support bot')")
     assert re.search(r"/identity/applications/\d+/gate/$", page.url)
     _no_horizontal_overflow(page)
+
+
+def test_compare_revisions_without_javascript_at_400px(open_page):
+    Policy.objects.all().delete()
+    UserFactory(username="sec2", role=roles.SECURITY_REVIEWER)
+    model = f.ModelFactory(repo_id="acme/two-revs")
+    old = f.ModelVersionFactory(model=model, commit="a" * 40)
+    new = f.ModelVersionFactory(model=model, commit="b" * 40)
+    f.ModelFileFactory(version=old, path="model.safetensors", sha256="1" * 64)
+    f.ModelFileFactory(version=new, path="model.safetensors", sha256="2" * 64)
+    f.ModelFileFactory(version=new, path="tokenizer.json", sha256="3" * 64)
+    page = open_page(js=False, viewport=PHONE)
+
+    _login(page, "sec2")
+    page.goto(reverse("inventory:version_detail", args=[new.pk]))
+    page.click("#compare-previous")
+    page.wait_for_selector("#diff-files")
+    assert "tokenizer.json" in page.inner_text("#diff-files") and "added" in page.inner_text("#diff-files")
+    _no_horizontal_overflow(page)
+    # The two selects are a plain GET form: the same revision twice is a visible error.
+    page.select_option("#diff-from", new.short_commit)
+    page.click("button:has-text('Compare')")
+    page.wait_for_selector("[role=alert]:has-text('Pick two different revisions.')")
