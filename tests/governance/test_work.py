@@ -161,3 +161,13 @@ def test_concluded_versions_leave_the_legal_section(legal):
     assert work.legal_queue(legal).count() == 1
     conclude_license(actor=legal, version=analysis.version, status=ConclusionStatus.CONFIRMED, comment="Read it.")
     assert work.legal_queue(legal).count() == 0
+
+
+def test_no_role_gets_the_no_role_page(client_for, nobody):
+    response = client_for(nobody).get(reverse("governance:work"))
+    assert response.status_code == 403 and "No role assigned" in response.content.decode()
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(reverse("governance:work"))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
