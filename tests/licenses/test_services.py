@@ -204,6 +204,8 @@ def test_checklist_and_attribution(llama2_version, mit_version, app_commercial, 
     assert AuditEvent.objects.filter(action="license.obligation_status").exists()
     rows = services.obligation_checklist(app_commercial)
     assert next(r for r in rows if r.term == "attribution-notice").status == "fulfilled"
+    # The NOTICE lists what is shipped: approved versions only.
+    ModelVersion.objects.filter(pk__in=[llama2_version.pk, mit_version.pk]).update(review_status="approved")
     entries = services.attribution_report(app_commercial)
     assert [e.effective for e in entries] == ["llama2", "mit"]
     notice = services.notice_text(app_commercial, entries)
