@@ -87,6 +87,8 @@ def assigned_violations(user: Any) -> QuerySet[Violation]:
         assigned = triage.objects.filter(
             assignee=user, version_id=OuterRef("version_id"), policy_id=OuterRef("policy_id")
         )
+        if any(f.name == "dismissed_reason" for f in triage._meta.get_fields()):
+            assigned = assigned.filter(dismissed_reason="")  # a dismissed problem is no longer work
         return qs.filter(Exists(assigned))
     orgs = my_organization_ids(user)
     mine = Q(version__imported_by=user)
@@ -170,7 +172,9 @@ def sections_for(user: Any) -> list[Section]:
                 count=count,
                 rows=rows,
                 url=_url("policies:violation_list", assignee="me") if triage else _url("policies:violation_list"),
-                empty="No open violations on models you imported or your organizations use.",
+                empty="No open violation is assigned to you."
+                if triage
+                else "No open violations on models you imported or your organizations use.",
                 note=""
                 if triage
                 else "Versions you imported or that your organizations' applications use; open violations, "
