@@ -30,7 +30,7 @@ def _directives(header: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/accounts/login/", "/overview/", "/inventory/", "/policies/"])
+@pytest.mark.parametrize("url", ["/accounts/login/", "/work/", "/overview/", "/inventory/", "/policies/"])
 def test_pages_carry_a_strict_policy(client, admin_user, url):
     if url != "/accounts/login/":
         client.force_login(admin_user)
@@ -86,7 +86,9 @@ def test_pages_raise_no_csp_violation_in_chromium(page, live_server):
     page.fill("#id_password", "correct-horse-battery")
     page.click("button[type=submit]")
     page.wait_for_selector("header.topbar")
-    for url in ("/", "/inventory/", version.get_absolute_url(), "/policies/", "/policies/violations/", "/api/v1/docs/"):
+    diff_url = f"/inventory/models/{version.model_id}/diff/"
+    for url in ("/", "/inventory/", version.get_absolute_url(), diff_url, "/policies/", "/policies/violations/",
+                "/api/v1/docs/"):  # fmt: skip
         page.goto(url)
         page.wait_for_load_state("networkidle")
     page.goto("/inventory/")
