@@ -57,7 +57,9 @@ def legal_queue(user: Any) -> QuerySet[LicenseAnalysis]:
 
 def waivers_to_decide(user: Any) -> QuerySet[Waiver]:
     """Pending waivers whose policy's kind the user may decide and which the user did not request."""
-    return decidable_waivers(user, Waiver.objects.restrict(user)).select_related("policy", "version__model", "model")
+    return decidable_waivers(user, Waiver.objects.restrict(user)).select_related(
+        "policy", "version__model", "model", "requested_by"
+    )
 
 
 def triage_model() -> Any:

@@ -11,7 +11,7 @@ from core import roles
 from governance import work
 from identity.models import Membership
 from inventory.choices import JobState, ReviewStatus
-from inventory.models import ApplicationModel, ImportJob, Model
+from inventory.models import ApplicationModel, ImportJob, Model, ModelVersion
 from licenses.choices import ConclusionStatus, ThreatGroup
 from licenses.services import conclude_license
 from policies.choices import WaiverState
@@ -171,3 +171,29 @@ def test_no_role_gets_the_no_role_page(client_for, nobody):
 def test_anonymous_is_sent_to_login(client):
     response = client.get(reverse("governance:work"))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def _fill(n: int, admin, legal) -> None:
+    policy = f.PolicyFactory(conditions=[], category="legal")
+    for i in range(n):
+        analysis = f.LicenseAnalysisFactory(declared="other", threat_group=ThreatGroup.UNKNOWN, needs_review=True)
+        _latest(analysis.version)
+        ModelVersion.objects.filter(pk=analysis.version_id).update(imported_by=admin)
+        f.ViolationFactory(policy=policy, version=analysis.version)
+        f.WaiverFactory(policy=policy, version=analysis.version, state=WaiverState.PENDING, requested_by=legal)
+        ImportJob.objects.create(repo_id=f"acme/job-{i}", requested_by=admin)
+
+
+def test_query_count_does_not_grow_with_rows(client_for, admin_user, legal, django_assert_max_num_queries):
+    client = client_for(admin_user)
+    _fill(2, admin_user, legal)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(reverse("governance:work")).status_code == 200
+    _fill(12, admin_user, legal)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        html = client.get(reverse("governance:work")).content.decode()
+    assert _count(html, "legal") == 14 and _count(html, "imports") == 14 and _count(html, "waivers") == 14
+    assert _count(html, "violations") == 14 and _count(html, "approvals") == 14
