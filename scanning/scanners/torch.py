@@ -15,6 +15,7 @@ Nothing is loaded: see :mod:`scanning.scanners.pickle`.
 from __future__ import annotations
 
 import ast
+import pickletools
 import re
 import struct
 from collections.abc import Iterator
@@ -109,6 +110,8 @@ def scan_zip(reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArchive | None
         is_pkl = entry.name.endswith((".pkl", ".debug_pkl")) or pickle_scanner.looks_like_pickle(head)
         if is_pkl:
             pickle_scanner.scan(member, child, torchscript=torchscript)
+            if torchscript and entry.name.rsplit("/", 1)[-1] == "bytecode.pkl":
+                _check_ts_bytecode(member, child)
         elif torchscript and entry.name.endswith(".py") and "/code/" in f"/{entry.name}":
             _check_ts_code(member, child)
         elif ctx.scan_nested is not None:
@@ -187,6 +190,65 @@ def _check_ts_code(member: Reader, ctx: ScanContext) -> None:
                 f"TorchScript uses {what} namespace {ns!r} (native code from a loaded library)",
                 evidence or dotted,
                 offset=offset,
+            )
+
+
+_OPERATOR_NAME = re.compile(r"^([A-Za-z_]\w*)::([A-Za-z_]\w*)(?:\.\w+)?$")
+
+
+def _check_ts_bytecode(member: Reader, ctx: ScanContext) -> None:
+    """Lite-interpreter (mobile) bytecode: ``bytecode.pkl`` lists the operators the runtime calls.
+
+    The mobile runtime executes this table, not ``code/``, so a benign-looking ``code/`` proves nothing: the
+    operator names (``'aten::from_file'``) and string constants are judged like the source. The member has
+    already been walked as a pickle; here its opcodes are only listed (:mod:`pickletools`), never executed.
+    """
+    if member.size > ctx.limits.max_text_bytes:
+        return  # already walked by the pickle scanner; a bytecode table this large is not listed
+    strings: list[tuple[str, int]] = []
+    try:
+        for _op, arg, pos in pickletools.genops(member.read_at(0, member.size)):
+            if isinstance(arg, str):
+                strings.append((arg, pos or 0))
+    except (ValueError, EOFError, struct.error, UnicodeDecodeError):
+        pass  # the pickle scanner reports a malformed stream; the strings read so far still count
+    reported_custom = False
+    for text, pos in strings:
+        m = _OPERATOR_NAME.match(text)
+        if m is None:
+            if _SENSITIVE_PATH.search(text):
+                ctx.add(
+                    "torchscript.sensitive-path",
+                    Category.FILESYSTEM,
+                    Severity.MEDIUM,
+                    Verdict.SUSPICIOUS,
+                    f"TorchScript bytecode constant names a sensitive host path {text[:200]!r}",
+                    text[:300],
+                    offset=pos,
+                )
+            continue
+        ns, name = m.group(1), m.group(2)
+        access = _TS_FILE_OPS.get((ns, name))
+        if access is not None:
+            ctx.add(
+                "torchscript.file-io",
+                Category.FILESYSTEM,
+                Severity.HIGH,
+                Verdict.MALICIOUS,
+                f"TorchScript bytecode {access} host files through {ns}::{name} when the model runs",
+                text,
+                offset=pos,
+            )
+        elif ns not in _TS_OP_NAMESPACES and ns not in ("__torch__", "torch") and not reported_custom:
+            reported_custom = True
+            ctx.add(
+                "torchscript.custom-op",
+                Category.CODE_EXECUTION,
+                Severity.MEDIUM,
+                Verdict.SUSPICIOUS,
+                f"TorchScript bytecode calls custom operator namespace {ns!r} (native code from a loaded library)",
+                text,
+                offset=pos,
             )
 
 

@@ -240,3 +240,40 @@ def test_bytes_reader_same_as_file(tmp_path: Path) -> None:
     path = save_script(WritesFile(), tmp_path / "m.pt")
     buf = io.BytesIO(path.read_bytes())
     assert scan_reader(BytesReader(buf.getvalue()), "m.pt").verdict is Verdict.MALICIOUS
+
+
+# --- lite interpreter (mobile) bytecode ---------------------------------------------------------------------
+
+
+def save_lite(module: torch.nn.Module | torch.jit.ScriptModule, path: Path) -> Path:
+    scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module)
+    scripted._save_for_lite_interpreter(str(path))
+    return path
+
+
+def test_lite_bytecode_with_file_io_is_malicious_even_with_benign_code(tmp_path: Path) -> None:
+    path = save_lite(ReadsPasswd(), tmp_path / "m.ptl")
+    # the mobile runtime runs bytecode.pkl: replace every code/ source with a harmless one, keep the bytecode
+    benign = b"class ReadsPasswd(Module):\n  def forward(self, x: Tensor) -> Tensor:\n    return x\n"
+    doctored = tmp_path / "doctored.ptl"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(doctored, "w") as dst:
+        names = src.namelist()
+        assert any(n.endswith("bytecode.pkl") for n in names)
+        for name in names:
+            dst.writestr(name, benign if name.endswith("code/__torch__.py") else src.read(name))
+    for p in (path, doctored):
+        result = scan_file(p)
+        assert result.verdict is Verdict.MALICIOUS, result.findings
+        hits = [f for f in result.findings if f.rule == "torchscript.file-io" and f.member.endswith("bytecode.pkl")]
+        assert hits and hits[0].evidence == "aten::from_file", result.findings
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+@pytest.mark.parametrize("name", ["scripted_block", "aten_math", "quantized_dynamic", "scripted_encoder"])
+def test_real_lite_models_are_safe(tmp_path: Path, name: str) -> None:
+    path = save_lite(BENIGN[name](), tmp_path / f"{name}.ptl")
+    with zipfile.ZipFile(path) as z:
+        assert any(n.endswith("bytecode.pkl") for n in z.namelist())
+    result = scan_file(path)
+    assert result.verdict is Verdict.SAFE, result.findings
+    assert all(f.severity is Severity.INFO for f in result.findings), result.findings
