@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="wall-clock budget per peer in seconds (0 = none); files not reached count as timeouts",
     )
+    ap.add_argument("--journal", type=Path, default=None, help="append each peer answer here as a JSON line")
     ap.add_argument("--modelaudit-workers", type=int, default=4, help="parallel modelaudit workers (slowest peer)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus directory")
     ap.add_argument(
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers=workers,
                 progress=tool == "modelaudit",
                 budget=args.peer_budget,
+                journal=args.journal,
             )
             if err:
                 unavailable[tool] = err

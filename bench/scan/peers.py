@@ -147,10 +147,13 @@ def run_peer(
     workers: int = 1,
     progress: bool = False,
     budget: float = 0.0,
+    journal: Path | None = None,
 ) -> tuple[str, dict[Path, PeerAnswer], str]:
     """Scan ``files`` with ``tool``; return (version, answers, error). ``error`` is set if the peer is unusable.
 
     ``timeout`` bounds each file (the worker is killed and restarted); ``budget`` > 0 bounds the whole run.
+    ``journal``: every answer is also appended there as a JSON line as soon as it is known (a long run that is
+    interrupted still leaves its per-file answers).
     """
     t_end = time.monotonic() + budget if budget > 0 else float("inf")
     if not peers_available():
@@ -189,6 +192,9 @@ def run_peer(
                     ans = PeerAnswer("error", str(exc), 0.0)
                 with lock:
                     answers[f] = ans
+                    if journal is not None:
+                        with journal.open("a") as fh:
+                            fh.write(json.dumps({"tool": tool, "path": str(f), **ans.__dict__}) + "\n")
                     if progress and len(answers) % 50 == 0:
                         print(f"  [{tool}] {len(answers)}/{len(files)}", flush=True)
         finally:
