@@ -4,8 +4,12 @@
   raw storages (``*/data/<n>``) and the small version files are not parsed; anything else goes
   through the router (``ctx.scan_nested``).
 * ``torchscript``: same, with ``__torch__.*`` class names and ``torch.jit._pickle`` helpers
-  allowed (the C++ loader resolves them against the archive's own compiled types), and the
-  ``code/`` sources checked for custom operator namespaces.
+  allowed (the C++ loader resolves them against the archive's own compiled types). The ``code/``
+  sources are parsed (:mod:`ast`) and the operators they call judged: host file I/O
+  (``torch.from_file``, ``torch.save``, ``ops.image.read_file`` …) is ``torchscript.file-io``
+  (malicious, with the line); other custom operator / ``torch.classes`` namespaces and sensitive
+  host paths (``/etc/passwd``, ``~/.ssh``) are suspicious. A lite-interpreter ``bytecode.pkl``
+  (what the mobile runtime actually runs) has its operator table and constants judged the same way.
 * ``pytorch-legacy``: ``_use_new_zipfile_serialization=False`` files: five concatenated pickles
   (magic number, protocol, sys info, the object, storage keys) followed by raw storages.
 
