@@ -16,7 +16,8 @@ Detection rate = flagged bad cases / all bad cases (bad = expected malicious, su
 False-positive rate = flagged benign cases / all benign cases (errors on benign files are listed, not counted).
 
 Usage: ``python -m bench.scan.detection [--tools modelgate,picklescan,...] [--corpora pickle,real] [--timeout 120]
-[--keep]``.
+[--peer-timeout S] [--peer-budget S] [--keep]``. A peer that hangs on a file is killed after the per-file timeout
+(with its process group) and the file counts as ``timeout`` (a miss on bad files, shown under "+err").
 Writes ``bench/out/detection.json``.
 """
 
@@ -237,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of " + ",".join(ALL_TOOLS))
     ap.add_argument("--timeout", type=float, default=120.0, help="per-file timeout in seconds (every tool)")
+    ap.add_argument("--peer-timeout", type=float, default=None, help="per-file timeout for peers (default: --timeout)")
+    ap.add_argument(
+        "--peer-budget",
+        type=float,
+        default=0.0,
+        help="wall-clock budget per peer in seconds (0 = none); files not reached count as timeouts",
+    )
+    ap.add_argument("--journal", type=Path, default=None, help="append each peer answer here as a JSON line")
     ap.add_argument("--modelaudit-workers", type=int, default=4, help="parallel modelaudit workers (slowest peer)")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus directory")
     ap.add_argument(
@@ -266,7 +275,13 @@ def main(argv: list[str] | None = None) -> int:
             workers = args.modelaudit_workers if tool == "modelaudit" else 1
             t0 = time.monotonic()
             version, answers, err = run_peer(
-                tool, files, timeout=args.timeout, workers=workers, progress=tool == "modelaudit"
+                tool,
+                files,
+                timeout=args.peer_timeout or args.timeout,
+                workers=workers,
+                progress=tool == "modelaudit",
+                budget=args.peer_budget,
+                journal=args.journal,
             )
             if err:
                 unavailable[tool] = err

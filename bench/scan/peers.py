@@ -2,15 +2,20 @@
 
 Each peer runs in ``bench/.venv-peers`` through ``peers_worker.py``: a long-lived worker per (tool, slot) answers
 one JSON line per file, so import cost is paid once. A file that takes longer than ``timeout`` seconds kills the
-worker (outcome ``timeout``) and a fresh one is started for the next file.
+worker (outcome ``timeout``) and a fresh one is started for the next file. Each worker runs in its own
+process group and the whole group is killed (a peer's own child processes or thread pools do not outlive it).
+An optional per-tool ``budget`` (seconds) bounds the whole run: files not reached by then are answered
+``timeout`` ("budget exhausted"), so a peer that is merely slow on every file still yields a table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import select
+import signal
 import subprocess
 import threading
 import time
@@ -66,6 +71,7 @@ class PeerWorker:
             stderr=subprocess.DEVNULL,
             env=peer_env(),
             cwd=str(HERE),
+            start_new_session=True,  # own process group: a timeout kills the peer's children too
         )
         self._buf = b""
         line = self._readline(self.start_timeout)
@@ -120,8 +126,8 @@ class PeerWorker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             for stream in (self.proc.stdin, self.proc.stdout):
                 if stream is not None:
@@ -134,9 +140,22 @@ def peers_available() -> bool:
 
 
 def run_peer(
-    tool: str, files: list[Path], *, timeout: float, workers: int = 1, progress: bool = False
+    tool: str,
+    files: list[Path],
+    *,
+    timeout: float,
+    workers: int = 1,
+    progress: bool = False,
+    budget: float = 0.0,
+    journal: Path | None = None,
 ) -> tuple[str, dict[Path, PeerAnswer], str]:
-    """Scan ``files`` with ``tool``; return (version, answers, error). ``error`` is set if the peer is unusable."""
+    """Scan ``files`` with ``tool``; return (version, answers, error). ``error`` is set if the peer is unusable.
+
+    ``timeout`` bounds each file (the worker is killed and restarted); ``budget`` > 0 bounds the whole run.
+    ``journal``: every answer is also appended there as a JSON line as soon as it is known (a long run that is
+    interrupted still leaves its per-file answers).
+    """
+    t_end = time.monotonic() + budget if budget > 0 else float("inf")
     if not peers_available():
         return "", {}, f"peers venv missing ({PEERS_VENV}); run bench/scan/setup.sh"
     todo: queue.Queue[Path] = queue.Queue()
@@ -161,12 +180,21 @@ def run_peer(
                     f = todo.get_nowait()
                 except queue.Empty:
                     return
+                left = t_end - time.monotonic()
+                if left <= 0:
+                    ans = PeerAnswer("timeout", f"tool budget of {budget:g}s exhausted before this file", 0.0)
+                    with lock:
+                        answers[f] = ans
+                    continue
                 try:
-                    ans = worker.scan(f, timeout)
+                    ans = worker.scan(f, min(timeout, max(1.0, left)))
                 except RuntimeError as exc:  # restart failed
                     ans = PeerAnswer("error", str(exc), 0.0)
                 with lock:
                     answers[f] = ans
+                    if journal is not None:
+                        with journal.open("a") as fh:
+                            fh.write(json.dumps({"tool": tool, "path": str(f), **ans.__dict__}) + "\n")
                     if progress and len(answers) % 50 == 0:
                         print(f"  [{tool}] {len(answers)}/{len(files)}", flush=True)
         finally:

@@ -2,8 +2,14 @@
 
 Run it when the pinned library versions change (never at scan time; the scan only reads the JSON)::
 
-    python -m scanning.scanners.pickle_inventory_gen            # rewrites scanning/scanners/pickle_inventory.json
-    python -m scanning.scanners.pickle_inventory_gen --check    # exit 1 if the checked-in file is stale
+    python -m scanning.scanners.pickle_inventory_gen            # rewrites pickle_inventory.json + pickle_history.json
+    python -m scanning.scanners.pickle_inventory_gen --check    # exit 1 if either checked-in file is stale
+    python -m scanning.scanners.pickle_inventory_gen --no-history   # current paths only (no wheel download)
+
+The second file, ``pickle_history.json``, holds the *historical* module paths of the same objects (pickles
+written by scikit-learn 0.20-1.3 name ``sklearn.tree.tree.DecisionTreeClassifier``…): built by
+:mod:`scanning.scanners.pickle_history` from old wheels fetched with ``pip download`` (cached in ``--wheels``,
+default ``~/.cache/modelgate-oldwheels``) and read with :mod:`ast`, never imported.
 
 It imports every module of the trusted packages (scikit-learn, torch.nn/optim/…, scipy's model-bearing
 subpackages, pandas, lightgbm, xgboost) and, for each attribute a pickle could name as
@@ -38,6 +44,7 @@ from typing import Any
 from scanning.scanners.pickle_rules import Decision, classify
 
 OUT = Path(__file__).with_name("pickle_inventory.json")
+HISTORY_OUT = Path(__file__).with_name("pickle_history.json")
 
 # Packages walked (with their submodules). Order matters only for speed.
 ROOTS: tuple[str, ...] = (
@@ -83,6 +90,9 @@ PURE_FUNCTION_MODULES = re.compile(
     r"|torch\.nn\.functional|torch\._C\._nn|torch\.functional|torch\.nn\.init|torch\.distributions\.(utils|constraints)"
     r"|scipy\._lib\.array_api_compat|scipy\.stats\._(stats_py|morestats|distn_infrastructure))(\.|$)"
 )
+# Module attributes that are loop variables left over at import time (their value depends on set iteration
+# order, so the table would differ between runs; no pickle names them).
+LOOP_LEFTOVERS: frozenset[tuple[str, str]] = frozenset({("scipy.sparse._data", "npfunc")})
 # Cython/pandas reconstructors: module-level functions that only rebuild a value from its state.
 RECONSTRUCTOR = re.compile(r"^(__pyx_unpickle_\w+|\w*_unpickle\w*|_new_\w+|new_block\w*|_reconstruct\w*)$")
 
@@ -277,6 +287,8 @@ def build() -> dict[str, Any]:
         for attr, obj in list(vars(mod).items()):
             if attr.startswith("__") and not attr.startswith("__pyx_unpickle_"):
                 continue
+            if (mod.__name__, attr) in LOOP_LEFTOVERS:
+                continue
             judged = _judge(obj, bases)
             if judged is None:
                 continue
@@ -305,12 +317,9 @@ def build() -> dict[str, Any]:
 
 def _dump(data: dict[str, Any]) -> str:
     """One entry per line: small diffs when a library version changes."""
-    lines = [
-        "{",
-        f'"about": {json.dumps(data["about"])},',
-        f'"versions": {json.dumps(data["versions"])},',
-        '"entries": {',
-    ]
+    lines = ["{"]
+    lines += [f"{json.dumps(key)}: {json.dumps(val)}," for key, val in data.items() if key != "entries"]
+    lines.append('"entries": {')
     items = list(data["entries"].items())
     for i, (key, val) in enumerate(items):
         lines.append(f"{json.dumps(key)}: {json.dumps(val)}{',' if i < len(items) - 1 else ''}")
@@ -320,22 +329,32 @@ def _dump(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the checked-in inventory is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a checked-in table is stale")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--history-out", type=Path, default=HISTORY_OUT)
+    parser.add_argument("--no-history", action="store_true", help="skip the historical paths (no wheel download)")
+    parser.add_argument("--wheels", type=Path, default=None, help="cache of old wheels (downloaded when missing)")
     args = parser.parse_args(argv)
     data = build()
-    text = _dump(data)
+    outputs = [(args.out, _dump(data))]
+    if not args.no_history:
+        from scanning.scanners import pickle_history
+
+        history = pickle_history.build(args.wheels or pickle_history.DEFAULT_WHEELS, data["entries"])
+        outputs.append((args.history_out, _dump(history)))
     if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale; re-run python -m scanning.scanners.pickle_inventory_gen", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text)
+        stale = [path for path, text in outputs if (path.read_text() if path.exists() else "") != text]
+        for path in stale:
+            print(f"{path} is stale; re-run python -m scanning.scanners.pickle_inventory_gen", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs:
+        path.write_text(text)
     counts: dict[str, int] = {}
     for decision, kind, _real in data["entries"].values():
         counts[f"{decision}/{kind}"] = counts.get(f"{decision}/{kind}", 0) + 1
     print(f"wrote {args.out}: {len(data['entries'])} entries {counts}")
+    if len(outputs) > 1:
+        print(f"wrote {args.history_out}: {len(history['entries'])} historical paths")
     return 0
 
 

@@ -514,14 +514,32 @@ _SEVERITY_OF = {
 }
 
 
-@functools.cache
-def _inventory() -> dict[str, tuple[str, str, str]]:
-    """``"module:name" -> (allow|deny, kind or category, real "module:qualname")``; empty if the file is missing."""
+# Historical module paths of the same objects (old scikit-learn releases, read statically from their wheels by
+# ``pickle_history``): consulted only for paths the current inventory does not hold.
+HISTORY_PATH = Path(__file__).with_name("pickle_history.json")
+
+
+def _load_entries(path: Path) -> dict[str, tuple[str, str, str]]:
     try:
-        data = json.loads(INVENTORY_PATH.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {k: (v[0], v[1], v[2]) for k, v in data.get("entries", {}).items()}
+
+
+@functools.cache
+def _inventory() -> dict[str, tuple[str, str, str]]:
+    """``"module:name" -> (allow|deny, kind or category, real "module:qualname")``; empty if the files are missing.
+
+    Current paths (``pickle_inventory.json``) win over historical ones (``pickle_history.json``).
+    """
+    return _load_entries(HISTORY_PATH) | _load_entries(INVENTORY_PATH)
+
+
+@functools.cache
+def _current_inventory() -> dict[str, tuple[str, str, str]]:
+    """The current paths only (what the history generator matches old definitions against)."""
+    return _load_entries(INVENTORY_PATH)
 
 
 def _from_inventory(module: str, name: str, known: tuple[str, str, str]) -> Classification:

@@ -18,6 +18,13 @@ Rules:
 * ``7z.malformed`` (unscannable) - truncated or corrupt archive / stream.
 * ``7z.header.abuse`` (malicious, format-abuse) - a start header pointing before the archive start
   or at an offset larger than any real archive (2**48): only crafted files do that.
+* ``7z.header.bomb`` (malicious, format-abuse) - the (LZMA/LZMA2-compressed) *encoded header* declares a
+  decoded size beyond :data:`MAX_DECODED_HEADER` or far beyond what its packed bytes honestly hold.
+  py7zr decodes that header whole into memory before anything else (up to its own 256 MiB cap, then
+  parses it), so the declared sizes are read here first, from the few raw bytes of the encoded
+  header's StreamsInfo, and the archive is refused before py7zr sees it. A plain header larger
+  than :data:`MAX_DECODED_HEADER` is refused the same way. py7zr decodes the header with
+  ``max_length`` = the declared size, so the declared size bounds its memory.
 * ``archive.bomb`` via :class:`~scanning.scanners.base.BombDetected` (router).
 """
 
@@ -38,6 +45,14 @@ FORMAT = "7z"
 MAGIC = b"7z\xbc\xaf\x27\x1c"
 START_HEADER = 32
 MAX_PLAUSIBLE_OFFSET = 1 << 48
+# A 7z header holds ~50-200 bytes per member (name, sizes, CRC, times, attributes); with at most
+# Limits.max_members (10,000) members an honest header is a few MiB. 32 MiB is far beyond that.
+MAX_DECODED_HEADER = 32 * 1024 * 1024
+# Real headers compress ~5-50x; a header stream inflating more than this (and past HEADER_RATIO_FLOOR) is a bomb.
+MAX_HEADER_RATIO = 1000
+HEADER_RATIO_FLOOR = 1024 * 1024
+_ENCODED_HEADER = 0x17
+_STREAMS_PROBE = 64 * 1024  # the encoded header's StreamsInfo: a few dozen bytes in practice
 
 
 def _abuse(ctx: ScanContext, message: str, evidence: str) -> None:
@@ -66,7 +81,149 @@ def _start_header_ok(reader: Reader, ctx: ScanContext) -> bool:
             f"header at {START_HEADER + next_off}+{next_size}, file has {reader.size} bytes",
         )
         return False
+    return _next_header_ok(reader, ctx, START_HEADER + next_off, next_size)
+
+
+def _header_bomb(ctx: ScanContext, message: str, evidence: str, offset: int) -> None:
+    ctx.add("7z.header.bomb", Category.FORMAT_ABUSE, Severity.HIGH, Verdict.MALICIOUS, message, evidence, offset=offset)
+
+
+def _next_header_ok(reader: Reader, ctx: ScanContext, pos: int, size: int) -> bool:
+    """Bound what py7zr will decode for the header before it parses anything."""
+    if size > MAX_DECODED_HEADER:
+        _header_bomb(ctx, "7z header larger than any honest archive needs", f"{size} bytes", pos)
+        return False
+    probe = reader.read_at(pos, min(size, _STREAMS_PROBE))
+    if not probe or probe[0] != _ENCODED_HEADER:
+        return True  # plain header (0x01) of a bounded size, or an empty archive: py7zr parses it as is
+    try:
+        packed, decoded = encoded_header_sizes(probe)
+    except ValueError as exc:
+        ctx.unscannable("7z.malformed", "7z encoded header cannot be read", str(exc)[:200], offset=pos)
+        return False
+    evidence = f"encoded header: {packed} packed bytes declare {decoded} decoded bytes"
+    if decoded > MAX_DECODED_HEADER:
+        _header_bomb(ctx, f"7z encoded header declares a decoded size over {MAX_DECODED_HEADER} bytes", evidence, pos)
+        return False
+    if decoded > HEADER_RATIO_FLOOR and decoded > MAX_HEADER_RATIO * max(1, packed):
+        _header_bomb(ctx, f"7z encoded header inflates more than {MAX_HEADER_RATIO}:1", evidence, pos)
+        return False
     return True
+
+
+def _number(buf: bytes, pos: int) -> tuple[int, int]:
+    """7z's variable-length UINT64 (the high bits of the first byte say how many bytes follow)."""
+    if pos >= len(buf):
+        raise ValueError("truncated number")
+    first = buf[pos]
+    mask = 0x80
+    for extra in range(8):
+        if not first & mask:
+            high = first & (mask - 1)
+            raw = buf[pos + 1 : pos + 1 + extra]
+            if len(raw) < extra:
+                raise ValueError("truncated number")
+            return int.from_bytes(raw, "little") | (high << (8 * extra)), pos + 1 + extra
+        mask >>= 1
+    raw = buf[pos + 1 : pos + 9]
+    if len(raw) < 8:
+        raise ValueError("truncated number")
+    return int.from_bytes(raw, "little"), pos + 9
+
+
+def _byte(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(buf):
+        raise ValueError("truncated header")
+    return buf[pos], pos + 1
+
+
+def _skip_digests(buf: bytes, pos: int, count: int) -> int:
+    all_defined, pos = _byte(buf, pos)
+    if all_defined:
+        defined = count
+    else:
+        bits = buf[pos : pos + (count + 7) // 8]
+        pos += (count + 7) // 8
+        defined = sum(bin(b).count("1") for b in bits)
+    return pos + 4 * defined
+
+
+def encoded_header_sizes(buf: bytes) -> tuple[int, int]:
+    """(total packed bytes, total declared decoded bytes) of an encoded header (``0x17`` + StreamsInfo).
+
+    Reads PackInfo (sizes) and the folders' coders and CodersUnpackSize; the decoded size of a folder is
+    its largest unpack size (the final coder's output). Raises ValueError on anything malformed.
+    """
+    pos = 1  # 0x17
+    packed = 0
+    decoded = 0
+    prop, pos = _byte(buf, pos)
+    if prop == 0x06:  # PackInfo
+        _, pos = _number(buf, pos)  # pack position
+        count, pos = _number(buf, pos)
+        if count > 64:
+            raise ValueError(f"{count} packed streams for a header")
+        prop, pos = _byte(buf, pos)
+        if prop == 0x09:
+            for _ in range(count):
+                n, pos = _number(buf, pos)
+                packed += n
+            prop, pos = _byte(buf, pos)
+        if prop == 0x0A:  # CRCs: all-defined flag (or a bit vector), then 4 bytes per defined stream
+            pos = _skip_digests(buf, pos, count)
+            prop, pos = _byte(buf, pos)
+        if prop != 0x00:
+            raise ValueError(f"unexpected property {prop:#x} in PackInfo")
+        prop, pos = _byte(buf, pos)
+    if prop != 0x07:
+        raise ValueError("encoded header without UnpackInfo")
+    prop, pos = _byte(buf, pos)
+    if prop != 0x0B:
+        raise ValueError("UnpackInfo without Folder")
+    folders, pos = _number(buf, pos)
+    if not 1 <= folders <= 64:
+        raise ValueError(f"{folders} folders for a header")
+    external, pos = _byte(buf, pos)
+    if external:
+        raise ValueError("external folder data in a header")
+    outs: list[int] = []
+    for _ in range(folders):
+        coders, pos = _number(buf, pos)
+        if not 1 <= coders <= 64:
+            raise ValueError(f"{coders} coders in a header folder")
+        total_in = total_out = 0
+        for _ in range(coders):
+            flag, pos = _byte(buf, pos)
+            pos += flag & 0x0F  # codec id
+            n_in = n_out = 1
+            if flag & 0x10:
+                n_in, pos = _number(buf, pos)
+                n_out, pos = _number(buf, pos)
+            if flag & 0x20:
+                plen, pos = _number(buf, pos)
+                pos += plen
+            total_in += n_in
+            total_out += n_out
+            if total_in > 64 or total_out > 64 or pos > len(buf):
+                raise ValueError("header folder coders out of bounds")
+        for _ in range(total_out - 1):  # bind pairs
+            _, pos = _number(buf, pos)
+            _, pos = _number(buf, pos)
+        n_packed = total_in - (total_out - 1)
+        if n_packed > 1:
+            for _ in range(n_packed):
+                _, pos = _number(buf, pos)
+        outs.append(total_out)
+    prop, pos = _byte(buf, pos)
+    if prop != 0x0C:
+        raise ValueError("UnpackInfo without CodersUnpackSize")
+    for n_out in outs:
+        largest = 0
+        for _ in range(n_out):
+            size, pos = _number(buf, pos)
+            largest = max(largest, size)
+        decoded += largest
+    return packed, decoded
 
 
 class _Member:

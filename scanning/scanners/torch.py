@@ -4,8 +4,12 @@
   raw storages (``*/data/<n>``) and the small version files are not parsed; anything else goes
   through the router (``ctx.scan_nested``).
 * ``torchscript``: same, with ``__torch__.*`` class names and ``torch.jit._pickle`` helpers
-  allowed (the C++ loader resolves them against the archive's own compiled types), and the
-  ``code/`` sources checked for custom operator namespaces.
+  allowed (the C++ loader resolves them against the archive's own compiled types). The ``code/``
+  sources are parsed (:mod:`ast`) and the operators they call judged: host file I/O
+  (``torch.from_file``, ``torch.save``, ``ops.image.read_file`` …) is ``torchscript.file-io``
+  (malicious, with the line); other custom operator / ``torch.classes`` namespaces and sensitive
+  host paths (``/etc/passwd``, ``~/.ssh``) are suspicious. A lite-interpreter ``bytecode.pkl``
+  (what the mobile runtime actually runs) has its operator table and constants judged the same way.
 * ``pytorch-legacy``: ``_use_new_zipfile_serialization=False`` files: five concatenated pickles
   (magic number, protocol, sys info, the object, storage keys) followed by raw storages.
 
@@ -14,8 +18,11 @@ Nothing is loaded: see :mod:`scanning.scanners.pickle`.
 
 from __future__ import annotations
 
+import ast
+import pickletools
 import re
 import struct
+from collections.abc import Iterator
 
 from scanning.scanners import pickle as pickle_scanner
 from scanning.scanners import zipfmt
@@ -107,6 +114,8 @@ def scan_zip(reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArchive | None
         is_pkl = entry.name.endswith((".pkl", ".debug_pkl")) or pickle_scanner.looks_like_pickle(head)
         if is_pkl:
             pickle_scanner.scan(member, child, torchscript=torchscript)
+            if torchscript and entry.name.rsplit("/", 1)[-1] == "bytecode.pkl":
+                _check_ts_bytecode(member, child)
         elif torchscript and entry.name.endswith(".py") and "/code/" in f"/{entry.name}":
             _check_ts_code(member, child)
         elif ctx.scan_nested is not None:
@@ -117,24 +126,227 @@ def scan_zip(reader: Reader, ctx: ScanContext, archive: zipfmt.ZipArchive | None
 
 
 def _check_ts_code(member: Reader, ctx: ScanContext) -> None:
-    """TorchScript sources are compiled by torch, not exec'd; flag custom operator namespaces."""
+    """TorchScript sources are compiled by torch, not exec'd: judge the operators they call.
+
+    The serialized code is Python syntax (a subset), so it is parsed with :mod:`ast` and every
+    ``torch.*`` / ``ops.<ns>.*`` / ``torch.classes.<ns>.*`` reference is resolved to an operator:
+    host file I/O (``aten::from_file``, ``aten::save``, torchvision's ``image::read_file`` …) is
+    malicious with the line as evidence; other custom namespaces (native code from a loaded library)
+    are suspicious; string literals naming credentials or system files are suspicious on their own.
+    """
     limit = ctx.limits.max_text_bytes
     if member.size > limit:
         ctx.unscannable("torchscript.code-size", f"TorchScript source larger than {limit} bytes")
         return
-    text = member.read_at(0, member.size).decode("utf-8", "replace")
-    for m in re.finditer(r"\bops\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)", text):
-        if m.group(1) not in _TS_OP_NAMESPACES:
+    raw = member.read_at(0, member.size)
+    text = raw.decode("utf-8", "replace")
+    lines = text.splitlines()
+    line_offsets = [0]
+    for line in raw.splitlines(keepends=True):
+        line_offsets.append(line_offsets[-1] + len(line))
+    try:
+        refs = list(_ts_references(ast.parse(text)))
+    except (SyntaxError, ValueError, RecursionError):
+        refs = list(_ts_references_regex(text))
+
+    def where(lineno: int) -> tuple[str, int | None]:
+        if 1 <= lineno <= len(lines):
+            return lines[lineno - 1].strip()[:300], line_offsets[lineno - 1]
+        return "", None
+
+    reported_custom = False
+    for kind, dotted, lineno in refs:
+        evidence, offset = where(lineno)
+        if kind == "path":
+            ctx.add(
+                "torchscript.sensitive-path",
+                Category.FILESYSTEM,
+                Severity.MEDIUM,
+                Verdict.SUSPICIOUS,
+                f"TorchScript code names a sensitive host path {dotted!r}",
+                evidence or dotted,
+                offset=offset,
+            )
+            continue
+        op = _ts_operator(dotted)
+        if op is None:
+            continue
+        ns, name = op
+        access = _TS_FILE_OPS.get((ns, name))
+        if access is not None:
+            ctx.add(
+                "torchscript.file-io",
+                Category.FILESYSTEM,
+                Severity.HIGH,
+                Verdict.MALICIOUS,
+                f"TorchScript code {access} host files through {ns}::{name} when the model runs",
+                evidence or dotted,
+                offset=offset,
+            )
+        elif ns not in (_TS_CLASS_NAMESPACES if kind == "class" else _TS_OP_NAMESPACES) and not reported_custom:
+            reported_custom = True
+            what = "custom class" if kind == "class" else "custom operator"
             ctx.add(
                 "torchscript.custom-op",
                 Category.CODE_EXECUTION,
                 Severity.MEDIUM,
                 Verdict.SUSPICIOUS,
-                f"TorchScript calls custom operator namespace {m.group(1)!r} (native code from a loaded library)",
-                m.group(0),
-                offset=m.start(),
+                f"TorchScript uses {what} namespace {ns!r} (native code from a loaded library)",
+                evidence or dotted,
+                offset=offset,
             )
-            break
+
+
+_OPERATOR_NAME = re.compile(r"^([A-Za-z_]\w*)::([A-Za-z_]\w*)(?:\.\w+)?$")
+
+
+def _check_ts_bytecode(member: Reader, ctx: ScanContext) -> None:
+    """Lite-interpreter (mobile) bytecode: ``bytecode.pkl`` lists the operators the runtime calls.
+
+    The mobile runtime executes this table, not ``code/``, so a benign-looking ``code/`` proves nothing: the
+    operator names (``'aten::from_file'``) and string constants are judged like the source. The member has
+    already been walked as a pickle; here its opcodes are only listed (:mod:`pickletools`), never executed.
+    """
+    if member.size > ctx.limits.max_text_bytes:
+        return  # already walked by the pickle scanner; a bytecode table this large is not listed
+    strings: list[tuple[str, int]] = []
+    try:
+        for _op, arg, pos in pickletools.genops(member.read_at(0, member.size)):
+            if isinstance(arg, str):
+                strings.append((arg, pos or 0))
+    except (ValueError, EOFError, struct.error, UnicodeDecodeError):
+        pass  # the pickle scanner reports a malformed stream; the strings read so far still count
+    reported_custom = False
+    for text, pos in strings:
+        m = _OPERATOR_NAME.match(text)
+        if m is None:
+            if _SENSITIVE_PATH.search(text):
+                ctx.add(
+                    "torchscript.sensitive-path",
+                    Category.FILESYSTEM,
+                    Severity.MEDIUM,
+                    Verdict.SUSPICIOUS,
+                    f"TorchScript bytecode constant names a sensitive host path {text[:200]!r}",
+                    text[:300],
+                    offset=pos,
+                )
+            continue
+        ns, name = m.group(1), m.group(2)
+        access = _TS_FILE_OPS.get((ns, name))
+        if access is not None:
+            ctx.add(
+                "torchscript.file-io",
+                Category.FILESYSTEM,
+                Severity.HIGH,
+                Verdict.MALICIOUS,
+                f"TorchScript bytecode {access} host files through {ns}::{name} when the model runs",
+                text,
+                offset=pos,
+            )
+        elif ns not in _TS_OP_NAMESPACES and ns not in ("__torch__", "torch") and not reported_custom:
+            reported_custom = True
+            ctx.add(
+                "torchscript.custom-op",
+                Category.CODE_EXECUTION,
+                Severity.MEDIUM,
+                Verdict.SUSPICIOUS,
+                f"TorchScript bytecode calls custom operator namespace {ns!r} (native code from a loaded library)",
+                text,
+                offset=pos,
+            )
+
+
+# Operators that read or write host files when a scripted model runs: (namespace, name) -> verb.
+# aten::load does not exist (torch.load cannot be scripted) but a hand-written archive may name it.
+_TS_FILE_OPS: dict[tuple[str, str], str] = {
+    ("aten", "from_file"): "reads",
+    ("aten", "save"): "writes",
+    ("aten", "load"): "reads",
+    ("jit", "load"): "reads",
+    ("jit", "save"): "writes",
+    ("debugprims", "load_tensor"): "reads",
+    ("image", "read_file"): "reads",  # torchvision.io.read_file
+    ("image", "write_file"): "writes",  # torchvision.io.write_file
+    ("torchaudio", "sox_io_load_audio_file"): "reads",
+    ("torchaudio", "sox_io_save_audio_file"): "writes",
+    ("torchaudio", "sox_io_get_info"): "reads",
+    ("torchaudio", "ffmpeg_load"): "reads",
+    ("torchtext", "_load_vocab_from_file"): "reads",
+    ("torchtext", "_load_token_and_vectors_from_file"): "reads",
+}
+_TS_CLASS_NAMESPACES = _TS_OP_NAMESPACES | {"sparse"}
+_SENSITIVE_PATH = re.compile(
+    r"(?:^|[\s'\"=:])(?:/etc/(?:passwd|shadow|sudoers|crontab|cron\.d|hosts|ssh)|/proc/self/|/root/|/var/spool/cron)"
+    r"|(?:~|\$HOME|/home/[^/]+)/\.(?:ssh|aws|kube|docker|gnupg|netrc|bashrc|profile|git-credentials|config/gcloud)"
+    r"|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|\.aws/credentials|\.git-credentials|authorized_keys"
+)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _ts_references(tree: ast.AST) -> Iterator[tuple[str, str, int]]:
+    """(kind, dotted name or path, line): outermost attribute chains rooted at torch/ops, and path strings."""
+    inner: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if id(node) in inner:
+                continue
+            cur: ast.expr = node.value
+            while isinstance(cur, ast.Attribute):
+                inner.add(id(cur))
+                cur = cur.value
+            dotted = _dotted(node)
+            if dotted is None:
+                continue
+            kind = "class" if ".classes." in f".{dotted}." else "op"
+            yield kind, dotted, node.lineno
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _SENSITIVE_PATH.search(node.value):
+            yield "path", node.value[:200], node.lineno
+
+
+def _ts_references_regex(text: str) -> Iterator[tuple[str, str, int]]:
+    """Fallback for sources :mod:`ast` rejects: dotted names (whitespace around dots tolerated)."""
+    for m in re.finditer(r"\b(?:__torch__\s*\.\s*)?(?:torch|ops)(?:\s*\.\s*[A-Za-z_]\w*)+", text):
+        dotted = re.sub(r"\s+", "", m.group(0))
+        kind = "class" if ".classes." in f".{dotted}." else "op"
+        yield kind, dotted, text.count("\n", 0, m.start()) + 1
+    for m in _SENSITIVE_PATH.finditer(text):
+        yield "path", m.group(0).strip(" '\"=:"), text.count("\n", 0, m.start()) + 1
+
+
+def _ts_operator(dotted: str) -> tuple[str, str] | None:
+    """(namespace, name) a TorchScript reference resolves to, or None when it is not an operator/class.
+
+    ``torch.from_file`` and ``torch.ops.aten.from_file`` / ``ops.aten.from_file`` are both aten::from_file;
+    ``torch.classes.ns.C`` and ``__torch__.torch.classes.ns.C`` name custom class namespace ``ns``.
+    """
+    parts = dotted.split(".")
+    if parts[0] == "__torch__":
+        parts = parts[1:]
+        if parts[:2] != ["torch", "classes"]:
+            return None  # the archive's own compiled types
+    if not parts:
+        return None
+    if parts[0] == "torch":
+        parts = parts[1:]
+    elif parts[0] != "ops":
+        return None
+    if len(parts) >= 3 and parts[0] in ("ops", "classes"):
+        return parts[1], parts[2]
+    if len(parts) == 2 and parts[0] == "jit":
+        return "jit", parts[1]
+    if parts and parts[0] not in ("ops", "classes"):
+        return "aten", parts[-1]
+    return None
 
 
 def scan_legacy(reader: Reader, ctx: ScanContext) -> None:
