@@ -14,8 +14,10 @@ What it implements, as the real Hub does and as ``huggingface_hub`` expects it:
 * Errors: 404 ``X-Error-Code: RepoNotFound|RevisionNotFound|EntryNotFound``; private repos without a
   valid token → 401 ``RepoNotFound``; gated files without access → 401 (no token) / 403 (token)
   ``X-Error-Code: GatedRepo`` with ``X-Error-Message``; unknown token → 401 "Invalid credentials".
-* Fault injection: ``fail_next``, ``truncate_next``, ``corrupt_next``, ``set_delay``; and a
-  ``requests`` log (method, path, headers, Range, status, body bytes sent).
+* Fault injection: ``fail_next``, ``truncate_next``, ``corrupt_next``, ``set_delay``; a per-path fault
+  plan (``plan_faults``: the n-th matching request gets the n-th step — a status, a sleep, a truncated or
+  corrupted body — and later ones a fixed step); and a ``requests`` log (method, path, headers, Range,
+  status, body bytes sent, the planned fault applied).
 
 Revisions: branch and tag names, full commit shas and unambiguous short shas (≥ 7 hex).
 """
@@ -130,10 +132,36 @@ class RequestRecord:
     range: str | None
     status: int = 0
     bytes_sent: int = 0  # body bytes actually written
+    fault: str = ""  # the planned fault step applied to this request ("" = none)
 
     @property
     def authorized(self) -> bool:
         return "authorization" in self.headers
+
+
+FAULT_STEPS = "'ok', an HTTP status such as '500', 'sleep:SECONDS', 'truncate' or 'corrupt'"
+
+
+def _check_step(step: str) -> str:
+    ok = step in ("ok", "truncate", "corrupt") or (step.isdigit() and 400 <= int(step) <= 599)
+    if step.startswith("sleep:"):
+        with contextlib.suppress(ValueError):
+            ok = float(step[6:]) >= 0
+    if not ok:
+        raise ValueError(f"unknown fault step {step!r}: use {FAULT_STEPS}")
+    return step
+
+
+@dataclass
+class _Plan:
+    """The fault steps of the requests matching ``glob``, in order; ``then`` once they are used up."""
+
+    glob: str
+    steps: list[str]
+    then: str = "ok"
+
+    def take(self) -> str:
+        return self.steps.pop(0) if self.steps else self.then
 
 
 @dataclass
@@ -184,6 +212,7 @@ class HubServer:
         self._cdn_objects: dict[str, tuple[bytes, str]] = {}  # sha256 -> (bytes, md5 ETag), filled on first use
         self._repos: dict[str, Repo] = {}
         self._faults: list[_Fault] = []
+        self._plans: list[_Plan] = []
         self._delay = 0.0
         self._delay_glob = "*"
         self._lock = threading.RLock()
@@ -224,6 +253,7 @@ class HubServer:
         """Drop pending injected faults and the delay; clear the request log."""
         with self._lock:
             self._faults.clear()
+            self._plans.clear()
             self._delay = 0.0
             self._delay_glob = "*"
             self.requests.clear()
@@ -373,6 +403,34 @@ class HubServer:
         with self._lock:
             self._delay, self._delay_glob = seconds, path_glob
 
+    def plan_faults(self, path_glob: str, *steps: str, then: str = "ok") -> None:
+        """A fault plan for the requests whose path matches ``path_glob`` (hub or CDN listener).
+
+        The n-th matching request gets ``steps[n-1]``, every later one ``then`` (so ``then="corrupt"``
+        serves wrong bytes for good). Steps: ``"ok"``; an HTTP status (``"500"``: an error answer with
+        ``X-Error-Message``); ``"sleep:SECONDS"`` (answer normally, that much later: longer than the
+        client's timeout is a timeout); ``"truncate"`` (the full ``Content-Length``, half the body, then
+        the connection is closed); ``"corrupt"`` (the same length with different bytes, so the
+        sha256/ETag the metadata claims does not match). A body fault applies only to an answer with a
+        body (a 302 to the CDN has none: plan the ``/cdn/*`` path for LFS files). The request log
+        records the step applied (``RequestRecord.fault``). A plan added for the same glob replaces it.
+        """
+        plan = _Plan(path_glob, [_check_step(str(s)) for s in steps], _check_step(str(then)))
+        with self._lock:
+            self._plans = [p for p in self._plans if p.glob != path_glob] + [plan]
+
+    def faults_applied(self, path_glob: str = "*") -> list[str]:
+        """The planned fault steps applied so far to requests matching ``path_glob``, in order."""
+        with self._lock:
+            return [r.fault for r in self.requests if r.fault and fnmatch.fnmatchcase(r.path, path_glob)]
+
+    def _plan_step(self, path: str) -> str:
+        with self._lock:
+            for plan in self._plans:
+                if fnmatch.fnmatchcase(path, plan.glob):
+                    return plan.take()
+        return "ok"
+
     def _take_fault(self, path: str, kinds: tuple[str, ...]) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -519,6 +577,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms delayed-ACK stalls
     server: _ThreadingServer
     server_version = "modelgate-test-hub/1.0"
+    _body_fault = ""  # "truncate" | "corrupt": a planned fault of this request's body
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -552,10 +611,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        self._body_fault = ""
         try:
             delay = hub._delay_for(path)
             if delay:
                 time.sleep(delay)
+            step = hub._plan_step(path)
+            if step != "ok":
+                rec.fault = step
+            if step.startswith("sleep:"):
+                time.sleep(float(step[6:]))
+            elif step.isdigit():
+                message = f"Injected {step}"
+                self._send_json(int(step), {"error": message}, {"X-Error-Message": message})
+                return
+            elif step in ("truncate", "corrupt"):
+                self._body_fault = step
             fault = hub._take_fault(path, ("fail",))
             if fault is not None:
                 message = fault.message or f"Injected {fault.status}"
@@ -689,6 +760,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         hub = self.server.hub
         path = self._rec.path
         fault = hub._take_fault(path, ("truncate", "corrupt")) if body and not head and status < 300 else None
+        if fault is None and self._body_fault and body and not head and status < 300:
+            fault = _Fault(path, 1, self._body_fault)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
