@@ -19,6 +19,7 @@ from core.files import FileRefused, sha256_path
 from core.models import AuditAction
 from core.permissions import require
 from core.services import record_event
+from core.tasks import DATABASE_ERRORS, drop_broken_connections
 from inventory import cards, pipeline
 from inventory.choices import JobState, Relation, Source
 from inventory.hub import HubClient, HubError, HubFile, HubModelInfo
@@ -38,6 +39,7 @@ from inventory.models import (
 
 log = logging.getLogger(__name__)
 
+DATABASE_ERROR_KIND = "database"  # ImportFailed.kind of a lost database connection (transient)
 SMALL_FILE_LIMIT = 10 * 1024 * 1024  # non-LFS files are hashed by downloading them (the Hub keeps them small)
 
 FORMAT_BY_EXTENSION = {
@@ -355,10 +357,22 @@ def _set_job(job_id: int, **fields: Any) -> None:
     ImportJob.objects.filter(pk=job_id).update(**fields)
 
 
-def execute_import_job(*, job_id: int) -> ModelVersion:
+def _record_job_failure(job_id: int, exc: ImportFailed, *, retry: bool) -> None:
+    """Failed (a user may retry it), or, when the task retries a transient failure, queued again; error shown."""
+    if retry and exc.transient:
+        _set_job(job_id, state=JobState.QUEUED, error=str(exc), error_kind=exc.kind, step=f"retrying after: {exc}")
+        return
+    _set_job(
+        job_id, state=JobState.FAILED, error=str(exc), error_kind=exc.kind, finished_at=timezone.now(), step="failed"
+    )
+
+
+def execute_import_job(*, job_id: int, retry_transient: bool = False) -> ModelVersion:
     """Run one job to completion, recording progress and the outcome on its row.
 
-    Raises ImportFailed (after recording it) so the task can decide on a retry.
+    Raises ImportFailed (after recording it) so the task can decide on a retry. With `retry_transient`
+    (the task will retry), a transient failure puts the job back in the queue with its error shown,
+    instead of failing it: a job is `failed` only when nobody will retry it but a user.
     """
     job = ImportJob.objects.select_related("application", "requested_by").get(pk=job_id)
     _set_job(
@@ -378,25 +392,21 @@ def execute_import_job(*, job_id: int) -> ModelVersion:
                 repo_id=job.repo_id, revision=job.revision, user=job.requested_by, application=job.application
             )
     except ImportFailed as exc:
-        _set_job(
-            job_id,
-            state=JobState.FAILED,
-            error=str(exc),
-            error_kind=exc.kind,
-            finished_at=timezone.now(),
-            step="failed",
-        )
+        _record_job_failure(job_id, exc, retry=retry_transient)
         raise
+    except DATABASE_ERRORS as exc:
+        # The connection was lost mid-step (restart, failover, terminated backend). The version is written in
+        # one transaction, so this attempt left nothing half-written (or, cut at COMMIT, all of it: the retry
+        # then finds the version). Recorded on a fresh connection; transient, so the task retries it.
+        drop_broken_connections()
+        message = f"The database connection was lost during the import ({str(exc).splitlines()[0]})."
+        failure = ImportFailed(message, kind=DATABASE_ERROR_KIND, transient=True)
+        _record_job_failure(job_id, failure, retry=retry_transient)
+        raise failure from exc
     except Exception as exc:  # unexpected: still a visible failed state, never a silent loss
         log.exception("import job %s crashed", job_id)
-        _set_job(
-            job_id,
-            state=JobState.FAILED,
-            error=f"Unexpected error: {exc}",
-            error_kind="internal",
-            finished_at=timezone.now(),
-            step="failed",
-        )
+        failure = ImportFailed(f"Unexpected error: {exc}", kind="internal")
+        _record_job_failure(job_id, failure, retry=False)
         raise ImportFailed(str(exc), kind="internal") from exc
     _set_job(
         job_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from core.tasks import backoff, task
+from core.tasks import backoff, database_backoff, task
 from inventory import pipeline, services
 from inventory.choices import JobState
 from inventory.models import ImportJob, Watch
@@ -20,12 +20,14 @@ def run_import(self, job_id: int) -> int | None:  # type: ignore[no-untyped-def]
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None or job.state == JobState.SUCCEEDED:
         return job.version_id if job else None
+    can_retry = self.request.retries < MAX_IMPORT_RETRIES and not self.request.is_eager
     try:
-        version = services.execute_import_job(job_id=job_id)
+        version = services.execute_import_job(job_id=job_id, retry_transient=can_retry)
     except services.ImportFailed as exc:
-        if exc.transient and self.request.retries < MAX_IMPORT_RETRIES and not self.request.is_eager:
-            ImportJob.objects.filter(pk=job_id).update(state=JobState.QUEUED, step=f"retrying after: {exc}")
-            raise self.retry(countdown=backoff(self.request.retries)) from exc
+        if exc.transient and can_retry:  # the job is queued again, its error shown, until this retry runs
+            retries = self.request.retries
+            wait = database_backoff(retries) if exc.kind == services.DATABASE_ERROR_KIND else backoff(retries)
+            raise self.retry(countdown=wait) from exc
         return None
     pipeline.start(version.pk)
     return version.pk
