@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,11 +115,14 @@ def compute_matches(
     now: datetime,
     tree: OrgTree,
     extra_contexts: Iterable[tuple[int, int]] = (),
+    only_applications: Collection[int] | None = None,
 ) -> dict[Key, dict[str, Any]]:
     """Evaluate policies over versions in the root context and in each using application's context.
 
     `extra_contexts` adds (version, application) pairs that are not recorded usages (the gate asking
-    about an application that does not use the version yet).
+    about an application that does not use the version yet). `only_applications` limits the application
+    contexts to those ids (the gate answers for one application: facts are gathered per application, so
+    evaluating every user of a popular version would cost queries per application).
     """
 
     results: dict[Key, dict[str, Any]] = {}
@@ -135,9 +138,10 @@ def compute_matches(
             if matched is not None:
                 results[(p.compiled.id, vid, None)] = matched
     by_app: dict[int, list[int]] = defaultdict(list)
-    for vid, app_id in ApplicationModel.objects.filter(version_id__in=version_ids).values_list(
-        "version_id", "application_id"
-    ):
+    usages = ApplicationModel.objects.filter(version_id__in=version_ids)
+    if only_applications is not None:
+        usages = usages.filter(application_id__in=list(only_applications))
+    for vid, app_id in usages.values_list("version_id", "application_id"):
         by_app[app_id].append(vid)
     for vid, app_id in extra_contexts:
         if vid not in by_app[app_id]:

@@ -17,15 +17,7 @@ from inventory.models import Application, ImportJob, ModelFile, ModelVersion
 from inventory.services import ImportFailed, import_from_hub, request_import
 from policies.choices import Action, Decision, Stage
 from policies.models import Approval, Policy
-from policies.services.evaluation import (
-    OrgTree,
-    _covering,
-    action_at,
-    compile_policies,
-    compute_matches,
-    evaluate_versions,
-    waiver_rules,
-)
+from policies.services.evaluation import OrgTree, _covering, compile_policies, compute_matches, waiver_rules
 
 
 def hash_directory(directory: str | Path) -> list[dict[str, str]]:
@@ -122,12 +114,7 @@ def check_gate(
             return _unknown(repo_id, revision, f"unknown model and the import failed: {exc}")
         if created:
             pipeline.run_all(version.pk)
-    evaluate_versions(version_ids=[version.pk])
-    if application is not None and not version.usages.filter(application=application).exists():
-        found = _unstored_context(version=version, application=application, stage=stage)
-    else:
-        _action, stored = action_at(version=version, stage=stage, application=application)
-        found = [(v.policy, v.matched) for v in stored]
+    found = _current_violations(version=version, application=application)
     return {
         "action": Action.strongest([p.action_for(stage) for p, _m in found]),
         "violations": [
@@ -175,20 +162,34 @@ def _queue_import(*, user: Any, repo_id: str, revision: str, application: Applic
     return request_import(user=user, repo_id=repo_id, revision=revision, application=application)
 
 
-def _unstored_context(
-    *, version: ModelVersion, application: Application, stage: str
+def _current_violations(
+    *, version: ModelVersion, application: Application | None
 ) -> list[tuple[Policy, dict[str, Any]]]:
-    """Open, unwaived violations the version would have in an application that does not use it (yet)."""
+    """Open, unwaived violations of the version in the one context asked about, from the current facts.
+
+    Read-only and bounded: the root context, plus the application's (whether or not it uses the version
+    yet) — not every application using the version. The stored violations are kept current by the
+    evaluation that follows every change of facts; the gate does not re-evaluate (and rewrite) them for all
+    of a popular version's applications on every CI request.
+    """
     now = timezone.now()
     policies = {p.pk: p for p in Policy.objects.enabled().prefetch_related("constraints__conditions")}
     tree = OrgTree()
     scoped = compile_policies(policies.values(), now=now)
     rules = waiver_rules(now=now)
-    matches = compute_matches(scoped, [version.pk], now=now, tree=tree, extra_contexts=[(version.pk, application.pk)])
+    app_id = application.pk if application is not None else None
+    matches = compute_matches(
+        scoped,
+        [version.pk],
+        now=now,
+        tree=tree,
+        extra_contexts=[(version.pk, app_id)] if app_id is not None else [],
+        only_applications=[app_id] if app_id is not None else [],
+    )
     found = [
         (policies[key[0]], matched)
         for key, matched in matches.items()
-        if key[2] == application.pk and _covering(rules, key, version.model_id, tree) is None
+        if key[2] == app_id and _covering(rules, key, version.model_id, tree) is None
     ]
     return sorted(found, key=lambda pm: (-pm[0].threat_level, pm[0].name))
 
