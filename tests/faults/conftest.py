@@ -76,9 +76,9 @@ def fault_services(transactional_db) -> None:
 
 
 def _reset_producer_pool() -> None:
-    """Forget the pools made for the previous broker URL (the app caches them; kombu keeps them per URL)."""
+    """Forget what the app cached for the previous broker URL and default queue (pools, queues, router)."""
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)
 
 
 @pytest.fixture

