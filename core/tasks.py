@@ -28,7 +28,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, connections
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError
 
 
 def drop_broken_connections() -> None:
-    """Close database connections that saw an error and no longer answer (the next query reconnects)."""
-    close_old_connections()
+    """Close database connections that saw an error and no longer answer (the next query reconnects).
+
+    Like `close_old_connections()`, but never one inside a transaction block (its owner rolls it back).
+    """
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 class ModelgateTask(DjangoTask):  # type: ignore[misc]  # celery is untyped; DjangoTask: delay_on_commit()

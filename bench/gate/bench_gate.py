@@ -109,14 +109,34 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--top", type=int, default=0, help="show the N most repeated SQL statements")
     args = parser.parse_args()
+    setup_test_environment()
+    original_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        results = run(args)
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"POST /api/v1/gate on {connection.vendor} ({args.runs} runs each, after one warm-up)")
+    print(f"{'files':>6} {'apps':>5} {'app?':>5} {'queries':>8} {'median ms':>10} {'p95 ms':>8}  action verified")
+    for r in results:
+        print(
+            f"{r['files']:>6} {r['applications']:>5} {'yes' if r['application'] else 'no':>5} {r['queries']:>8} "
+            f"{r['median_ms']:>10} {r['p95_ms']:>8}  {r['action']} {r['verified']}"
+        )
+        for line in r.get("repeated", []):
+            print(f"{'':>14}{line}")
+
+
+def run(args: argparse.Namespace) -> list[dict[str, object]]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
     from core import roles
     from policies.services import load_default_pack
 
-    setup_test_environment()
-    connection.creation.create_test_db(verbosity=0, keepdb=False)
     roles.sync_roles()
     load_default_pack(force=True)
     user = get_user_model().objects.create_user(username="bench-ci", password="x" * 16)
@@ -134,18 +154,7 @@ def main() -> None:
             row = {"files": files, "applications": apps, "application": with_app}
             row.update(measure(client, request, args.runs, args.top))
             results.append(row)
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return
-    print(f"POST /api/v1/gate on {connection.vendor} ({args.runs} runs each, after one warm-up)")
-    print(f"{'files':>6} {'apps':>5} {'app?':>5} {'queries':>8} {'median ms':>10} {'p95 ms':>8}  action verified")
-    for r in results:
-        print(
-            f"{r['files']:>6} {r['applications']:>5} {'yes' if r['application'] else 'no':>5} {r['queries']:>8} "
-            f"{r['median_ms']:>10} {r['p95_ms']:>8}  {r['action']} {r['verified']}"
-        )
-        for line in r.get("repeated", []):
-            print(f"{'':>14}{line}")
+    return results
 
 
 if __name__ == "__main__":
