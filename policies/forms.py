@@ -10,10 +10,19 @@ from django.utils import timezone
 
 from core.choices import Band
 from inventory.models import Application, Organization
-from policies.choices import WAIVER_EXPIRY_PRESETS, Action, Match, Operator, ScopeKind, Stage, WaiverScope
+from policies.choices import (
+    WAIVER_EXPIRY_PRESETS,
+    Action,
+    DismissReason,
+    Match,
+    Operator,
+    ScopeKind,
+    Stage,
+    WaiverScope,
+)
 from policies.engine.catalog import CATALOG, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS
 from policies.models import Policy, WaiverReason
-from policies.services import PolicyData, constraints_of
+from policies.services import ACCEPTED_RISK_MESSAGE, PolicyData, assignable_users, constraints_of
 from policies.services.authoring import MAX_POLICY_YAML_BYTES
 
 OPERATOR_LABELS = dict(Operator.choices)
@@ -261,3 +270,67 @@ class VersionDecisionForm(forms.Form):
 
 class ImpactStageForm(forms.Form):
     stage = forms.ChoiceField(choices=Stage.choices, initial=Stage.RELEASE, required=False)
+
+
+# --- Triage (one row per version × policy) ---------------------------------------------------------------
+
+
+class TriageAssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="— nobody —")  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignable_users()  # type: ignore[attr-defined]
+
+
+class TriageDueForm(forms.Form):
+    due_on = forms.DateField(
+        required=False,
+        label="Due on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the default for the threat band.",
+    )
+
+
+class TriageCommentForm(forms.Form):
+    text = forms.CharField(label="Comment", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class TriageDismissForm(forms.Form):
+    dismiss_reason = forms.ChoiceField(label="Reason", choices=[("", "— choose —"), *DismissReason.choices])
+    note = forms.CharField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_dismiss_reason(self) -> str:
+        value = str(self.cleaned_data["dismiss_reason"])
+        if value == DismissReason.ACCEPTED_RISK:
+            raise forms.ValidationError(ACCEPTED_RISK_MESSAGE)
+        return value
+
+
+class TriageBulkForm(forms.Form):
+    """Bulk triage of the selected rows (`pairs`: "<version id>-<policy id>"); the button says which action."""
+
+    ACTIONS = [("assign", "Assign"), ("due", "Set due date"), ("dismiss", "Dismiss")]
+
+    action = forms.ChoiceField(choices=ACTIONS)
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="— nobody —")  # type: ignore[arg-type]
+    due_on = forms.DateField(required=False, label="Due on", widget=forms.DateInput(attrs={"type": "date"}))
+    dismiss_reason = forms.ChoiceField(
+        label="Dismiss reason", required=False, choices=[("", "— choose —"), *DismissReason.choices]
+    )
+    note = forms.CharField(label="Dismiss note", required=False, max_length=5000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignable_users()  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") == "dismiss":
+            if data.get("dismiss_reason") == DismissReason.ACCEPTED_RISK:
+                self.add_error("dismiss_reason", ACCEPTED_RISK_MESSAGE)
+            elif not data.get("dismiss_reason"):
+                self.add_error("dismiss_reason", "Choose a reason to dismiss.")
+            if not (data.get("note") or "").strip():
+                self.add_error("note", "Say why (a note is required to dismiss).")
+        return data
