@@ -48,7 +48,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.choices import Band
-from inventory.models import ModelVersion
+from inventory.models import Model, ModelVersion
 from policies.choices import ViolationState, WaiverState
 from policies.models import Policy, TriageItem, Violation, Waiver
 
@@ -468,3 +468,25 @@ def counters(user: Any) -> dict[str, Any]:
             out[state.value] = count_rows(visible, state.value)
     out["pending"] = Waiver.objects.restrict(user).pending().count()
     return out
+
+
+def top_models(qs: QuerySet[Violation], limit: int = 15) -> list[dict[str, Any]]:
+    """Models by open risk over problems (a pair counts once however many contexts it is open in):
+    [{id, repo_id, risk, count}], highest risk first. One SQL statement plus the names."""
+    inner = (
+        filter_state(qs, ViolationState.OPEN)
+        .order_by()
+        .annotate(m=F("version__model_id"), tl=F("policy__threat_level"))
+        .values("version_id", "policy_id", "m", "tl")
+        .annotate(n=Count("id"))
+    )
+    sql, params = inner.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m, SUM(tl), COUNT(*) FROM ({sql}) g GROUP BY m ORDER BY SUM(tl) DESC, m LIMIT %s",  # noqa: S608
+            [*params, int(limit) * 4],
+        )
+        found = cursor.fetchall()
+    names = dict(Model.objects.filter(pk__in=[m for m, _, _ in found]).values_list("pk", "repo_id"))
+    rows = [{"id": m, "repo_id": names.get(m, ""), "risk": int(r or 0), "count": n} for m, r, n in found]
+    return sorted(rows, key=lambda r: (-r["risk"], r["repo_id"]))[:limit]
