@@ -323,7 +323,12 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         cursor_error = "That page link is not valid (any more); showing the first page."
         groups, next_cursor, prev_cursor = triage.seek(rows_qs, sort, desc)
     params = {k: request.GET[k] for k in LIST_PARAMS if request.GET.get(k)}
-    total, as_of = _total(request, base, params if valid else {"invalid": "1"}, rows_qs)
+    # The counters are part of the page, not of the results fragment htmx swaps on a filter change.
+    stats = None if is_htmx_fragment(request) else triage.counters(request.user)
+    if stats is not None and valid and set(params) <= {"state"} and state in ("open", "waived"):
+        total, as_of = stats[state], stats["as_of"]  # the default view is exactly the counter
+    else:
+        total, as_of = _total(request, base, params if valid else {"invalid": "1"}, rows_qs)
     keep = {**params, **({"sort": sort_value} if sort_value != triage.DEFAULT_SORT else {})}
 
     def link(**extra: str) -> str:
@@ -351,7 +356,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "first_url": link() if (request.GET.get("after") or request.GET.get("before")) else "",
         "share_url": request.build_absolute_uri(reverse("policies:violation_list") + link()),
         "cursor_error": cursor_error,
-        "counters": triage.counters(request.user),
+        "counters": stats,
         "bulk_form": forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s"),
         "triage_form": forms.TriageBulkForm(auto_id="triage_%s"),
         **_perms(request),
