@@ -531,7 +531,8 @@ def pair_rollups() -> list[PairRollup]:
 
     def chain(org_id: int) -> list[int]:
         if org_id not in chains:
-            out, seen, cur = [], 0, org_id
+            out: list[int] = []
+            seen, cur = 0, cast(int | None, org_id)
             while cur is not None and seen < 64:
                 out.append(cur)
                 cur, seen = parents.get(cur), seen + 1

@@ -276,7 +276,11 @@ class ImpactStageForm(forms.Form):
 
 
 class TriageAssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="— nobody —")  # type: ignore[arg-type]
+    assignee: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None,  # type: ignore[arg-type]  # set in __init__: the users who may act
+        required=False,
+        empty_label="— nobody —",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -313,7 +317,11 @@ class TriageBulkForm(forms.Form):
     ACTIONS = [("assign", "Assign"), ("due", "Set due date"), ("dismiss", "Dismiss")]
 
     action = forms.ChoiceField(choices=ACTIONS)
-    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="— nobody —")  # type: ignore[arg-type]
+    assignee: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None,  # type: ignore[arg-type]  # set in __init__: the users who may act
+        required=False,
+        empty_label="— nobody —",
+    )
     due_on = forms.DateField(required=False, label="Due on", widget=forms.DateInput(attrs={"type": "date"}))
     dismiss_reason = forms.ChoiceField(
         label="Dismiss reason", required=False, choices=[("", "— choose —"), *DismissReason.choices]

@@ -453,7 +453,7 @@ def _detail_context(request: HttpRequest, v: Violation, **forms_: Any) -> dict[s
         "assign_form": forms_.get("assign_form")
         or forms.TriageAssignForm(initial={"assignee": row.assignee.pk if row.assignee else None}),
         "due_form": forms_.get("due_form")
-        or forms.TriageDueForm(initial={"due_on": row.item.due_at.date() if item and item.due_at else None}),
+        or forms.TriageDueForm(initial={"due_on": item.due_at.date() if item is not None and item.due_at else None}),
         "comment_form": forms_.get("comment_form") or forms.TriageCommentForm(),
         "dismiss_form": forms_.get("dismiss_form") or forms.TriageDismissForm(),
         **_perms(request),
