@@ -223,6 +223,8 @@ class Violation(models.Model):
         indexes = [
             models.Index(fields=["version", "state"]),
             models.Index(fields=["state", "-threat_level", "-first_seen_at", "-id"], name="violation_triage_order"),
+            # The triage list's default order (one row per version × policy, worst first): policies/triage.py.
+            models.Index(fields=["state", "threat_level", "version", "policy"], name="violation_pair_order"),
         ]
 
     def __str__(self) -> str:

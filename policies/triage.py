@@ -126,8 +126,8 @@ def _derived_due() -> Any:
         low, high = Band.levels(band)
         whens.append(
             When(
-                policy__threat_level__gte=low,
-                policy__threat_level__lte=high,
+                threat_level__gte=low,
+                threat_level__lte=high,
                 then=ExpressionWrapper(first_seen + Value(timedelta(days=days)), output_field=DateTimeField()),
             )
         )
@@ -136,12 +136,20 @@ def _derived_due() -> Any:
 
 def grouped(qs: QuerySet[Violation], *, sort: Sort | None = None) -> QuerySet[Any]:
     """One row (a dict) per (version, policy) of `qs`: threat, first_seen, rank (0 open, 1 waived,
-    2 resolved), rep (the lowest violation id: the row's page), n (contexts), and the sort key."""
-    out = (
-        qs.order_by()
-        .annotate(threat=F("policy__threat_level"), policy_name=F("policy__name"), repo=F("version__model__repo_id"))
-        .values("version_id", "policy_id", "threat", "policy_name", "repo")
-        .annotate(first_seen=Min("first_seen_at"), rank=Min(STATE_RANK), rep=Min("id"), n=Count("id"))
+    2 resolved), rep (the lowest violation id), n (contexts), and the sort key.
+
+    The threat level is the violation's copy of its policy's (kept in step by `sync_threat_levels`, so
+    the same for a whole group) and the group key starts with it: sorted by threat, PostgreSQL walks the
+    `violation_pair_order` index (state, threat level, version, policy) and stops after one page, on the
+    first page as on a deep one. Joins for the model or policy name are added only to sort by them."""
+    out = qs.order_by().annotate(threat=F("threat_level"))
+    keys = ["threat", "version_id", "policy_id"]
+    if sort is not None and sort.name == "model":
+        out, keys = out.annotate(repo=F("version__model__repo_id")), [*keys, "repo"]
+    if sort is not None and sort.name == "policy":
+        out, keys = out.annotate(policy_name=F("policy__name")), [*keys, "policy_name"]
+    out = out.values(*keys).annotate(
+        first_seen=Min("first_seen_at"), rank=Min(STATE_RANK), rep=Min("id"), n=Count("id")
     )
     item = TriageItem.objects.filter(version_id=OuterRef("version_id"), policy_id=OuterRef("policy_id"))
     if sort is not None and sort.name == "due":
@@ -232,6 +240,20 @@ def _after(sort: Sort, desc: bool, key: Any, version_id: int, policy_id: int) ->
     )
 
 
+def _seek_filter(rows: QuerySet[Any], sort: Sort, desc: bool, key: Any, version_id: int, policy_id: int) -> Any:
+    """`rows` after the cursor. Sorted by threat the keys are columns of the violation table: one row-value
+    comparison, which PostgreSQL answers with a range of the `violation_pair_order` index (the OR form
+    below would be filtered row by row from the top: a deep page would cost its depth)."""
+    if sort.name == "threat":
+        table = Violation._meta.db_table
+        op = "<" if desc else ">"
+        return rows.extra(  # noqa: S610 - fixed SQL, values passed as parameters
+            where=[f'("{table}"."threat_level", "{table}"."version_id", "{table}"."policy_id") {op} (%s, %s, %s)'],
+            params=[int(key), int(version_id), int(policy_id)],
+        )
+    return rows.filter(_after(sort, desc, key, version_id, policy_id))
+
+
 def _order(sort: Sort, desc: bool) -> list[Any]:
     fields = [sort.field, "version_id", "policy_id"]
     return [F(x).desc() if desc else F(x).asc() for x in fields]
@@ -265,7 +287,7 @@ def seek(
 
     if before:
         key = decode_cursor(before, sort)
-        chunk = list(rows.filter(_after(sort, not desc, *key)).order_by(*_order(sort, not desc))[: size + 1])
+        chunk = list(_seek_filter(rows, sort, not desc, *key).order_by(*_order(sort, not desc))[: size + 1])
         more_before = len(chunk) > size
         page = list(reversed(chunk[:size]))
         prev_cursor = encode_cursor(key_of(page[0])) if page and more_before else ""
@@ -273,7 +295,7 @@ def seek(
         return page, next_cursor, prev_cursor
     qs = rows
     if after:
-        qs = qs.filter(_after(sort, desc, *decode_cursor(after, sort)))
+        qs = _seek_filter(qs, sort, desc, *decode_cursor(after, sort))
     chunk = list(qs.order_by(*_order(sort, desc))[: size + 1])
     page = chunk[:size]
     next_cursor = encode_cursor(key_of(page[-1])) if len(chunk) > size else ""
