@@ -34,7 +34,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -524,68 +524,77 @@ _RANK = {"open": 0, "waived": 1, "resolved": 2}
 
 def pair_rollups() -> list[PairRollup]:
     """Problems (version × policy) per threat level × category × pair state, for everything and for each
-    organization's subtree. One pass over the violations (ids and a few columns, streamed); the pair state
-    is the best of its violations' (open < waived < resolved), per scope."""
+    organization's subtree. Everything is counted in SQL (`triage.pair_counts`); the time to resolve
+    comes from the resolved pairs only (grouped in SQL); the organization subtrees from one streamed pass
+    over the violations that have an application. A pair's state is the best of its violations'
+    (open < waived < resolved), per scope."""
+    cells: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for c in triage.pair_counts(Violation.objects.all()):
+        category = c["category"] if c["category"] in CATEGORIES else "other"
+        cells[(c["threat_level"], category, c["state"])][0] += c["count"]
+    resolved = (
+        Violation.objects.order_by()
+        .values("version_id", "policy_id")
+        .annotate(
+            tl=Max("threat_level"),
+            cat=Max("policy__category"),
+            rank=Min(triage.STATE_RANK),
+            opened=Min("opened_at"),
+            closed=Max("resolved_at"),
+        )
+        .filter(rank=2)
+        .values_list("tl", "cat", "opened", "closed")
+    )
+    for level, category, opened, closed in resolved.iterator(10000):
+        if opened is not None and closed is not None:
+            key = (level or 0, category if category in CATEGORIES else "other", "resolved")
+            cells[key][1] += max(0.0, (closed - opened).total_seconds())
+    out = [
+        PairRollup(
+            organization_id=None, threat_level=level, category=category, state=state, count=int(n), resolve_seconds=ttr
+        )
+        for (level, category, state), (n, ttr) in cells.items()
+    ]
+
     parents = dict(Organization.objects.values_list("id", "parent_id"))
     chains: dict[int, list[int]] = {}
 
     def chain(org_id: int) -> list[int]:
         if org_id not in chains:
-            out: list[int] = []
+            ids: list[int] = []
             seen, cur = 0, cast(int | None, org_id)
             while cur is not None and seen < 64:
-                out.append(cur)
+                ids.append(cur)
                 cur, seen = parents.get(cur), seen + 1
-            chains[org_id] = out
+            chains[org_id] = ids
         return chains[org_id]
 
-    info: dict[tuple[int, int], tuple[int, str]] = {}  # pair → (threat level, category)
-    best: dict[tuple[int, int], int] = {}  # pair → best rank, everything
-    opened: dict[tuple[int, int], Any] = {}
-    closed: dict[tuple[int, int], Any] = {}
+    info: dict[tuple[int, int], tuple[int, str]] = {}
     per_org: dict[int, dict[tuple[int, int], int]] = defaultdict(dict)
-    rows = Violation.objects.values_list(
-        "version_id", "policy_id", "application__organization_id", "policy__threat_level", "policy__category",
-        "state", "opened_at", "resolved_at",
-    ).order_by()  # fmt: skip
-    for version_id, policy_id, org_id, level, category, state, opened_at, resolved_at in rows.iterator(10000):
+    rows = (
+        Violation.objects.filter(application__isnull=False)
+        .order_by()
+        .values_list(
+            "version_id", "policy_id", "application__organization_id", "threat_level", "policy__category", "state"
+        )
+    )
+    for version_id, policy_id, org_id, level, category, state in rows.iterator(10000):
         pair, rank = (version_id, policy_id), _RANK.get(state, 2)
-        if pair not in info:
-            info[pair] = (level or 0, category if category in CATEGORIES else "other")
-        best[pair] = min(best.get(pair, 2), rank)
-        if opened_at is not None and (pair not in opened or opened_at < opened[pair]):
-            opened[pair] = opened_at
-        if resolved_at is not None and (pair not in closed or resolved_at > closed[pair]):
-            closed[pair] = resolved_at
-        if org_id is not None:
-            for anc in chain(org_id):
-                mine = per_org[anc]
-                mine[pair] = min(mine.get(pair, 2), rank)
+        info.setdefault(pair, (level or 0, category if category in CATEGORIES else "other"))
+        for anc in chain(org_id):
+            mine = per_org[anc]
+            if rank < mine.get(pair, 3):
+                mine[pair] = rank
     states = {v: k for k, v in _RANK.items()}
-
-    def rollup(org_id: int | None, ranks: dict[tuple[int, int], int], with_ttr: bool) -> list[PairRollup]:
-        counts: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for org_id, ranks in per_org.items():
+        counts: dict[tuple[int, str, str], int] = defaultdict(int)
         for pair, rank in ranks.items():
             level, category = info[pair]
-            cell = counts[(level, category, states[rank])]
-            cell[0] += 1
-            if with_ttr and rank == 2 and pair in closed and pair in opened:
-                cell[1] += max(0.0, (closed[pair] - opened[pair]).total_seconds())
-        return [
-            PairRollup(
-                organization_id=org_id,
-                threat_level=level,
-                category=category,
-                state=state,
-                count=int(n),
-                resolve_seconds=ttr,
-            )
-            for (level, category, state), (n, ttr) in counts.items()
-        ]
-
-    out = rollup(None, best, True)
-    for org_id, ranks in per_org.items():
-        out.extend(rollup(org_id, ranks, False))
+            counts[(level, category, states[rank])] += 1
+        out.extend(
+            PairRollup(organization_id=org_id, threat_level=level, category=category, state=state, count=n)
+            for (level, category, state), n in counts.items()
+        )
     return out
 
 

@@ -450,7 +450,7 @@ def pair_counts(qs: QuerySet[Violation]) -> list[dict[str, Any]]:
     [{threat_level, category, state, count}]. The overview's rollups and the list count with this."""
     inner = (
         qs.order_by()
-        .annotate(tl=F("policy__threat_level"), cat=F("policy__category"))
+        .annotate(tl=F("threat_level"), cat=F("policy__category"))
         .values("version_id", "policy_id", "tl", "cat")
         .annotate(rank=Min(STATE_RANK))
     )
@@ -498,7 +498,7 @@ def top_models(qs: QuerySet[Violation], limit: int = 15) -> list[dict[str, Any]]
     inner = (
         filter_state(qs, ViolationState.OPEN)
         .order_by()
-        .annotate(m=F("version__model_id"), tl=F("policy__threat_level"))
+        .annotate(m=F("version__model_id"), tl=F("threat_level"))
         .values("version_id", "policy_id", "m", "tl")
         .annotate(n=Count("id"))
     )

@@ -308,6 +308,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
     filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
     filterset.form.fields["policy"].queryset = Policy.objects.restrict(request.user)  # type: ignore[attr-defined]
+    forms.use_fast_selects(filterset.form, "organization", "application", "policy")
     valid = filterset.is_valid()
     state = (filterset.form.cleaned_data.get("state") if valid else "") or "open"
     sort, desc = triage.parse_sort(request.GET.get("sort"))
@@ -357,10 +358,16 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "share_url": request.build_absolute_uri(reverse("policies:violation_list") + link()),
         "cursor_error": cursor_error,
         "counters": stats,
-        "bulk_form": forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s"),
+        "bulk_form": _bulk_waive_form(request),
         "triage_form": forms.TriageBulkForm(auto_id="triage_%s"),
         **_perms(request),
     }
+
+
+def _bulk_waive_form(request: HttpRequest) -> forms.BulkWaiveForm:
+    form = forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s")
+    forms.use_fast_selects(form, *(n for n in ("organization", "application", "reason") if n in form.fields))
+    return form
 
 
 class ViolationListView(PermissionMixin, View):
