@@ -355,7 +355,7 @@ class FastSelect(forms.Select):
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> Any:
         final = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
         selected = {str(v) for v in self.format_value(value)}
-        parts = [format_html("<select{}>", flatatt(final))]
+        parts: list[str] = [format_html("<select{}>", flatatt(final))]
         for option_value, label in self.choices:
             text = "" if option_value is None else str(option_value)
             mark = " selected" if text in selected else ""
