@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0002_importjob_confined'),
-        ('policies', '0004_policy_remediation'),
+        ('policies', '0005_revision_not_pinned_follows_branch'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

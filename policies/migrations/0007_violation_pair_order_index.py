@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('inventory', '0002_importjob_confined'),
-        ('policies', '0005_triage_items'),
+        ('policies', '0006_triage_items'),
     ]
 
     operations = [
