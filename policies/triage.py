@@ -48,12 +48,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.choices import Band
+from inventory.choices import NO_APPLICATION
 from inventory.models import Model, ModelVersion
 from policies.choices import ViolationState, WaiverState
 from policies.models import Policy, TriageItem, Violation, Waiver
 
 PAGE_SIZE = 50
-ROOT_LABEL = "inventory (no application)"
+ROOT_LABEL = NO_APPLICATION  # the inventory itself, never an organization
 STATE_RANK = Case(
     When(state=ViolationState.OPEN, then=Value(0)),
     When(state=ViolationState.WAIVED, then=Value(1)),

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from core import roles
+from inventory.choices import NO_APPLICATION
 from inventory.models import ApplicationModel
 from policies.models import Policy, TriageComment, TriageItem
 from tests import factories as f
@@ -70,7 +71,7 @@ def test_sort_by_a_column(browser, live_server, world, width):
         page.goto(LIST)
         rows = page.locator("#triage-table tbody tr")
         assert rows.count() == 2  # one row per problem, not per context
-        assert "Chatbot" in rows.first.inner_text() and "inventory (no application)" in rows.first.inner_text()
+        assert "Chatbot" in rows.first.inner_text() and NO_APPLICATION in rows.first.inner_text()
         _no_sideways_scroll(page, width)
         page.evaluate("window.__stay = 1")  # an htmx swap keeps the page (and this variable)
         page.click("#triage-table thead >> text=Policy")
