@@ -37,6 +37,8 @@ _READ = [
     "policies.view_waiver",
     "policies.view_approval",
     "policies.use_gate",
+    "policies.view_triageitem",
+    "policies.view_triagecomment",
 ]
 
 _REVIEWER = [
@@ -47,6 +49,9 @@ _REVIEWER = [
     "scanning.run_scan",
     "policies.request_waiver",
     "policies.approve_version",
+    "policies.assign_triage",
+    "policies.dismiss_triage",
+    "policies.add_triagecomment",
     "core.view_auditevent",
 ]
 

@@ -183,3 +183,22 @@ class ModelRiskRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repo_id} in {self.application_id or 'root'}: {self.risk}"
+
+
+class PairRollup(models.Model):
+    """Problems — distinct (version, policy) pairs, the rows of the triage list — per threat level ×
+    category × state (the pair's state: open if any of its violations is open, else waived, else
+    resolved). `organization_id` empty: every context; set: the applications of that organization and
+    its descendants (a pair used by two of its applications counts once). A cache; ids, no foreign keys."""
+
+    organization_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="Empty: everything.")
+    threat_level = models.PositiveSmallIntegerField()
+    category = models.CharField(max_length=10)
+    state = models.CharField(max_length=8)
+    count = models.PositiveIntegerField()
+    resolve_seconds = models.FloatField(
+        default=0.0, help_text="Σ (last resolved_at − first opened_at) of the resolved pairs."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.organization_id or 'all'} {self.threat_level} {self.category} {self.state}: {self.count}"

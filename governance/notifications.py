@@ -37,7 +37,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import models, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from core.choices import Band
@@ -55,6 +55,7 @@ from governance.models import (
 )
 from inventory.choices import NO_APPLICATION
 from inventory.models import ModelVersion
+from policies import triage
 from policies.models import Violation, Waiver
 from policies.services.waivers import mark_reminded, waivers_due_for_reminder
 from scanning.models import ScanRun
@@ -634,7 +635,8 @@ def digest_figures(*, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     since = now - timedelta(days=1)
     open_qs = Violation.objects.filter(state="open")
-    total = open_qs.aggregate(r=Sum("policy__threat_level"))["r"] or 0
+    # Per problem (version × policy), like the overview and its snapshots: a pair counts once.
+    total = sum(c["threat_level"] * c["count"] for c in triage.pair_counts(open_qs) if c["state"] == "open")
     yesterday = RiskSnapshot.objects.filter(day__lt=now.date()).order_by("-day").values_list("total_risk", flat=True)
     previous = yesterday.first()
     new_by_band: dict[str, int] = {}

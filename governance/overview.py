@@ -1,20 +1,25 @@
 """Figures of the org-wide risk overview.
 
-Total risk = Σ threat level of open, unwaived violations (DESIGN.md). A violation lives in a
-*context*: an application (its policies judged against that application's use profile) or the
-root context (no application). Each context counts on its own, so a version used by two
-applications carries its risk in both; the root context is its own row of the breakdown.
+Total risk = Σ threat level of open, unwaived problems (DESIGN.md). A *problem* is a policy matching a
+version: one row of the triage list, whatever the contexts its violations live in (the inventory with
+no application, and each application using the version). The totals, bands and categories count
+problems — a version used by two applications counts once, as the list shows it once — while the
+per-application breakdown counts that application's problems, and the inventory (no application) is
+its own line, not an organization. Every count links to the list filtered identically, and shows as
+many rows as the count says (tests/governance/test_overview_counts.py follows every link).
 
-Every figure is aggregated in the database, and neither the number of queries nor their cost
-grows with the violations: `refresh_rollups()` (beat, every minute) groups all violations by
-context × threat level × category × state (with the time to resolve) and open risk by model ×
-context into two small tables; the page sums those rows for its scope. The overview is therefore
+Every figure is aggregated in the database or by the worker, and neither the number of queries nor
+their cost grows with the violations: `refresh_rollups()` (beat, every minute) groups the violations
+by context × threat level × category × state (`RiskRollup`: per application and the root context),
+by problem (`PairRollup`: everything, and per organization subtree) and open risk by model ×
+context into small tables; the page sums those rows for its scope. The overview is therefore
 about a minute behind (it says "as of" and how old that is). A request never re-aggregates (one
 refresh over 200k violations takes seconds; inline, under load, one overview took 25 s): it reads
 the newest rollup, says so when it is older than MODELGATE_OVERVIEW_MAX_AGE seconds, and when
 there is none yet (or it is that old) enqueues the task and shows "being computed". The task
-refreshes under a lease (`RollupLease`), so two workers never refresh at once. Everything else
-(reviews, waivers, scoped licenses) is read live from indexed, small selections.
+refreshes under a lease (`RollupLease`), so two workers never refresh at once. The triage list
+reads its row count from the same rollups (`rollup_pair_count`, registered with policies.triage).
+Everything else (reviews, waivers, scoped licenses) is read live from indexed, small selections.
 """
 
 from __future__ import annotations
@@ -29,17 +34,18 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.choices import Band, Category
 from core.permissions import has_perm, perm_name
-from governance.models import ModelRiskRollup, RiskRollup, RiskSnapshot, RollupLease, RollupRun
+from governance.models import ModelRiskRollup, PairRollup, RiskRollup, RiskSnapshot, RollupLease, RollupRun
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from licenses.choices import ThreatGroup
 from licenses.models import LicenseAnalysis
+from policies import triage
 from policies.models import Violation, Waiver
 
 BANDS = Band.values
@@ -136,6 +142,7 @@ class Figures:
     by_category: dict[str, Bucket] = field(default_factory=dict)
     matrix: dict[str, dict[str, int]] = field(default_factory=dict)  # band → category → open count
     by_application: dict[int | None, Bucket] = field(default_factory=dict)
+    root: Bucket | None = None  # the inventory's own context (no application); None when scoped
     organizations: list[dict[str, Any]] = field(default_factory=list)
     applications: list[dict[str, Any]] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)
@@ -194,6 +201,10 @@ def _rollups(user: Any, model: Any, scope: Scope) -> Any:
     return qs
 
 
+def _unscoped(scope: Scope) -> Scope:
+    return Scope(organizations=scope.organizations, applications=scope.applications)
+
+
 def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
     """Totals, bands, categories, states and time to resolve from the rollup (two small grouped reads)."""
     figures.by_band = {b: Bucket() for b in BANDS}
@@ -202,7 +213,17 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
     resolve_seconds: dict[str, float] = defaultdict(float)
     resolved: dict[str, int] = defaultdict(int)
     qs = _rollups(user, RiskRollup, scope)
-    rows = qs.values("threat_level", "category", "state").annotate(n=Sum("count"), t=Sum("resolve_seconds")).order_by()
+    # Problems (version × policy): an application's own are its contexts' rows (one per pair and
+    # application); everything, or an organization's subtree, from the pair rollup (a pair counts once).
+    if scope.application:
+        source = qs
+    elif scope.organization:
+        source = _rollups(user, PairRollup, _unscoped(scope)).filter(organization_id=scope.organization["id"])
+    else:
+        source = _rollups(user, PairRollup, scope).filter(organization_id__isnull=True)
+    rows = (
+        source.values("threat_level", "category", "state").annotate(n=Sum("count"), t=Sum("resolve_seconds")).order_by()
+    )
     for row in rows:
         level, n = row["threat_level"] or 0, row["n"] or 0
         band = Band.of(level)
@@ -233,47 +254,48 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
         figures.by_application[row["application_id"]] = Bucket(count=row["n"] or 0, risk=row["risk"] or 0)
 
 
-def _breakdown(scope: Scope, figures: Figures) -> None:
-    """Organization and application rows from the per-context totals (no query)."""
+def _breakdown(user: Any, scope: Scope, figures: Figures) -> None:
+    """Application rows from the per-context totals; organization rows from the pair rollup of each
+    organization's subtree (a problem in two of its applications counts once, as in the list)."""
     apps = {a["id"]: a for a in scope.applications}
     parents = {o["id"]: o["parent_id"] for o in scope.organizations}
-    org_risk: dict[int, Bucket] = defaultdict(Bucket)
     app_rows = []
     for app_id, bucket in figures.by_application.items():
         if app_id is None or app_id not in apps:
             continue
-        app = apps[app_id]
-        app_rows.append({**app, "risk": bucket.risk, "count": bucket.count})
-        org_id, seen = app["organization_id"], 0
-        while org_id is not None and seen < 64:  # roll up to every ancestor
-            org_risk[org_id].add(bucket.count, bucket.risk)
-            org_id, seen = parents.get(org_id), seen + 1
+        app_rows.append({**apps[app_id], "risk": bucket.risk, "count": bucket.count})
     figures.applications = sorted(app_rows, key=lambda r: (-r["risk"], r["name"]))[:TOP_ROWS]
     # Show the children of the chosen organization (or the top level): one step of the drill-down.
     parent = scope.organization["id"] if scope.organization else None
     level = [o for o in scope.organizations if o["parent_id"] == parent]
     if not scope.organization:  # organizations whose parent the user cannot see count as top level
         level += [o for o in scope.organizations if o["parent_id"] is not None and o["parent_id"] not in parents]
+    org_totals = {
+        r["organization_id"]: r
+        for r in _rollups(user, PairRollup, _unscoped(scope))
+        .filter(state="open", organization_id__in=[o["id"] for o in level])
+        .values("organization_id")
+        .annotate(n=Sum("count"), risk=Sum(F("count") * F("threat_level")))
+        .order_by()
+    }
     figures.organizations = sorted(
-        ({**o, "risk": org_risk[o["id"]].risk, "count": org_risk[o["id"]].count} for o in level if o["id"] in org_risk),
+        (
+            {**o, "risk": org_totals[o["id"]]["risk"] or 0, "count": org_totals[o["id"]]["n"] or 0}
+            for o in level
+            if o["id"] in org_totals
+        ),
         key=lambda r: (-r["risk"], r["name"]),
     )
-    if not scope.filtered and None in figures.by_application:
-        root = figures.by_application[None]
-        figures.organizations.append(
-            {
-                "id": None,
-                "name": "Root context (no application)",
-                "parent_id": None,
-                "risk": root.risk,
-                "count": root.count,
-            }
-        )
+    figures.root = figures.by_application.get(None, Bucket()) if not scope.filtered else None
 
 
 def _top_models(user: Any, scope: Scope, figures: Figures, run: RollupRun | None) -> None:
     if scope.app_ids is None and run is not None and "top_models" in (run.figures or {}):
         figures.models = list(run.figures["top_models"]) if has_perm(user, "policies.view_violation") else []
+        return
+    if scope.organization and not scope.application:  # a problem in two of its applications counts once
+        visible = Violation.objects.restrict(user).filter(application_id__in=scope.app_ids or [])
+        figures.models = triage.top_models(visible, TOP_ROWS)
         return
     rows = (
         _rollups(user, ModelRiskRollup, scope)
@@ -395,7 +417,7 @@ def overview_figures(user: Any, *, organization: Any = None, application: Any = 
         figures.as_of, figures.age_seconds = run.refreshed_at, _age(run)
         figures.stale = figures.age_seconds > settings.MODELGATE_OVERVIEW_MAX_AGE
     _grouped(user, scope, figures)
-    _breakdown(scope, figures)
+    _breakdown(user, scope, figures)
     _top_models(user, scope, figures, run)
     _trend(scope, figures, now.date())
     _licenses(user, scope, figures, run)
@@ -479,15 +501,13 @@ def refresh_rollups() -> RollupRun:
         .annotate(n=Count("id"))
         .order_by()
     )
-    top: dict[int, dict[str, Any]] = {}
-    for row in model_rows:
-        entry = top.setdefault(row.model_id, {"id": row.model_id, "repo_id": row.repo_id, "risk": 0, "count": 0})
-        entry["risk"] += row.risk
-        entry["count"] += row.count
-    top_models = sorted(top.values(), key=lambda r: (-r["risk"], r["repo_id"]))[:TOP_ROWS]
+    top_models = triage.top_models(Violation.objects.all(), TOP_ROWS)
+    pair_rows = pair_rollups()
     RiskRollup.objects.all().delete()
     ModelRiskRollup.objects.all().delete()
+    PairRollup.objects.all().delete()
     RiskRollup.objects.bulk_create(risk_rows, batch_size=5000)
+    PairRollup.objects.bulk_create(pair_rows, batch_size=5000)
     ModelRiskRollup.objects.bulk_create(model_rows, batch_size=5000)
     run = RollupRun.objects.create(
         refreshed_at=timezone.now(),
@@ -497,6 +517,129 @@ def refresh_rollups() -> RollupRun:
     )
     RollupRun.objects.filter(refreshed_at__lt=run.refreshed_at - timedelta(days=1)).delete()
     return run
+
+
+_RANK = {"open": 0, "waived": 1, "resolved": 2}
+
+
+def pair_rollups() -> list[PairRollup]:
+    """Problems (version × policy) per threat level × category × pair state, for everything and for each
+    organization's subtree. Everything is counted in SQL (`triage.pair_counts`); the time to resolve
+    comes from the resolved pairs only (grouped in SQL); the organization subtrees from one streamed pass
+    over the violations that have an application. A pair's state is the best of its violations'
+    (open < waived < resolved), per scope."""
+    cells: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+    for c in triage.pair_counts(Violation.objects.all()):
+        category = c["category"] if c["category"] in CATEGORIES else "other"
+        cells[(c["threat_level"], category, c["state"])][0] += c["count"]
+    resolved = (
+        Violation.objects.order_by()
+        .values("version_id", "policy_id")
+        .annotate(
+            tl=Max("threat_level"),
+            cat=Max("policy__category"),
+            rank=Min(triage.STATE_RANK),
+            opened=Min("opened_at"),
+            closed=Max("resolved_at"),
+        )
+        .filter(rank=2)
+        .values_list("tl", "cat", "opened", "closed")
+    )
+    for level, category, opened, closed in resolved.iterator(10000):
+        if opened is not None and closed is not None:
+            key = (level or 0, category if category in CATEGORIES else "other", "resolved")
+            cells[key][1] += max(0.0, (closed - opened).total_seconds())
+    out = [
+        PairRollup(
+            organization_id=None, threat_level=level, category=category, state=state, count=int(n), resolve_seconds=ttr
+        )
+        for (level, category, state), (n, ttr) in cells.items()
+    ]
+
+    parents = dict(Organization.objects.values_list("id", "parent_id"))
+    chains: dict[int, list[int]] = {}
+
+    def chain(org_id: int) -> list[int]:
+        if org_id not in chains:
+            ids: list[int] = []
+            seen, cur = 0, cast(int | None, org_id)
+            while cur is not None and seen < 64:
+                ids.append(cur)
+                cur, seen = parents.get(cur), seen + 1
+            chains[org_id] = ids
+        return chains[org_id]
+
+    info: dict[tuple[int, int], tuple[int, str]] = {}
+    per_org: dict[int, dict[tuple[int, int], int]] = defaultdict(dict)
+    rows = (
+        Violation.objects.filter(application__isnull=False)
+        .order_by()
+        .values_list(
+            "version_id", "policy_id", "application__organization_id", "threat_level", "policy__category", "state"
+        )
+    )
+    for version_id, policy_id, org_id, level, category, state in rows.iterator(10000):
+        pair, rank = (version_id, policy_id), _RANK.get(state, 2)
+        info.setdefault(pair, (level or 0, category if category in CATEGORIES else "other"))
+        for anc in chain(org_id):
+            mine = per_org[anc]
+            if rank < mine.get(pair, 3):
+                mine[pair] = rank
+    states = {v: k for k, v in _RANK.items()}
+    for org_id, ranks in per_org.items():
+        counts: dict[tuple[int, str, str], int] = defaultdict(int)
+        for pair, rank in ranks.items():
+            level, category = info[pair]
+            counts[(level, category, states[rank])] += 1
+        out.extend(
+            PairRollup(organization_id=org_id, threat_level=level, category=category, state=state, count=n)
+            for (level, category, state), n in counts.items()
+        )
+    return out
+
+
+def rollup_pair_count(filters: dict[str, str]) -> tuple[int, datetime] | None:
+    """How many rows the triage list shows for these filters, from the rollups — or None when they cannot
+    say exactly (another filter, or no fresh rollup). Registered with policies.triage (see apps.py)."""
+    allowed = {"state", "band", "category", "application", "root", "organization"}
+    if set(filters) - allowed:
+        return None
+    run = RollupRun.objects.order_by("-refreshed_at", "-id").first()
+    if run is None or _age(run) > settings.MODELGATE_OVERVIEW_MAX_AGE:
+        return None
+    state = filters.get("state") or "open"
+    if state not in ("open", "waived", "resolved", "all"):
+        return None
+    app_id, org_id, root = _int(filters.get("application")), _int(filters.get("organization")), filters.get("root")
+    if ("application" in filters and app_id is None) or ("organization" in filters and org_id is None):
+        return None
+    qs: Any
+    if app_id is not None:
+        if org_id is not None or root:
+            return None  # combinations the rollups do not hold
+        qs = RiskRollup.objects.filter(application_id=app_id)
+    elif root:
+        if root != "true" or org_id is not None:
+            return None
+        qs = RiskRollup.objects.filter(application_id__isnull=True)
+    elif org_id is not None:
+        qs = PairRollup.objects.filter(organization_id=org_id)
+    else:
+        qs = PairRollup.objects.filter(organization_id__isnull=True)
+    if state != "all":
+        qs = qs.filter(state=state)
+    band = filters.get("band")
+    if band:
+        if band not in BANDS:
+            return None
+        low, high = Band.levels(band)
+        qs = qs.filter(threat_level__gte=low, threat_level__lte=high)
+    category = filters.get("category")
+    if category:
+        if category not in CATEGORIES:
+            return None
+        qs = qs.filter(category=category)
+    return int(qs.aggregate(n=Sum("count"))["n"] or 0), run.refreshed_at
 
 
 def take_snapshot(*, day: date | None = None) -> RiskSnapshot:
@@ -513,21 +656,26 @@ def take_snapshot(*, day: date | None = None) -> RiskSnapshot:
     by_category: dict[str, dict[str, int]] = {c: {"count": 0, "risk": 0} for c in CATEGORIES}
     by_org: dict[str, int] = defaultdict(int)
     by_app: dict[str, int] = defaultdict(int)
-    total = count = 0
-    for row in open_rows:
-        level, n = row["policy__threat_level"] or 0, row["n"]
+    for row in open_rows:  # per context: an application's own problems (by_organization: its own apps)
+        risk = (row["policy__threat_level"] or 0) * row["n"]
+        by_app[str(row["application_id"]) if row["application_id"] else "root"] += risk
+        if row["application__organization_id"]:
+            by_org[str(row["application__organization_id"])] += risk
+    total = count = waived = 0
+    for cell in triage.pair_counts(Violation.objects.all()):  # problems: a pair counts once, as in the list
+        level, n = cell["threat_level"], cell["count"]
+        if cell["state"] == "waived":
+            waived += n
+        if cell["state"] != "open":
+            continue
         risk = level * n
         total, count = total + risk, count + n
         band = Band.of(level)
-        category = row["policy__category"] if row["policy__category"] in by_category else "other"
+        category = cell["category"] if cell["category"] in by_category else "other"
         by_band[band]["count"] += n
         by_band[band]["risk"] += risk
         by_category[category]["count"] += n
         by_category[category]["risk"] += risk
-        by_app[str(row["application_id"]) if row["application_id"] else "root"] += risk
-        if row["application__organization_id"]:
-            by_org[str(row["application__organization_id"])] += risk
-    waived = Violation.objects.filter(state="waived").count()
     snapshot, _ = RiskSnapshot.objects.update_or_create(
         day=day,
         defaults={

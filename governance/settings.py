@@ -318,6 +318,11 @@ MODELGATE_LICENSE_HUB_LOOKUP = env.bool("MODELGATE_LICENSE_HUB_LOOKUP", default=
 # Seconds after which the overview warns that its figures are stale and asks a worker for a refresh
 # (beat refreshes them every minute; a web request never recomputes them).
 MODELGATE_OVERVIEW_MAX_AGE = env.int("MODELGATE_OVERVIEW_MAX_AGE", default=180)
+# Default due date of a triage row, in days after it was first seen, per threat band (an empty value:
+# no due date), e.g. "critical=7,severe=30,moderate=90,low=". A reviewer may set another date per row.
+MODELGATE_TRIAGE_DUE_DAYS: dict[str, str] = env.dict(
+    "MODELGATE_TRIAGE_DUE_DAYS", default={"critical": "7", "severe": "30", "moderate": "90", "low": "", "none": ""}
+)
 # Days before a waiver's expiry on which its subscribers are reminded (one reminder per threshold).
 MODELGATE_WAIVER_REMINDER_DAYS: list[int] = env.list("MODELGATE_WAIVER_REMINDER_DAYS", cast=int, default=[7, 1])
 

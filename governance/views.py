@@ -171,7 +171,7 @@ def overview_context(request: HttpRequest) -> dict[str, Any]:
             }
             for a in figures.applications
         ],
-        "model_rows": [{**m, "violations": drill(q=m["repo_id"])} for m in figures.models],
+        "model_rows": [{**m, "violations": drill(model=m["id"])} for m in figures.models],
     }
 
 

@@ -97,3 +97,13 @@ class Decision(models.TextChoices):
 
 
 WAIVER_EXPIRY_PRESETS: list[int] = [7, 30, 90, 180, 365]
+
+
+class DismissReason(models.TextChoices):
+    """Why a triage row is dismissed. "Accepted risk" is listed so it can be refused with the reason:
+    accepting a risk is a waiver (an expiry and a second person's approval), not a dismissal."""
+
+    FALSE_POSITIVE = "false_positive", "False positive"
+    NOT_APPLICABLE = "not_applicable", "Not applicable to our use"
+    DUPLICATE = "duplicate", "Duplicate"
+    ACCEPTED_RISK = "accepted_risk", "Accepted risk (use a waiver instead)"

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.choices import Band, Category
@@ -14,8 +14,9 @@ from core.filters import AnyBooleanFilter, IdFilter
 from inventory.choices import NO_APPLICATION
 from inventory.models import Application, Organization
 from policies.choices import ScopeKind, ViolationState, WaiverState
-from policies.models import Policy, Violation, Waiver
+from policies.models import Policy, TriageItem, Violation, Waiver
 from policies.services.waivers import decidable_waivers
+from policies.triage import filter_state
 
 AGE_CHOICES = [("1", "older than 1 day"), ("7", "older than 7 days"), ("30", "older than 30 days"),
                ("90", "older than 90 days")]  # fmt: skip
@@ -95,6 +96,58 @@ class ViolationFilterSet(django_filters.FilterSet):
 
     def by_age(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
         return qs.filter(first_seen_at__lte=timezone.now() - timedelta(days=int(value))) if value else qs
+
+
+TRIAGE_STATE_CHOICES = [("open", "Open"), ("waived", "Waived"), ("resolved", "Resolved"), ("all", "All")]
+
+
+class TriageFilterSet(ViolationFilterSet):
+    """Filters of the triage list (one row per version × policy; see policies/triage.py).
+
+    The violation filters narrow the violations a row is made of; `state` is the *row's* state
+    (open if any of its violations is open, else waived, else resolved): open keeps the open
+    violations, waived drops the resolved ones and keeps the groups with none open, resolved keeps
+    the groups whose every violation is resolved (the HAVING part is `triage.having_state`).
+    """
+
+    state = django_filters.ChoiceFilter(choices=TRIAGE_STATE_CHOICES, method="by_state", label="State")
+    model = IdFilter(field_name="version__model_id", label="Model id")
+    assignee = django_filters.ChoiceFilter(
+        choices=[("me", "Assigned to me"), ("none", "Unassigned"), ("any", "Assigned")],
+        method="by_assignee",
+        label="Assignee",
+        empty_label="Anyone",
+    )
+    dismissed = django_filters.ChoiceFilter(
+        choices=[("hide", "Hide dismissed"), ("only", "Dismissed only")],
+        method="by_dismissed",
+        label="Dismissed",
+        empty_label="Show",
+    )
+
+    def _items(self) -> QuerySet[TriageItem]:
+        return TriageItem.objects.filter(version_id=OuterRef("version_id"), policy_id=OuterRef("policy_id"))
+
+    def by_state(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
+        return filter_state(qs, value)
+
+    def by_assignee(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
+        user = getattr(self.request, "user", None)
+        if value == "me" and user is not None and user.is_authenticated:
+            return qs.filter(Exists(self._items().filter(assignee=user)))
+        if value == "none":
+            return qs.exclude(Exists(self._items().filter(assignee__isnull=False)))
+        if value == "any":
+            return qs.filter(Exists(self._items().filter(assignee__isnull=False)))
+        return qs
+
+    def by_dismissed(self, qs: QuerySet[Violation], name: str, value: str) -> QuerySet[Violation]:
+        dismissed = Exists(self._items().exclude(dismissed_reason=""))
+        if value == "hide":
+            return qs.exclude(dismissed)
+        if value == "only":
+            return qs.filter(dismissed)
+        return qs
 
 
 class WaiverFilterSet(django_filters.FilterSet):

@@ -22,6 +22,7 @@ from core.permissions import RestrictedQuerySet
 from policies.choices import (
     Action,
     Decision,
+    DismissReason,
     Match,
     Operator,
     ScopeKind,
@@ -222,6 +223,8 @@ class Violation(models.Model):
         indexes = [
             models.Index(fields=["version", "state"]),
             models.Index(fields=["state", "-threat_level", "-first_seen_at", "-id"], name="violation_triage_order"),
+            # The triage list's default order (one row per version × policy, worst first): policies/triage.py.
+            models.Index(fields=["state", "threat_level", "version", "policy"], name="violation_pair_order"),
         ]
 
     def __str__(self) -> str:
@@ -241,6 +244,78 @@ class Violation(models.Model):
     @property
     def age_days(self) -> int:
         return (timezone.now() - self.first_seen_at).days
+
+
+class TriageItemQuerySet(RestrictedQuerySet["TriageItem"]):
+    def for_pair(self, version_id: int, policy_id: int) -> TriageItemQuerySet:
+        return self.filter(version_id=version_id, policy_id=policy_id)
+
+
+class TriageItem(models.Model):
+    """The triage state of one problem: a policy matching a version, whatever the contexts (root and
+    each application using it) its violations live in. Created lazily by the first triage action."""
+
+    version = models.ForeignKey("inventory.ModelVersion", on_delete=models.CASCADE, related_name="triage_items")
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="triage_items")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="triage_items"
+    )
+    due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by a reviewer; empty: derived from the threat band (MODELGATE_TRIAGE_DUE_DAYS).",
+    )
+    dismissed_reason = models.CharField(max_length=16, choices=DismissReason.choices, blank=True)
+    dismissed_note = models.TextField(blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TriageItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["version", "policy"], name="triageitem_unique_pair")]
+        indexes = [models.Index(fields=["assignee", "due_at"])]
+        permissions = [
+            ("assign_triage", "Can assign triage rows and set their due dates"),
+            ("dismiss_triage", "Can dismiss and reopen triage rows"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} on {self.version}"
+
+    @property
+    def is_dismissed(self) -> bool:
+        return bool(self.dismissed_reason)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "assignee": self.assignee.get_username() if self.assignee else None,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "dismissed_reason": self.dismissed_reason,
+            "dismissed_note": self.dismissed_note,
+        }
+
+
+class TriageComment(models.Model):
+    """A note on a triage row (append-only, like the audit log it is recorded in)."""
+
+    item = models.ForeignKey(TriageItem, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment #{self.pk} on {self.item}"
 
 
 class WaiverReason(models.Model):

@@ -9,12 +9,14 @@ checks the role.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from django import forms as django_forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.http import HttpRequest as DjangoHttpRequest
-from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -27,7 +29,8 @@ from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ModelVersion, Organization
 from licenses import services as license_services
-from policies import filtersets, forms, services
+from licenses.models import LicenseAnalysis, LicenseObligation
+from policies import filtersets, forms, services, triage
 from policies.choices import Stage, ViolationState, WaiverState
 from policies.models import Approval, Policy, Violation, Waiver
 from scanning.models import ScanRun
@@ -37,16 +40,6 @@ def _errors(exc: ValidationError) -> list[str]:
     if hasattr(exc, "error_dict"):
         return [f"{m}" for msgs in exc.message_dict.values() for m in msgs]
     return list(exc.messages)
-
-
-def counters(user: Any) -> dict[str, int]:
-    """Open / waived violations and pending waivers, for the out-of-band counters."""
-    visible = Violation.objects.restrict(user)
-    stats = visible.aggregate(
-        open=Count("pk", filter=Q(state=ViolationState.OPEN)), waived=Count("pk", filter=Q(state=ViolationState.WAIVED))
-    )
-    stats["pending"] = Waiver.objects.restrict(user).pending().count()
-    return stats
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,53 +272,347 @@ def _violation_qs(user: Any) -> QuerySet[Violation]:
     )
 
 
+LIST_PARAMS = ("q", "organization", "application", "root", "policy", "category", "band", "state", "age", "version",
+               "model", "assignee", "dismissed")  # fmt: skip
+ROLLUP_PARAMS = {"state", "band", "category", "application", "root", "organization"}
+
+
+def _perms(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "can_request": has_perm(request.user, "policies.request_waiver"),
+        "can_assign": has_perm(request.user, "policies.assign_triage"),
+        "can_dismiss": has_perm(request.user, "policies.dismiss_triage"),
+        "can_comment": has_perm(request.user, "policies.add_triagecomment"),
+        "user": request.user,
+    }
+
+
 def _row_context(request: HttpRequest, v: Violation) -> dict[str, Any]:
-    return {"v": v, "can_request": has_perm(request.user, "policies.request_waiver"), "user": request.user}
+    """The triage row (version × policy) the violation `v` belongs to, for the `row` partial."""
+    return {"r": triage.row_for(Violation.objects.restrict(request.user), v), **_perms(request)}
+
+
+def _total(request: HttpRequest, base: QuerySet[Violation], params: dict[str, str], rows: QuerySet[Any]) -> Any:
+    """(rows the filter shows, as of) — from the overview's rollups when they answer exactly this filter and
+    `restrict()` narrows nothing; otherwise one COUNT over the grouped query (as of now: None)."""
+    if set(params) <= ROLLUP_PARAMS and triage.is_unrestricted(base):
+        answer = triage.rollup_count({"state": "open", **params})
+        if answer is not None:
+            return answer
+    return triage.count_groups(rows), None
+
+
+def _list_context(request: HttpRequest) -> dict[str, Any]:
+    base = Violation.objects.restrict(request.user)
+    filterset = filtersets.TriageFilterSet(request.GET, queryset=base, request=request)
+    filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
+    filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
+    filterset.form.fields["policy"].queryset = Policy.objects.restrict(request.user)  # type: ignore[attr-defined]
+    forms.use_fast_selects(filterset.form, "organization", "application", "policy")
+    valid = filterset.is_valid()
+    state = (filterset.form.cleaned_data.get("state") if valid else "") or "open"
+    sort, desc = triage.parse_sort(request.GET.get("sort"))
+    sort_value = f"{'-' if desc else ''}{sort.name}"
+    violations = filterset.qs
+    rows_qs = triage.having_state(triage.grouped(violations, sort=sort), state)
+    cursor_error = ""
+    try:
+        groups, next_cursor, prev_cursor = triage.seek(
+            rows_qs, sort, desc, after=request.GET.get("after", ""), before=request.GET.get("before", "")
+        )
+    except triage.BadCursor:
+        cursor_error = "That page link is not valid (any more); showing the first page."
+        groups, next_cursor, prev_cursor = triage.seek(rows_qs, sort, desc)
+    params = {k: request.GET[k] for k in LIST_PARAMS if request.GET.get(k)}
+    # The counters are part of the page, not of the results fragment htmx swaps on a filter change.
+    stats = None if is_htmx_fragment(request) else triage.counters(request.user)
+    if stats is not None and valid and set(params) <= {"state"} and state in ("open", "waived"):
+        total, as_of = stats[state], stats["as_of"]  # the default view is exactly the counter
+    else:
+        total, as_of = _total(request, base, params if valid else {"invalid": "1"}, rows_qs)
+    keep = {**params, **({"sort": sort_value} if sort_value != triage.DEFAULT_SORT else {})}
+
+    def link(**extra: str) -> str:
+        return "?" + urlencode({**keep, **extra})
+
+    columns = []
+    for s in triage.SORTS.values():
+        if s.name == sort.name:
+            target, aria = (s.name if desc else f"-{s.name}"), ("descending" if desc else "ascending")
+        else:
+            target, aria = (f"-{s.name}" if s.default_desc else s.name), ""
+        columns.append(
+            {"name": s.name, "label": s.label, "href": "?" + urlencode({**params, "sort": target}), "aria": aria}
+        )
+    return {
+        "filterset": filterset,
+        "rows": triage.build_rows(violations, groups),
+        "total": total,
+        "as_of": as_of,
+        "state": state,
+        "sort_value": keep.get("sort", ""),
+        "columns": {c["name"]: c for c in columns},
+        "next_url": link(after=next_cursor) if next_cursor else "",
+        "prev_url": link(before=prev_cursor) if prev_cursor else "",
+        "first_url": link() if (request.GET.get("after") or request.GET.get("before")) else "",
+        "share_url": request.build_absolute_uri(reverse("policies:violation_list") + link()),
+        "cursor_error": cursor_error,
+        "counters": stats,
+        "bulk_form": _bulk_waive_form(request),
+        "triage_form": forms.TriageBulkForm(auto_id="triage_%s"),
+        **_perms(request),
+    }
+
+
+def _bulk_waive_form(request: HttpRequest) -> forms.BulkWaiveForm:
+    form = forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s")
+    forms.use_fast_selects(form, *(n for n in ("organization", "application", "reason") if n in form.fields))
+    return form
 
 
 class ViolationListView(PermissionMixin, View):
+    """The triage list: one row per version × policy (see policies/triage.py), keyset pages, sortable."""
+
     permission_required = "policies.view_violation"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        filterset = filtersets.ViolationFilterSet(request.GET, queryset=_violation_qs(request.user))
-        filterset.form.fields["organization"].queryset = Organization.objects.restrict(request.user)  # type: ignore[attr-defined]
-        filterset.form.fields["application"].queryset = Application.objects.restrict(request.user)  # type: ignore[attr-defined]
-        filterset.form.fields["policy"].queryset = Policy.objects.restrict(request.user)  # type: ignore[attr-defined]
-        stats = counters(request.user)
-        # The default triage view (open violations, no other filter) is exactly the "open" counter.
-        unfiltered = {k: v for k, v in request.GET.items() if v and k not in ("page", "state")}
-        known = stats["open"] if not unfiltered and request.GET.get("state", "open") == "open" else None
-        page = paginate(request, filterset.qs, count=known)
         return render(
-            request,
-            partial_template(request, "policies/violation_list.html", "results"),
-            {
-                "filterset": filterset,
-                "page": page,
-                "violations": page.object_list,
-                "counters": stats,
-                "can_request": has_perm(request.user, "policies.request_waiver"),
-                "bulk_form": forms.BulkWaiveForm(user=request.user, auto_id="bulk_%s"),
-            },
+            request, partial_template(request, "policies/violation_list.html", "results"), _list_context(request)
         )
 
 
+def _other_revisions(user: Any, row: triage.TriageRow) -> list[dict[str, Any]]:
+    """Other revisions of the model, newest first, and whether each is clean for this policy (no open or
+    waived violation of it in any visible context; "not evaluated" when never evaluated)."""
+    versions = list(
+        ModelVersion.objects.restrict(user)
+        .filter(model_id=row.version.model_id)
+        .exclude(pk=row.version.pk)
+        .order_by("-imported_at", "-id")[:20]
+    )
+    states: dict[int, set[str]] = {}
+    for vid, state in (
+        Violation.objects.restrict(user)
+        .filter(policy=row.policy, version__in=versions)
+        .values_list("version_id", "state")
+    ):
+        states.setdefault(vid, set()).add(state)
+    out = []
+    for version in versions:
+        seen = states.get(version.pk, set())
+        if ViolationState.OPEN in seen:
+            verdict = "open"
+        elif ViolationState.WAIVED in seen:
+            verdict = "waived"
+        else:
+            verdict = "clean"
+        out.append({"version": version, "verdict": verdict})
+    return out
+
+
+def _evidence(user: Any, row: triage.TriageRow) -> dict[str, Any]:
+    """What made the policy fire: the scan findings of the version (security), the license evidence and
+    obligation clauses (legal). Each part only for readers whose role may see it."""
+    facts = {k for v in row.violations for k in (v.matched or {}).get("facts", {})}
+    category = row.policy.category
+    out: dict[str, Any] = {"findings": [], "license": None, "license_evidence": [], "clauses": []}
+    wants_scan = category == "security" or any(f.startswith(("scan", "file", "remote_code")) for f in facts)
+    if wants_scan and has_perm(user, "scanning.view_finding"):
+        run = ScanRun.objects.filter(version=row.version).order_by("-id").first()
+        if run is not None:
+            out["scan_run"] = run
+            out["findings"] = list(run.findings.order_by("-severity", "path", "id")[:50])
+    wants_license = category == "legal" or any(f.startswith(("license", "obligation")) for f in facts)
+    if wants_license and has_perm(user, "licenses.view_licenseanalysis"):
+        analysis = LicenseAnalysis.objects.filter(version=row.version).first()
+        if analysis is not None:
+            out["license"] = analysis
+            out["license_evidence"] = list(analysis.evidence.order_by("-score", "path")[:10])
+            out["clauses"] = list(
+                LicenseObligation.objects.filter(license__key__in=analysis.effective_ids or [])
+                .exclude(quote="")
+                .select_related("license", "obligation")[:30]
+            )
+    return out
+
+
+def _detail_context(request: HttpRequest, v: Violation, **forms_: Any) -> dict[str, Any]:
+    visible = Violation.objects.restrict(request.user)
+    row = triage.row_for(visible, v)
+    if row is None:
+        raise Http404
+    waivers = list(v.waiver_requests.all())
+    item = row.item
+    comments = list(item.comments.select_related("author")) if item is not None else []
+    audit = audit_trail(request, v)
+    if item is not None:
+        audit = sorted([*audit, *audit_trail(request, item)], key=lambda e: (e.created_at, e.pk), reverse=True)
+    return {
+        "v": v,
+        "r": row,
+        "policy": Policy.objects.with_details().get(pk=v.policy_id),
+        "evidence": _evidence(request.user, row),
+        "others": _other_revisions(request.user, row),
+        "comments": comments,
+        "audit": audit,
+        "waivers": waivers,
+        "cannot_waive": _cannot_waive(request, v, waivers),
+        "assign_form": forms_.get("assign_form")
+        or forms.TriageAssignForm(initial={"assignee": row.assignee.pk if row.assignee else None}),
+        "due_form": forms_.get("due_form")
+        or forms.TriageDueForm(initial={"due_on": item.due_at.date() if item is not None and item.due_at else None}),
+        "comment_form": forms_.get("comment_form") or forms.TriageCommentForm(),
+        "dismiss_form": forms_.get("dismiss_form") or forms.TriageDismissForm(),
+        **_perms(request),
+    }
+
+
 class ViolationDetailView(PermissionMixin, View):
+    """A row's page: the problem (version × policy), its contexts, evidence, triage and history."""
+
     permission_required = "policies.view_violation"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         v = get_object_or_404(_violation_qs(request.user), pk=pk)
-        waivers = list(v.waiver_requests.all())
-        return render(
+        return render(request, "policies/violation_detail.html", _detail_context(request, v))
+
+
+class TriageActionView(PermissionMixin, View):
+    """POST one triage action on the row of violation `pk`: htmx gets the triage panel back (422 with the
+    form's errors in place when invalid), a plain form post/redirect/get to the row's page."""
+
+    form_class: type[django_forms.Form] = django_forms.Form
+    form_name = ""
+    done = ""
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        v = get_object_or_404(_violation_qs(request.user), pk=pk)
+        form = self.form_class(request.POST)
+        if form.is_valid():
+            try:
+                self.act(request, v, form.cleaned_data)
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for name, errors in exc.message_dict.items():
+                        for message in errors:
+                            form.add_error(name if name in form.fields else None, message)
+                else:
+                    for message in exc.messages:
+                        form.add_error(None, message)
+            else:
+                if is_htmx_fragment(request):
+                    return render(request, "policies/violation_detail.html#triage_panel", _detail_context(request, v))
+                messages.success(request, self.done)
+                return redirect(safe_next(request, reverse("policies:violation_detail", args=[v.pk])))
+        return render_form_errors(
             request,
             "policies/violation_detail.html",
-            {
-                **_row_context(request, v),
-                "audit": audit_trail(request, v),
-                "waivers": waivers,
-                "cannot_waive": _cannot_waive(request, v, waivers),
-            },
+            _detail_context(request, v, **{self.form_name: form}),
+            form=form,
+            partial="triage_panel",
+            target="#triage-panel",
+            swap="outerHTML",
         )
+
+
+class TriageAssignView(TriageActionView):
+    permission_required = "policies.assign_triage"
+    form_class = forms.TriageAssignForm
+    form_name, done = "assign_form", "Assignment saved."
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        services.assign_triage(user=request.user, version=v.version, policy=v.policy, assignee=data["assignee"])
+
+
+class TriageDueView(TriageActionView):
+    permission_required = "policies.assign_triage"
+    form_class = forms.TriageDueForm
+    form_name, done = "due_form", "Due date saved."
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        services.set_triage_due(user=request.user, version=v.version, policy=v.policy, due_on=data.get("due_on"))
+
+
+class TriageCommentView(TriageActionView):
+    permission_required = "policies.add_triagecomment"
+    form_class = forms.TriageCommentForm
+    form_name, done = "comment_form", "Comment added."
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        services.comment_triage(user=request.user, version=v.version, policy=v.policy, text=data["text"])
+
+
+class TriageDismissView(TriageActionView):
+    permission_required = "policies.dismiss_triage"
+    form_class = forms.TriageDismissForm
+    form_name, done = "dismiss_form", "Dismissed."
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        services.dismiss_triage(
+            user=request.user, version=v.version, policy=v.policy, reason=data["dismiss_reason"], note=data["note"]
+        )
+
+
+class TriageReopenView(TriageActionView):
+    permission_required = "policies.dismiss_triage"
+    form_name, done = "dismiss_form", "Reopened."
+
+    def act(self, request: HttpRequest, v: Violation, data: dict[str, Any]) -> None:
+        services.reopen_triage(user=request.user, version=v.version, policy=v.policy)
+
+
+class TriageBulkView(PermissionMixin, View):
+    """Assign, set the due date of, or dismiss the selected rows (each row its own audited service call).
+    A plain form post redirects back to the list with a summary; htmx gets the list's results re-rendered."""
+
+    permission_required = "policies.view_violation"
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = forms.TriageBulkForm(request.POST)
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        selected = list(Violation.objects.restrict(request.user).filter(pk__in=ids).select_related("version", "policy"))
+        pairs = {(v.version_id, v.policy_id): v for v in selected}
+        done, refused = 0, []
+        if not pairs:
+            form.is_valid()
+            form.add_error(None, "Select at least one row.")
+        if pairs and form.is_valid():
+            data = form.cleaned_data
+            for v in pairs.values():
+                try:
+                    if data["action"] == "assign":
+                        services.assign_triage(
+                            user=request.user, version=v.version, policy=v.policy, assignee=data.get("assignee")
+                        )
+                    elif data["action"] == "due":
+                        services.set_triage_due(
+                            user=request.user, version=v.version, policy=v.policy, due_on=data.get("due_on")
+                        )
+                    else:
+                        services.dismiss_triage(
+                            user=request.user, version=v.version, policy=v.policy,
+                            reason=data["dismiss_reason"], note=data["note"],
+                        )  # fmt: skip
+                    done += 1
+                except (ValidationError, PermissionDenied) as exc:
+                    text = "; ".join(_errors(exc)) if isinstance(exc, ValidationError) else str(exc)
+                    refused.append(f"{v.policy} on {v.version}: {text}")
+        if form.errors:
+            context = _list_context(request)
+            context["triage_form"] = form
+            return render_form_errors(
+                request, "policies/violation_list.html", context, form=form, partial="bulk_triage",
+                target="#bulk-triage", swap="outerHTML",
+            )  # fmt: skip
+        label = dict(forms.TriageBulkForm.ACTIONS)[form.cleaned_data["action"]].lower()
+        if done:
+            messages.success(request, f"{label.capitalize()}: {done} row(s).")
+        for message in refused[:20]:
+            messages.error(request, f"Not done ({label}): {message}")
+        return HttpResponseRedirect(safe_next(request, reverse("policies:violation_list")))
 
 
 def _cannot_waive(request: HttpRequest, v: Violation, waivers: list[Waiver]) -> str:
@@ -384,7 +671,7 @@ class WaiverRequestView(PermissionMixin, View):
                     return render(
                         request,
                         "policies/violation_list.html#row_with_counters",
-                        {**_row_context(request, v), "counters": counters(request.user)},
+                        {**_row_context(request, v), "counters": triage.counters(request.user)},
                     )
                 messages.success(request, "Waiver requested; a reviewer with the right role decides it.")
                 return redirect(safe_next(request, reverse("policies:violation_list")))
@@ -469,7 +756,7 @@ class WaiverListView(PermissionMixin, View):
                 "tabs": filtersets.WaiverFilterSet.TABS,
                 "page": page,
                 "waivers": page.object_list,
-                "counters": counters(request.user),
+                "counters": triage.counters(request.user),
                 "user": request.user,
             },
         )
@@ -522,7 +809,7 @@ class WaiverDecideView(PermissionMixin, View):
             return render(
                 request,
                 "policies/violation_list.html#row_with_counters",
-                {**_row_context(request, v), "counters": counters(request.user)},
+                {**_row_context(request, v), "counters": triage.counters(request.user)},
             )
         if request.htmx:
             waiver = get_object_or_404(
@@ -534,7 +821,7 @@ class WaiverDecideView(PermissionMixin, View):
             return render(
                 request,
                 "policies/waiver_list.html#row_with_counters",
-                {"w": waiver, "error": error, "counters": counters(request.user), "user": request.user},
+                {"w": waiver, "error": error, "counters": triage.counters(request.user), "user": request.user},
             )
         if error:
             messages.error(request, error)

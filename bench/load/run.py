@@ -59,6 +59,19 @@ _, secret = create_token(user=admin, name=f"load {{timezone.now():%H%M%S%f}}", c
 print(json.dumps({{"token": secret, "repo_id": link.version.model.repo_id, "revision": link.version.commit,
                   "application": link.application.slug}}))
 """
+# Keyset pages (policies/triage.py): the deep page is reached by its cursor, the key of the last row of the
+# page before it in the default order (what following "Next" that many times puts in the URL).
+DEEP_CURSOR = """
+from policies import triage
+from policies.models import Violation
+s, d = triage.parse_sort(None)
+qs = triage.filter_state(Violation.objects.all(), "open")
+rows = triage.having_state(triage.grouped(qs, sort=s), "open").order_by(*triage._order(s, d))
+total = rows.count()
+page = max(2, min({page}, total // triage.PAGE_SIZE))
+r = rows[(page - 1) * triage.PAGE_SIZE - 1]
+print(page, triage.encode_cursor([r[s.field], r["version_id"], r["policy_id"]]))
+"""
 REFRESH = "from governance.overview import refresh_rollups; r = refresh_rollups(); print(r.duration_ms, r.violations)"
 
 
@@ -216,11 +229,15 @@ def main() -> None:
         users = [User(base, n) for n in range(max(levels))]
         gate = {"repo_id": info["repo_id"], "revision": info["revision"], "stage": "build",
                 "application": info["application"]}  # fmt: skip
+        deep_page, deep_path = args.deep_page, f"/policies/violations/?page={args.deep_page}"
+        if (args.code / "policies" / "triage.py").exists():  # keyset pages: a cursor, not ?page=
+            out = manage(args, "shell", "-c", DEEP_CURSOR.format(page=args.deep_page), code=args.code)
+            page_no, cursor = out.strip().splitlines()[-1].split()
+            deep_page, deep_path = int(page_no), f"/policies/violations/?after={cursor}"
         endpoints: list[dict[str, Any]] = [
             {"name": "overview", "method": "GET", "path": "/overview/"},
             {"name": "violations p1", "method": "GET", "path": "/policies/violations/"},
-            {"name": f"violations p{args.deep_page}", "method": "GET",
-             "path": f"/policies/violations/?page={args.deep_page}"},
+            {"name": f"violations p{deep_page}", "method": "GET", "path": deep_path},
             {"name": "gate", "method": "POST", "path": "/api/v1/gate", "json": gate,
              "headers": {"Authorization": f"Bearer {info['token']}"}},
         ]  # fmt: skip

@@ -60,6 +60,15 @@ from policies.services.impact import (
     PolicyImpact,
     preview_policy_impact,
 )
+from policies.services.triage import (
+    ACCEPTED_RISK_MESSAGE,
+    assign_triage,
+    assignable_users,
+    comment_triage,
+    dismiss_triage,
+    reopen_triage,
+    set_triage_due,
+)
 from policies.services.waivers import (
     apply_waivers,
     can_decide_waiver,
@@ -75,6 +84,7 @@ from policies.services.waivers import (
 )
 
 __all__ = [
+    "ACCEPTED_RISK_MESSAGE",
     "CHUNK",
     "DEFAULT_PACK",
     "DEFAULT_WAIVER_REASONS",
@@ -88,9 +98,12 @@ __all__ = [
     "action_at",
     "apply_waivers",
     "approve_version",
+    "assign_triage",
+    "assignable_users",
     "blocking_violations",
     "can_decide_waiver",
     "check_gate",
+    "comment_triage",
     "compile_policies",
     "compute_matches",
     "constraints_of",
@@ -98,6 +111,7 @@ __all__ = [
     "decide_permission",
     "decide_waiver",
     "delete_policy",
+    "dismiss_triage",
     "end_of_day",
     "evaluate_version",
     "evaluate_versions",
@@ -119,11 +133,13 @@ __all__ = [
     "preview_policy_impact",
     "reject_version",
     "reopen_review",
+    "reopen_triage",
     "request_evaluation",
     "request_evaluation_of",
     "request_waiver",
     "revoke_waiver",
     "set_policy_enabled",
+    "set_triage_due",
     "update_policy",
     "verify_identity",
     "violation_summary",

@@ -15,18 +15,20 @@ URL = "/overview/"
 
 def test_figures_sum_threat_levels_of_open_violations(world, manager):
     figures = overview_figures(manager)
-    # 3 versions × (9 + 5 + 2) in the application context + 3 × 9 in the root context.
-    assert figures.total_risk == 3 * 16 + 3 * 9
-    assert figures.open_count == 12
-    assert figures.resolved_count == 1
-    assert figures.by_band["critical"].count == 6
+    # 3 versions × (9 + 5 + 2): a problem counts once, though "Critical pickle" also fires in the root context.
+    assert figures.total_risk == 3 * 16
+    assert figures.open_count == 9
+    # The resolved root violation's problem is still open in the application: not resolved.
+    assert figures.resolved_count == 0
+    assert figures.by_band["critical"].count == 3
     assert figures.by_category["legal"].risk == 15
-    assert figures.mttr["moderate"]["count"] == 1
-    assert figures.mttr["moderate"]["hours"] == pytest.approx(10, abs=0.1)
+    assert figures.mttr["moderate"]["count"] == 0
+    assert figures.mttr["moderate"]["hours"] is None
     assert figures.awaiting_count == 1
     assert figures.expiring_count == 1
     names = [o["name"] for o in figures.organizations]
-    assert names == ["Acme", "Root context (no application)"]
+    assert names == ["Acme"]  # the inventory's own context is not an organization
+    assert figures.root is not None and (figures.root.count, figures.root.risk) == (3, 27)
     assert figures.applications[0]["risk"] == 48
 
 
@@ -39,7 +41,7 @@ def test_filters_by_organization_and_application(world, manager):
     assert by_app.total_risk == 48
     assert by_app.scope.application["id"] == app.pk
     # Junk in the URL is ignored, not an error.
-    assert overview_figures(manager, organization="x", application="99999").total_risk == 75
+    assert overview_figures(manager, organization="x", application="99999").total_risk == 48
 
 
 def test_page_renders_charts_tables_and_drill_down(world, client_for, manager):
@@ -68,11 +70,11 @@ def test_trend_reads_snapshots_and_filters_per_application(world, manager):
 
     today = timezone.now().date()
     snap = take_snapshot(day=today - timedelta(days=1))
-    assert snap.total_risk == 75 and snap.open_count == 12
+    assert snap.total_risk == 48 and snap.open_count == 9
     assert take_snapshot(day=today - timedelta(days=1)).pk == snap.pk  # idempotent
     assert RiskSnapshot.objects.count() == 1
     trend = overview_figures(manager).trend
-    assert [p["risk"] for p in trend] == [75, 75]
+    assert [p["risk"] for p in trend] == [48, 48]
     app = world["apps"][0]
     assert [p["risk"] for p in overview_figures(manager, application=app.pk).trend] == [48, 48]
 
@@ -113,18 +115,16 @@ def test_home_sends_managers_to_the_overview(client_for, manager):
 
 
 def test_rollup_task_and_snapshot_task(world, manager):
-    assert tasks.take_risk_snapshot.delay().get() == 75
-    Violation.objects.filter(state="open", application__isnull=True).update(
-        state="resolved", resolved_at=timezone.now()
-    )
-    assert overview_figures(manager).total_risk == 75  # the rollup in use predates the change
+    assert tasks.take_risk_snapshot.delay().get() == 48
+    Violation.objects.filter(state="open", policy__threat_level=9).update(state="resolved", resolved_at=timezone.now())
+    assert overview_figures(manager).total_risk == 48  # the rollup in use predates the change
     runs = RollupRun.objects.count()
     duration_ms = tasks.refresh_rollups.delay().get()
     run = RollupRun.objects.order_by("-refreshed_at", "-id").first()
     assert RollupRun.objects.count() == runs + 1 and run is not None
     assert duration_ms == run.duration_ms  # the task reports the run it made
     assert run.violations == Violation.objects.count()
-    assert overview_figures(manager).total_risk == 48  # served from the new rollup
+    assert overview_figures(manager).total_risk == 48 - 3 * 9  # served from the new rollup
 
 
 def test_overview_links_exports_and_boms(world, client_for, manager):

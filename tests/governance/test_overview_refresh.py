@@ -44,7 +44,7 @@ def test_a_stale_rollup_is_served_with_its_age_and_a_refresh_is_enqueued(
         again = client.get(URL, headers={"HX-Request": "true"})
     assert response.status_code == 200 and again.status_code == 200
     figures = response.context["figures"]
-    assert figures.total_risk == 75  # the old rollup's figure: the request did not re-aggregate
+    assert figures.total_risk == 48  # the old rollup's figure: the request did not re-aggregate
     assert figures.stale and figures.age_seconds >= 2 * 3600
     assert "2\xa0hours old" in response.content.decode()
     assert len(enqueued) == 1  # one enqueue for the burst, not one per request
@@ -80,7 +80,7 @@ def test_without_any_rollup_the_page_says_figures_are_being_computed(
     ready = client.get(URL, headers={"HX-Request": "true"}).content.decode().strip()  # the poll
     assert ready.startswith('<div id="figures" class="overview">') and "Total risk</div>" in ready
     assert "being computed" not in ready
-    assert client.get(URL).context["figures"].total_risk == 75
+    assert client.get(URL).context["figures"].total_risk == 48
 
 
 def test_a_refresh_attempt_while_another_runs_does_nothing(world, manager, monkeypatch):

@@ -180,6 +180,8 @@ def _fill(n: int, admin, legal) -> None:
         _latest(analysis.version)
         ModelVersion.objects.filter(pk=analysis.version_id).update(imported_by=admin)
         f.ViolationFactory(policy=policy, version=analysis.version)
+        if work.triage_model() is not None:  # with triage items, "assigned to me" is the item's assignee
+            work.triage_model().objects.create(version=analysis.version, policy=policy, assignee=admin)
         f.WaiverFactory(policy=policy, version=analysis.version, state=WaiverState.PENDING, requested_by=legal)
         ImportJob.objects.create(repo_id=f"acme/job-{i}", requested_by=admin)
 

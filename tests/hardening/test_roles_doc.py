@@ -31,6 +31,7 @@ PHRASES: dict[str, list[str]] = {
     "import and scan": ["inventory.import_model", "scanning.run_scan"],
     "watch models": ["inventory.add_watch", "inventory.change_watch", "inventory.delete_watch"],
     "request waivers": ["policies.request_waiver"],
+    "triage violations": ["policies.assign_triage", "policies.dismiss_triage", "policies.add_triagecomment"],
     "approve versions": ["policies.approve_version"],
     "read the audit log": ["core.view_auditevent"],
     "edit the license catalog": [
