@@ -55,11 +55,21 @@ run: migrate
 	    --schedule=var/celerybeat-schedule >var/celery.log 2>&1 & \
 	  $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The whole suite exercises real services: without DATABASE_URL / CELERY_BROKER_URL it uses the
+# PostgreSQL and Redis on 127.0.0.1 when they answer (as CI does); the fault suite needs both.
+LOCAL_PG := postgres://postgres@127.0.0.1:5432/modelgate
+LOCAL_REDIS := redis://127.0.0.1:6379/15
 test: deps-dev browser ldap-server
+	@db="$${DATABASE_URL:-}"; broker="$${CELERY_BROKER_URL:-}"; \
+	if [ -z "$$db" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then db="$(LOCAL_PG)"; fi; \
+	if [ -z "$$broker" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then broker="$(LOCAL_REDIS)"; fi; \
+	echo "make test: database $${db:-SQLite}, broker $${broker:-filesystem}"; \
+	if [ -n "$$db" ]; then export DATABASE_URL="$$db"; fi; \
+	if [ -n "$$broker" ]; then export CELERY_BROKER_URL="$$broker"; fi; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # What CI runs is `make test` (everything); this is the quick loop while developing.
-test-fast: deps-dev
+test-fast: deps-dev ldap-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow and not browser"
 
 lint: deps-dev
