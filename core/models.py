@@ -9,7 +9,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from core.permissions import RestrictedQuerySet
+from core.permissions import GLOBAL_ONLY, RestrictedQuerySet
 
 
 class AuditAction(models.TextChoices):
@@ -101,6 +101,7 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     extra = models.JSONField(default=dict, blank=True)
 
+    SCOPE = GLOBAL_ONLY
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:

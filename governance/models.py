@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from core.permissions import RestrictedQuerySet
+from core.permissions import GLOBAL_ONLY, OwnedBy, RestrictedQuerySet
 
 
 class RiskSnapshot(models.Model):
@@ -25,6 +25,7 @@ class RiskSnapshot(models.Model):
     by_application = models.JSONField(default=dict, blank=True, help_text="{application id or 'root': risk}")
     taken_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = GLOBAL_ONLY
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -54,6 +55,7 @@ class NotificationPreference(models.Model):
     daily_digest = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = (OwnedBy("user"),)
     objects = RestrictedQuerySet.as_manager()
 
     def __str__(self) -> str:
@@ -73,6 +75,7 @@ class Webhook(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    SCOPE = GLOBAL_ONLY
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -106,6 +109,7 @@ class WebhookDelivery(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    SCOPE = GLOBAL_ONLY
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:

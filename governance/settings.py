@@ -119,6 +119,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out username+address pairs
     "identity.login.LocalPasswordBackend",  # Django's ModelBackend; MODELGATE_LOCAL_LOGIN=0 limits it to superusers
+    "identity.backends.MembershipBackend",  # permissions from organization memberships (scoped by core.permissions)
 ]  # + the LDAP and OIDC backends when configured (Single sign-on, below)
 # Brute-force protection (django-axes) of the login form and POST /api/v1/auth/token/: after
 # MODELGATE_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that pair is

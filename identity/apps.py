@@ -5,7 +5,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.urls import reverse
 
-from core.permissions import has_perm
+from core.permissions import has_perm, register_scope_resolver
 
 
 class IdentityConfig(AppConfig):
@@ -17,8 +17,10 @@ class IdentityConfig(AppConfig):
             directory,  # noqa: F401  (registers the check of the SSO group maps)
             schema,  # noqa: F401  (registers the OpenAPI description of CI tokens)
         )
+        from identity.scoping import resolve_scope
         from inventory import extensions
 
+        register_scope_resolver(resolve_scope)
         extensions.register_application_links("identity", _application_links)
 
 

@@ -75,6 +75,7 @@ class CIToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    SCOPE = ("organization", "application__organization")
     objects = CITokenQuerySet.as_manager()
 
     class Meta:
@@ -204,6 +205,7 @@ class Membership(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    SCOPE = ("organization",)
     objects = MembershipQuerySet.as_manager()
 
     class Meta:

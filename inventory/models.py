@@ -14,7 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 
-from core.permissions import RestrictedQuerySet
+from core.permissions import SHARED, OwnedBy, RestrictedQuerySet
 from inventory.choices import DatasetFlag, JobState, Relation, RevenueBand, ReviewStatus, Source
 
 commit_validator = RegexValidator(r"^[0-9a-f]{40}$", "A commit is 40 lowercase hex characters.")
@@ -68,6 +68,7 @@ class Organization(NamedModel):
 
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
 
+    SCOPE = ("pk",)
     objects = OrganizationQuerySet.as_manager()
 
     class Meta:
@@ -129,6 +130,7 @@ class Application(NamedModel):
     serves_eu_users = models.BooleanField(default=False, help_text="Has users domiciled in the EU.")
     trains_on_outputs = models.BooleanField(default=False, help_text="Uses model outputs to train other models.")
 
+    SCOPE = ("organization",)
     objects = ApplicationQuerySet.as_manager()
 
     class Meta:
@@ -175,6 +177,7 @@ class Model(TimestampedModel):
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
+    SCOPE = SHARED
     objects = ModelQuerySet.as_manager()
 
     class Meta:
@@ -229,6 +232,7 @@ class ModelVersion(models.Model):
         "Dataset", blank=True, related_name="versions"
     )
 
+    SCOPE = SHARED
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
@@ -259,6 +263,7 @@ class ModelFile(models.Model):
     is_lfs = models.BooleanField(default=False)
     format = models.CharField(max_length=40, blank=True, help_text="Detected by content when scanned; guessed before.")
 
+    SCOPE = SHARED
     objects = ModelFileQuerySet.as_manager()
 
     class Meta:
@@ -296,6 +301,7 @@ class Dataset(TimestampedModel):
     license = models.CharField(max_length=100, blank=True)
     notes = models.TextField(blank=True)
 
+    SCOPE = SHARED
     objects = DatasetQuerySet.as_manager()
 
     class Meta:
@@ -319,6 +325,7 @@ class ApplicationModel(models.Model):
     )
     notes = models.CharField(max_length=300, blank=True)
 
+    SCOPE = ("application__organization",)
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -360,6 +367,7 @@ class ImportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    SCOPE = ("application__organization", OwnedBy("requested_by"))
     objects = ImportJobQuerySet.as_manager()
 
     class Meta:
@@ -396,6 +404,7 @@ class Watch(TimestampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    SCOPE = ("application__organization", OwnedBy("created_by"))
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from core.permissions import RestrictedQuerySet
+from core.permissions import SHARED, Inherited, RestrictedQuerySet
 from licenses.choices import AnalysisState, ChecklistStatus, ConclusionStatus, MatchKind, ThreatGroup
 
 THREAT_SEVERITY = {
@@ -52,6 +52,7 @@ class License(models.Model):
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = SHARED
     objects = LicenseQuerySet.as_manager()
 
     class Meta:
@@ -90,6 +91,7 @@ class Obligation(models.Model):
     meaning = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -113,6 +115,7 @@ class LicenseObligation(models.Model):
     quote = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -177,6 +180,7 @@ class LicenseAnalysis(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    SCOPE = SHARED
     objects = LicenseAnalysisQuerySet.as_manager()
 
     class Meta:
@@ -211,6 +215,7 @@ class LicenseEvidence(models.Model):
     snippet = models.TextField(blank=True, help_text="The file's lines around the match (untrusted text).")
     snippet_start = models.PositiveIntegerField(default=1, help_text="Line number of the snippet's first line.")
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -262,6 +267,11 @@ class LicenseConclusion(models.Model):
         "applied automatically. An open conclusion: the carried-forward one it revokes.",
     )
 
+    SCOPE = (
+        "organization",
+        "application__organization",
+        Inherited("organization", root=("organization", "application")),
+    )
     objects = LicenseConclusionQuerySet.as_manager()
 
     class Meta:
@@ -312,6 +322,7 @@ class ObligationStatus(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = ("application__organization",)
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:

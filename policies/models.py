@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.choices import Band, Category
-from core.permissions import RestrictedQuerySet
+from core.permissions import SHARED, Inherited, RestrictedQuerySet
 from policies.choices import (
     Action,
     Decision,
@@ -82,6 +82,11 @@ class Policy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    SCOPE = (
+        "organization",
+        "application__organization",
+        Inherited("organization", root=("organization", "application")),
+    )
     objects = PolicyQuerySet.as_manager()
 
     class Meta:
@@ -206,6 +211,7 @@ class Violation(models.Model):
     last_evaluated_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
+    SCOPE = ("application__organization",)
     objects = ViolationQuerySet.as_manager()
 
     class Meta:
@@ -325,6 +331,7 @@ class WaiverReason(models.Model):
     active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0)
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
@@ -389,6 +396,7 @@ class Waiver(models.Model):
         help_text="The violation the waiver was requested from.",
     )
 
+    SCOPE = ("organization", "application__organization")
     objects = WaiverQuerySet.as_manager()
 
     class Meta:
@@ -463,6 +471,7 @@ class Approval(models.Model):
     reopened_at = models.DateTimeField(null=True, blank=True)
     reopen_reason = models.TextField(blank=True)
 
+    SCOPE = SHARED
     objects = ApprovalQuerySet.as_manager()
 
     class Meta:

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.urls import reverse
 
-from core.permissions import RestrictedQuerySet
+from core.permissions import SHARED, RestrictedQuerySet
 from inventory.models import ModelFile, ModelVersion
 from scanning.choices import FindingCategory, FindingSeverity, ScanState, ScanTrigger, ScanVerdict
 
@@ -71,6 +71,7 @@ class ScanRun(models.Model):
         null=True, blank=True, db_index=True, help_text="Renewed while the owner works; a stale one is taken over."
     )
 
+    SCOPE = SHARED
     objects = ScanRunQuerySet.as_manager()
 
     class Meta:
@@ -145,6 +146,7 @@ class Finding(models.Model):
     member = models.CharField(max_length=1000, blank=True, help_text="Archive member or nested path.")
     offset = models.PositiveBigIntegerField(null=True, blank=True, help_text="Byte offset within the member or file.")
 
+    SCOPE = SHARED
     objects = FindingQuerySet.as_manager()
 
     class Meta:
@@ -184,6 +186,7 @@ class ScanFileResult(models.Model):
     finding_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
