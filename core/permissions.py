@@ -172,6 +172,14 @@ def require(user: Any, perm: str, obj: models.Model | None = None) -> None:
         raise PermissionDenied(f"Your role does not allow this here ({perm}): outside your organizations.")
 
 
+def require_global(user: Any, perm: str) -> None:
+    """For changes to what every organization shares (the license catalog, dataset flags): `perm` must
+    come from a global role, not from a membership in one organization."""
+    require(user, perm)
+    if organization_scope(user, perm) is not None:
+        raise PermissionDenied(f"Shared by every organization: a global role does this ({perm}).")
+
+
 class RestrictedQuerySet(models.QuerySet[_M]):
     def restrict(self, user: Any, action: str = "view") -> Self:
         """Rows this user may see for `action` (model permission codename or dotted permission)."""

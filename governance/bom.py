@@ -48,6 +48,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from packageurl import PackageURL
 
+from core.permissions import organization_scope
 from inventory.models import Application, BaseModelLink, ModelFile, ModelVersion
 from licenses.models import License, LicenseAnalysis, LicenseConclusion, LicenseEvidence
 from policies.models import Violation
@@ -387,10 +388,17 @@ def _tools_meta(subject: Component) -> BomMetaData:
     return BomMetaData(component=subject, supplier=OrganizationalEntity(name="Modelgate"), timestamp=timezone.now())
 
 
-def version_bom(version: ModelVersion) -> dict[str, Any]:
-    """The ML-BOM of one version (its violations in the root context)."""
+def sees_root_context(user: Any) -> bool:
+    """Root-context violations are inventory-wide: a global role sees them, a membership role does not."""
+    return organization_scope(user, "policies.view_violation") is None
+
+
+def version_bom(version: ModelVersion, *, with_violations: bool = True) -> dict[str, Any]:
+    """The ML-BOM of one version (its violations in the root context, unless `with_violations` is off)."""
     version = versions_for_bom(ModelVersion.objects.filter(pk=version.pk)).get()
     ctx = _load_context([version], None)
+    if not with_violations:
+        ctx.violations = {}
     component = _model_component(version, ctx)
     bom = Bom(metadata=_tools_meta(component))
     for dataset in ctx.datasets.values():

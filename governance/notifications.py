@@ -30,8 +30,9 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -42,7 +43,7 @@ from django.utils import timezone
 
 from core.choices import Band
 from core.models import AuditAction, AuditEvent
-from core.permissions import has_perm
+from core.permissions import has_perm, in_scope, organization_scope
 from core.services import record_event
 from governance.models import (
     DeliveryState,
@@ -150,15 +151,32 @@ def set_preferences(*, user: Any, email_events: list[str], daily_digest: bool) -
     return pref
 
 
-def subscribers(event: str) -> list[Any]:
-    """Active users with an email address who chose `event` and may see its subject."""
+def subscribers(event: str, target: models.Model | None = None) -> list[Any]:
+    """Active users with an email address who chose `event` and may see its subject (`target`: inside
+    their organizations when they hold the permission through memberships)."""
     perm = EVENT_PERMS.get(event)
     out = []
     for pref in NotificationPreference.objects.select_related("user").filter(user__is_active=True):
         user = pref.user
-        if user.email and event in (pref.email_events or []) and perm and has_perm(user, perm):
+        wanted = user.email and event in (pref.email_events or [])
+        if wanted and perm and has_perm(user, perm) and _may_see(user, perm, target):
             out.append(user)
     return out
+
+
+def _may_see(user: Any, perm: str, target: models.Model | None) -> bool:
+    if target is None:  # gone, or never said: only a global role (fail closed for memberships)
+        return organization_scope(user, perm) is None
+    return in_scope(user, perm, target)
+
+
+def _target_object(payload: dict[str, Any]) -> models.Model | None:
+    target = payload.get("target") or {}
+    try:
+        model = django_apps.get_model(str(target.get("type", "")))
+    except (LookupError, ValueError):
+        return None
+    return cast(models.Model | None, model._default_manager.filter(pk=target.get("id")).first())
 
 
 # --- notify ---------------------------------------------------------------------------------------
@@ -210,7 +228,7 @@ def notify(event: str, *, target: models.Model | None = None, context: dict[str,
 
 def email_event(payload: dict[str, Any]) -> int:
     """Send one event to its subscribers (one message each). Returns the number sent."""
-    users = subscribers(payload["event"])
+    users = subscribers(payload["event"], _target_object(payload))
     if not users:
         return 0
     target = payload.get("target") or {}
@@ -699,7 +717,12 @@ def digest_text(figures: dict[str, Any]) -> str:
 def digest_recipients() -> list[Any]:
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     prefs = dict(NotificationPreference.objects.values_list("user_id", "daily_digest"))
-    return [u for u in users if prefs.get(u.pk, True) and has_perm(u, DIGEST_PERM)]
+    # Installation-wide figures: only to global roles (a membership role reads its own overview).
+    return [
+        u
+        for u in users
+        if prefs.get(u.pk, True) and has_perm(u, DIGEST_PERM) and organization_scope(u, DIGEST_PERM) is None
+    ]
 
 
 def send_digest(*, now: datetime | None = None) -> int:

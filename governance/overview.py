@@ -39,7 +39,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.choices import Band, Category
-from core.permissions import has_perm, perm_name
+from core.permissions import has_perm, organization_scope, perm_name
 from governance.models import ModelRiskRollup, PairRollup, RiskRollup, RiskSnapshot, RollupLease, RollupRun
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
@@ -75,6 +75,7 @@ class Scope:
     application: dict[str, Any] | None = None
     org_ids: set[int] | None = None  # the chosen organization and its descendants
     app_ids: list[int] | None = None  # None: every context, root included
+    restricted: bool = False  # a membership role: only its organizations' applications, never the root
 
     @property
     def filtered(self) -> bool:
@@ -118,6 +119,13 @@ def resolve_scope(user: Any, *, organization: Any = None, application: Any = Non
     if app is not None and (scope.org_ids is None or app["organization_id"] in scope.org_ids):
         scope.application = app
         scope.app_ids = [app["id"]]
+    if organization_scope(user, perm_name(Violation, "view")) is not None:
+        # Seen through memberships: the figures of its organizations' applications only (the root
+        # context is inventory-wide: global roles only, as in the violations list).
+        scope.restricted = True
+        if scope.app_ids is None:
+            scope.app_ids = [a["id"] for a in apps]
+            scope.org_ids = set(by_id)
     return scope
 
 
@@ -361,6 +369,8 @@ def _awaiting(user: Any, scope: Scope, figures: Figures) -> None:
         .annotate(s=Sum("policy__threat_level"))
         .values("s")
     )
+    if scope.restricted:
+        risk = risk.filter(application_id__in=scope.app_ids or [])
     figures.awaiting = list(
         pending.select_related("model").annotate(risk=Coalesce(Subquery(risk), 0)).order_by("-imported_at", "-id")[:8]
     )

@@ -300,7 +300,8 @@ class VersionBomView(PermissionMixin, View):
         from governance import bom
 
         version = get_object_or_404(ModelVersion.objects.restrict(request.user).select_related("model"), pk=pk)
-        return _json_download(bom.version_bom(version), bom.filename(f"{version.model.repo_id}@{version.commit}"))
+        data = bom.version_bom(version, with_violations=bom.sees_root_context(request.user))
+        return _json_download(data, bom.filename(f"{version.model.repo_id}@{version.commit}"))
 
 
 class ApplicationBomView(PermissionMixin, View):

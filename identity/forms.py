@@ -32,8 +32,10 @@ class CITokenForm(forms.Form):
         today = timezone.now().astimezone(UTC).date()
         self.fields["expires_on"].initial = today + timedelta(days=min(DEFAULT_TOKEN_DAYS, max_token_days()))
         self.fields["expires_on"].widget.attrs["max"] = (today + timedelta(days=max_token_days())).isoformat()
-        self.fields["application"].queryset = Application.objects.restrict(user).select_related("organization")  # type: ignore[attr-defined]
-        self.fields["organization"].queryset = Organization.objects.restrict(user)  # type: ignore[attr-defined]
+        # Only where the user may create tokens (a membership role: inside its organizations).
+        apps = Application.objects.restrict(user, "identity.add_citoken").select_related("organization")
+        self.fields["application"].queryset = apps  # type: ignore[attr-defined]
+        self.fields["organization"].queryset = Organization.objects.restrict(user, "identity.add_citoken")  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -77,8 +77,10 @@ def create_token(
     assert scope is not None
     if not scope_model.objects.restrict(user).filter(pk=scope.pk).exists():
         raise ValidationError("You cannot see that application or organization.")
+    # A membership role acts only inside its organizations: the token's scope must lie there.
+    require(user, "identity.add_citoken", scope)
     if capability == Capability.GATE:
-        require(user, "policies.use_gate")  # a token never holds more than its creator
+        require(user, "policies.use_gate", scope)  # a token never holds more than its creator
     today = timezone.now().astimezone(UTC).date()
     if expires_on < today:
         raise ValidationError({"expires_on": "The expiry date is in the past."})
@@ -106,7 +108,7 @@ def create_token(
 
 
 def revoke_token(*, user: Any, token: CIToken, reason: str = "") -> CIToken:
-    require(user, "identity.revoke_citoken")
+    require(user, "identity.revoke_citoken", token)
     with transaction.atomic():
         token = CIToken.objects.select_for_update().get(pk=token.pk)
         if token.revoked_at is not None:

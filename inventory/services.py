@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from core.files import FileRefused, sha256_path
 from core.models import AuditAction
-from core.permissions import require
+from core.permissions import organization_scope, require, require_global
 from core.services import record_event
 from core.tasks import DATABASE_ERRORS, drop_broken_connections
 from inventory import cards, pipeline
@@ -324,6 +325,8 @@ def request_import(
     repo_id, local_path = repo_id.strip(), local_path.strip()
     if not repo_id and not local_path:
         raise ValueError("Give a repository id or a local folder.")
+    if application is not None and getattr(user, "is_authenticated", False):
+        require(user, "inventory.import_model", application)  # for an application of the user's organizations
     job = ImportJob.objects.create(
         source=Source.LOCAL if local_path else Source.HUB,
         repo_id=repo_id,
@@ -425,7 +428,12 @@ def execute_import_job(*, job_id: int, retry_transient: bool = False) -> ModelVe
 
 
 @transaction.atomic
-def add_usage(*, application: Application, version: ModelVersion, user: Any, notes: str = "") -> ApplicationModel:
+def add_usage(
+    *, application: Application, version: ModelVersion, user: Any, notes: str = "", check: bool = False
+) -> ApplicationModel:
+    """`check`: the caller is a person adding a usage (page, API), not an import recording its target."""
+    if check:
+        require(user, "inventory.add_applicationmodel", application)
     usage, created = ApplicationModel.objects.get_or_create(
         application=application,
         version=version,
@@ -443,6 +451,7 @@ def add_usage(*, application: Application, version: ModelVersion, user: Any, not
 
 @transaction.atomic
 def remove_usage(*, usage: ApplicationModel, user: Any) -> None:
+    require(user, "inventory.delete_applicationmodel", usage)
     record_event(
         actor=user,
         action="usage.remove",
@@ -454,6 +463,7 @@ def remove_usage(*, usage: ApplicationModel, user: Any) -> None:
 
 @transaction.atomic
 def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: Any) -> Dataset:
+    require_global(user, "inventory.change_dataset")  # a dataset's flags count for every organization
     before = {"flags": dataset.flags, "notes": dataset.notes}
     dataset.flags = sorted(set(flags))
     dataset.notes = notes
@@ -473,6 +483,8 @@ def set_dataset_flags(*, dataset: Dataset, flags: list[str], notes: str, user: A
 
 @transaction.atomic
 def watch_model(*, model: Model, ref: str, user: Any, application: Application | None = None) -> Watch:
+    if application is not None and getattr(user, "is_authenticated", False):
+        require(user, "inventory.add_watch", application)
     watch, created = Watch.objects.get_or_create(
         model=model,
         ref=ref.strip() or "main",
@@ -487,6 +499,7 @@ def watch_model(*, model: Model, ref: str, user: Any, application: Application |
 
 @transaction.atomic
 def unwatch_model(*, watch: Watch, user: Any) -> None:
+    require(user, "inventory.delete_watch", watch)
     record_event(actor=user, action="watch.remove", target=watch.model, before={"ref": watch.ref})
     watch.delete()
 
@@ -554,16 +567,33 @@ def save_application(*, user: Any, application: Application | None, data: Mappin
     )
 
 
+# Where an object lives: an application in its organization, an organization below its parent.
+_OWNER_FIELD = {"application": "organization", "organization": "parent"}
+
+
+def _require_owner(user: Any, perm: str, owner: Organization | None) -> None:
+    """Placing an object under `owner` needs `perm` there; at the top of the tree, from a global role."""
+    if owner is not None:
+        require(user, perm, owner)
+    elif organization_scope(user, perm) is not None:
+        raise PermissionDenied("Only a global role may place this at the top; choose one of your organizations.")
+
+
 def _save_audited(
     *, user: Any, model: type[Any], instance: Any, data: Mapping[str, Any], fields: tuple[str, ...], kind: str
 ) -> Any:
     creating = instance is None or instance.pk is None
-    require(user, f"inventory.{'add' if creating else 'change'}_{kind}")
+    perm = f"inventory.{'add' if creating else 'change'}_{kind}"
+    require(user, perm, None if creating else instance)  # a membership role: inside its organizations
     before = None if creating else _snapshot(model.objects.select_for_update().get(pk=instance.pk), fields)
     obj = model() if creating else model.objects.get(pk=instance.pk)
+    owner_field = _OWNER_FIELD[kind]
+    old_owner = getattr(obj, f"{owner_field}_id")
     for name, value in data.items():
         if name in fields:
             setattr(obj, name, value)
+    if creating or getattr(obj, f"{owner_field}_id") != old_owner:
+        _require_owner(user, perm, getattr(obj, owner_field))
     obj.full_clean()
     obj.save()
     after = _snapshot(obj, fields)

@@ -79,7 +79,7 @@ class ModelDetailView(PermissionMixin, View):
             "bases": bases,
             "derived": derived,
             "datasets": datasets,
-            "watches": model.watches.all(),
+            "watches": Watch.objects.restrict(request.user).filter(model=model),
             "watch_form": forms.WatchForm(),
             "events": audit_trail(request, model),
         }
@@ -99,7 +99,9 @@ class VersionDetailView(PermissionMixin, View):
             "files": version.files.all(),
             "bases": version.base_links.select_related("base", "base__latest_version"),
             "datasets": version.datasets.all(),
-            "usages": version.usages.select_related("application", "application__organization"),
+            "usages": ApplicationModel.objects.restrict(request.user)
+            .filter(version=version)
+            .select_related("application", "application__organization"),
             "usage_form": forms.UsageForm(user=request.user),
             "previous": diff.previous_version(version, ModelVersion.objects.restrict(request.user)),
             "panels": _version_panels(request, version),
@@ -178,6 +180,7 @@ class UsageAddView(PermissionMixin, View):
                 version=version,
                 user=request.user,
                 notes=form.cleaned_data["notes"],
+                check=True,
             )
             messages.success(request, f"{form.cleaned_data['application']} now uses {version}.")
         else:

@@ -13,7 +13,7 @@ from django.views import View
 
 from core.htmx import render_form_errors
 from core.http import HtmxHttpRequest
-from core.permissions import PermissionMixin, has_perm, require
+from core.permissions import PermissionMixin, has_perm, organization_scope, require
 from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ApplicationModel, ModelVersion
 from licenses import filtersets, forms, services
@@ -39,8 +39,18 @@ class QueueView(PermissionMixin, View):
         )
         filterset = filtersets.LicenseAnalysisFilterSet(params, queryset=qs, request=request)
         page = paginate(request, filterset.qs)
+        _hide_unseen_applications(request.user, page.object_list)
         context = {"filterset": filterset, "page": page, "analyses": page.object_list}
         return render(request, partial_template(request, "licenses/queue.html", "results"), context)
+
+
+def _hide_unseen_applications(user: Any, analyses: Any) -> None:
+    """`unfit_applications` names every application using the version; a membership role sees its own only."""
+    if organization_scope(user, "inventory.view_application") is None:
+        return
+    names = set(Application.objects.restrict(user).values_list("name", flat=True))
+    for a in analyses:
+        a.unfit_applications = [u for u in a.unfit_applications if u in names or u.split(": ", 1)[0] in names]
 
 
 # --- review --------------------------------------------------------------------------------------

@@ -144,8 +144,10 @@ class PolicyForm(forms.Form):
                 **{Stage.field_name(s): policy.action_for(s) for s in Stage.values},
             }
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = Organization.objects.restrict(user)  # type: ignore[attr-defined]
-        self.fields["application"].queryset = Application.objects.restrict(user)  # type: ignore[attr-defined]
+        # Owners the user may author for (a membership role: its own organizations only).
+        perm = "policies.change_policy" if policy is not None else "policies.add_policy"
+        self.fields["organization"].queryset = Organization.objects.restrict(user, perm)  # type: ignore[attr-defined]
+        self.fields["application"].queryset = Application.objects.restrict(user, perm)  # type: ignore[attr-defined]
         for stage in Stage:
             self.fields[Stage.field_name(stage)] = forms.ChoiceField(
                 label=stage.label, choices=Action.choices, initial=Action.NONE
@@ -231,8 +233,9 @@ class WaiverRequestForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any = None, policy: Policy | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = Organization.objects.restrict(user)  # type: ignore[attr-defined]
-        self.fields["application"].queryset = Application.objects.restrict(user)  # type: ignore[attr-defined]
+        perm = "policies.request_waiver"  # owners inside the user's organizations (for a membership role)
+        self.fields["organization"].queryset = Organization.objects.restrict(user, perm)  # type: ignore[attr-defined]
+        self.fields["application"].queryset = Application.objects.restrict(user, perm)  # type: ignore[attr-defined]
         max_days = Band.max_waiver_days(policy.band) if policy else 365
         self.max_days = max_days
         presets = [d for d in WAIVER_EXPIRY_PRESETS if d <= max_days]

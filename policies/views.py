@@ -24,7 +24,7 @@ from django.views import View
 
 from core.htmx import focus_first_error, is_htmx_fragment, render_form_errors
 from core.http import HtmxHttpRequest as HttpRequest
-from core.permissions import PermissionMixin, has_perm, require
+from core.permissions import PermissionMixin, has_perm, organization_scope, require
 from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
 from inventory.models import Application, ModelVersion, Organization
@@ -42,6 +42,13 @@ def _errors(exc: ValidationError) -> list[str]:
     return list(exc.messages)
 
 
+def _in_sight(user: Any, prefix: str) -> Q:
+    """Q on a relation to violations: only those the user may see (a membership role: its organizations)."""
+    if organization_scope(user, "policies.view_violation") is None:
+        return Q()
+    return Q(**{f"{prefix}__in": Violation.objects.restrict(user).values("pk")})
+
+
 # ---------------------------------------------------------------------------------------------
 # Policies
 # ---------------------------------------------------------------------------------------------
@@ -54,7 +61,12 @@ class PolicyListView(PermissionMixin, View):
         qs = (
             Policy.objects.restrict(request.user)
             .select_related("organization", "application")
-            .annotate(open_count=Count("violations", filter=Q(violations__state=ViolationState.OPEN)))
+            .annotate(
+                open_count=Count(
+                    "violations",
+                    filter=Q(violations__state=ViolationState.OPEN) & _in_sight(request.user, "violations"),
+                )
+            )
             .order_by("-threat_level", "name")
         )
         filterset = filtersets.PolicyFilterSet(request.GET, queryset=qs)
@@ -71,10 +83,14 @@ class PolicyDetailView(PermissionMixin, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         policy = get_object_or_404(Policy.objects.restrict(request.user).with_details(), pk=pk)
-        stats = policy.violations.aggregate(
-            open=Count("pk", filter=Q(state=ViolationState.OPEN)),
-            waived=Count("pk", filter=Q(state=ViolationState.WAIVED)),
-            resolved=Count("pk", filter=Q(state=ViolationState.RESOLVED)),
+        stats = (
+            Violation.objects.restrict(request.user)
+            .filter(policy=policy)
+            .aggregate(
+                open=Count("pk", filter=Q(state=ViolationState.OPEN)),
+                waived=Count("pk", filter=Q(state=ViolationState.WAIVED)),
+                resolved=Count("pk", filter=Q(state=ViolationState.RESOLVED)),
+            )
         )
         return render(
             request,
@@ -87,12 +103,13 @@ class PolicyToggleView(PermissionMixin, View):
     permission_required = "policies.change_policy"
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        policy = get_object_or_404(Policy.objects.restrict(request.user), pk=pk)
+        policy = get_object_or_404(Policy.objects.restrict(request.user, "change"), pk=pk)
         policy = services.set_policy_enabled(
             user=request.user, policy=policy, enabled=not policy.enabled, reason=request.POST.get("reason", "")
         )
         if request.htmx:
-            policy.open_count = policy.violations.filter(state=ViolationState.OPEN).count()  # type: ignore[attr-defined]
+            visible = Violation.objects.restrict(request.user).filter(policy=policy, state=ViolationState.OPEN)
+            policy.open_count = visible.count()  # type: ignore[attr-defined]
             return render(request, "policies/policy_list.html#row", {"p": policy, "perms_change": True})
         messages.success(request, f"{policy} {'enabled' if policy.enabled else 'disabled'}.")
         return redirect(safe_next(request, policy.get_absolute_url()))
@@ -102,7 +119,7 @@ class PolicyDeleteView(PermissionMixin, View):
     permission_required = "policies.delete_policy"
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        policy = get_object_or_404(Policy.objects.restrict(request.user), pk=pk)
+        policy = get_object_or_404(Policy.objects.restrict(request.user, "delete"), pk=pk)
         name = str(policy)
         services.delete_policy(user=request.user, policy=policy, reason=request.POST.get("reason", ""))
         messages.success(request, f"Deleted {name}.")
@@ -121,7 +138,7 @@ class PolicyEditView(PermissionMixin, View):
     def _policy(self, request: HttpRequest, pk: int | None) -> Policy | None:
         if pk is None:
             return None
-        return get_object_or_404(Policy.objects.restrict(request.user).with_details(), pk=pk)
+        return get_object_or_404(Policy.objects.restrict(request.user, "change").with_details(), pk=pk)
 
     def _render(self, request: HttpRequest, form: forms.PolicyForm, policy: Policy | None, status: int = 200) -> Any:
         return render(
@@ -719,6 +736,8 @@ class ViolationBulkWaiveView(PermissionMixin, View):
                 done += 1
             except ValidationError as exc:
                 refused.append(f"{v}: " + "; ".join(_errors(exc)))
+            except PermissionDenied as exc:
+                refused.append(f"{v}: {exc}")
         if not selected:
             messages.warning(request, "Select at least one violation.")
         if done:
@@ -871,7 +890,8 @@ class VersionReviewView(PermissionMixin, View):
             {
                 "version": version,
                 "violations": violations,
-                "blocking": services.blocking_violations(version=version),
+                # Blocking violations in contexts the user may see (not another organization's).
+                "blocking": [b for b in services.blocking_violations(version=version) if b in violations],
                 "legal_open": services.legal_review_open(version=version),
                 "stage_actions": stage_actions,
                 "approvals": Approval.objects.restrict(request.user)
@@ -880,7 +900,7 @@ class VersionReviewView(PermissionMixin, View):
                 "licenses": _license_layers(version),
                 "license_url": _url("licenses:review", version.pk),
                 "scan": _scan(version),
-                "can_decide": has_perm(request.user, "policies.approve_version"),
+                "can_decide": services.can_decide_version(request.user, version),
                 "form": form or forms.VersionDecisionForm(),
                 "audit": audit_trail(request, version),
                 "now": timezone.now(),

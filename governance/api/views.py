@@ -153,6 +153,10 @@ class RiskSnapshotListAPIView(generics.ListAPIView):
     permission_map = {"GET": "governance.view_overview"}
     filter_backends: list[Any] = []
 
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        # Installation-wide figures: global roles only (a membership role reads its overview instead).
+        return RiskSnapshot.objects.restrict(self.request.user, "governance.view_overview")
+
 
 # --- ML-BOM and CSV exports -------------------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class VersionBomAPIView(APIView):
         from governance import bom
 
         version = get_object_or_404(ModelVersion.objects.restrict(request.user), pk=pk)
-        return Response(bom.version_bom(version))
+        return Response(bom.version_bom(version, with_violations=bom.sees_root_context(request.user)))
 
 
 class ApplicationBomAPIView(APIView):

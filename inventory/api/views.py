@@ -144,6 +144,7 @@ class UsageViewSet(
             version=data["version"],
             user=self.request.user,
             notes=data.get("notes", ""),
+            check=True,
         )
 
     def perform_destroy(self, instance: ApplicationModel) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.permissions import require
+from core.permissions import require_global
 from core.services import record_event
 from licenses.engine.catalog import Catalog, LicenseSpec, ObligationSpec, TextSpec
 from licenses.models import (
@@ -102,7 +102,7 @@ def _after_catalog_change() -> None:
 
 
 def save_license(*, actor: Any, data: dict[str, Any], license: License | None = None, reason: str = "") -> License:
-    require(actor, "licenses.change_license" if license else "licenses.add_license")
+    require_global(actor, "licenses.change_license" if license else "licenses.add_license")
     with transaction.atomic():
         lic = license or License()
         before = _snapshot(lic, LICENSE_FIELDS) if license else None
@@ -124,7 +124,7 @@ def save_license(*, actor: Any, data: dict[str, Any], license: License | None = 
 
 
 def save_obligation(*, actor: Any, term: str, meaning: str, obligation: Obligation | None = None) -> Obligation:
-    require(actor, "licenses.change_obligation" if obligation else "licenses.add_obligation")
+    require_global(actor, "licenses.change_obligation" if obligation else "licenses.add_obligation")
     with transaction.atomic():
         ob = obligation or Obligation()
         before = {"term": ob.term, "meaning": ob.meaning} if obligation else None
@@ -146,7 +146,7 @@ def save_license_obligation(
     *, actor: Any, license: License, term: str, clause: str, quote: str, remove: bool = False
 ) -> LicenseObligation | None:
     """Attach (or detach) an obligation to a license, with its clause and quote."""
-    require(actor, "licenses.change_license")
+    require_global(actor, "licenses.change_license")
     with transaction.atomic():
         obligation, _ = Obligation.objects.get_or_create(term=term.strip())
         existing = LicenseObligation.objects.filter(license=license, obligation=obligation).first()

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from core.models import AuditAction
-from core.permissions import require
+from core.permissions import require, require_global
 from core.services import record_event
 from inventory import pipeline
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
@@ -49,6 +49,12 @@ def conclude_license(
     require(actor, "licenses.conclude_license")
     if application is not None and organization is not None:
         raise ConclusionError("A conclusion is scoped to an application or an organization, not both.")
+    # A membership role concludes for its own applications/organizations; "everywhere" is a global role's.
+    owner = application or organization
+    if owner is not None:
+        require(actor, "licenses.conclude_license", owner)
+    else:
+        require_global(actor, "licenses.conclude_license")
     if status not in ConclusionStatus.values:
         raise ConclusionError(f"Unknown status {status!r}.")
     if not comment.strip():
@@ -149,7 +155,7 @@ def set_obligation_status(
     note: str = "",
 ) -> ObligationStatus:
     """Tick one obligation of an application's checklist (audited)."""
-    require(actor, "licenses.change_obligationstatus")
+    require(actor, "licenses.change_obligationstatus", application)
     if status not in ChecklistStatus.values:
         raise ValueError(f"Unknown checklist status {status!r}.")
     with transaction.atomic():

@@ -233,7 +233,7 @@ class GateView(APIView):
             application = gate_application(user=request.user, application=application)
         elif (
             application is not None
-            and not Application.objects.restrict(request.user).filter(pk=application.pk).exists()
+            and not Application.objects.restrict(request.user, "policies.use_gate").filter(pk=application.pk).exists()
         ):
             application = None
         files = [dict(f) for f in v.get("files", [])] or None

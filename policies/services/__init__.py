@@ -10,6 +10,7 @@ here (`from policies import services`).
 from policies.services.approvals import (
     approve_version,
     blocking_violations,
+    can_decide_version,
     legal_review_open,
     pinned_files_of,
     reject_version,
@@ -101,6 +102,7 @@ __all__ = [
     "assign_triage",
     "assignable_users",
     "blocking_violations",
+    "can_decide_version",
     "can_decide_waiver",
     "check_gate",
     "comment_triage",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.permissions import require
+from core.permissions import has_perm, organization_scope, require
 from core.services import record_event
 from inventory.choices import ReviewStatus
-from inventory.models import ModelFile, ModelVersion
+from inventory.models import ApplicationModel, ModelFile, ModelVersion
 from licenses.models import LicenseAnalysis
 from policies.choices import Action, Decision, ViolationState
 from policies.models import Approval, Violation
@@ -24,6 +24,7 @@ def pinned_files_of(version: ModelVersion) -> list[dict[str, Any]]:
     ]
 
 
+APPROVE = "policies.approve_version"
 LEGAL_OPEN_CONFIRMATION = "approve despite open legal review"
 
 
@@ -32,13 +33,37 @@ def legal_review_open(*, version: ModelVersion) -> bool:
     return LicenseAnalysis.objects.filter(version=version, needs_review=True).exists()
 
 
+def can_decide_version(user: Any, version: ModelVersion) -> bool:
+    """Whether the user may approve or reject `version`.
+
+    An approval is one decision for every organization that uses the version (the gate of each reads
+    it). A global role decides any version; a membership role only a version that applications of
+    its own organizations use — and no application outside them.
+    """
+    if not has_perm(user, APPROVE):
+        return False
+    scope = organization_scope(user, APPROVE)
+    if scope is None:
+        return True
+    used_in = set(
+        ApplicationModel.objects.filter(version_id=version.pk).values_list("application__organization_id", flat=True)
+    )
+    return bool(used_in) and used_in <= scope.ids
+
+
+def _require_decide(user: Any, version: ModelVersion) -> None:
+    require(user, APPROVE)
+    if not can_decide_version(user, version):
+        raise PermissionDenied("This version is used outside your organizations: a global reviewer decides it.")
+
+
 @transaction.atomic
 def approve_version(
     *, user: Any, version: ModelVersion, reason: str, despite_open_legal_review: bool = False
 ) -> Approval:
     """Approve (pin the file hashes). While the legal review is open the approver must confirm explicitly
     (`despite_open_legal_review`); the confirmation is part of the audited reason."""
-    require(user, "policies.approve_version")
+    _require_decide(user, version)
     if not reason.strip():
         raise ValidationError({"reason": "Give a reason for the approval."})
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -67,7 +92,7 @@ def approve_version(
 
 @transaction.atomic
 def reject_version(*, user: Any, version: ModelVersion, reason: str) -> Approval:
-    require(user, "policies.approve_version")
+    _require_decide(user, version)
     if not reason.strip():
         raise ValidationError({"reason": "Give a reason for the rejection."})
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from core.models import AuditEvent
-from core.permissions import require
+from core.permissions import organization_scope, require
 from core.services import record_event
 from inventory.models import Application, Organization
 from policies.choices import Action, Stage
@@ -155,9 +155,20 @@ def _write_policy(policy: Policy, data: PolicyData) -> None:
         policy._prefetched_objects_cache = {}
 
 
+def _require_owner(user: Any, perm: str, data: PolicyData) -> None:
+    """A policy is authored where the permission holds: a root policy needs it from a global role; an
+    organization's or application's policy needs it in that organization (a membership's subtree)."""
+    owner = data.application or data.organization
+    if owner is not None:
+        require(user, perm, owner)
+    elif organization_scope(user, perm) is not None:
+        raise PermissionDenied("Only a global role may author root policies; choose one of your organizations.")
+
+
 @transaction.atomic
 def create_policy(*, user: Any, data: PolicyData, reason: str = "") -> Policy:
     require(user, "policies.add_policy")
+    _require_owner(user, "policies.add_policy", data)
     data.clean()
     policy = Policy(created_by=user if getattr(user, "is_authenticated", False) else None)
     _write_policy(policy, data)
@@ -168,7 +179,8 @@ def create_policy(*, user: Any, data: PolicyData, reason: str = "") -> Policy:
 
 @transaction.atomic
 def update_policy(*, user: Any, policy: Policy, data: PolicyData, reason: str = "") -> Policy:
-    require(user, "policies.change_policy")
+    require(user, "policies.change_policy", policy)
+    _require_owner(user, "policies.change_policy", data)
     data.clean()
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     before = policy_snapshot(policy)
@@ -186,7 +198,7 @@ def update_policy(*, user: Any, policy: Policy, data: PolicyData, reason: str = 
 
 @transaction.atomic
 def set_policy_enabled(*, user: Any, policy: Policy, enabled: bool, reason: str = "") -> Policy:
-    require(user, "policies.change_policy")
+    require(user, "policies.change_policy", policy)
     policy = Policy.objects.select_for_update().get(pk=policy.pk)
     if policy.enabled == enabled:
         return policy
@@ -207,7 +219,7 @@ def set_policy_enabled(*, user: Any, policy: Policy, enabled: bool, reason: str 
 
 @transaction.atomic
 def delete_policy(*, user: Any, policy: Policy, reason: str = "") -> None:
-    require(user, "policies.delete_policy")
+    require(user, "policies.delete_policy", policy)
     record_event(actor=user, action="policy.delete", target=policy, reason=reason, before=policy_snapshot(policy))
     policy.delete()
 

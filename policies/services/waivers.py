@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.choices import Band, Category
-from core.permissions import has_perm, require
+from core.permissions import has_perm, organization_scope, require
 from core.services import record_event
 from inventory.models import Application, Model, ModelVersion, Organization
 from policies.choices import ScopeKind, ViolationState, WaiverScope, WaiverState
@@ -45,7 +45,7 @@ def can_decide_waiver(user: Any, waiver: Waiver) -> bool:
     return (
         waiver.state == WaiverState.PENDING
         and getattr(user, "pk", None) != waiver.requested_by_id
-        and any(has_perm(user, p) for p in decide_permission(waiver.policy))
+        and any(has_perm(user, p, waiver) for p in decide_permission(waiver.policy))
     )
 
 
@@ -80,6 +80,14 @@ def request_waiver(
     source_violation: Violation | None = None,
 ) -> Waiver:
     require(user, "policies.request_waiver")
+    # A membership role requests waivers only for owners (and from violations) in its organizations.
+    owner_obj: Application | Organization | None = {"application": application, "organization": organization}.get(owner)
+    if owner_obj is not None:
+        require(user, "policies.request_waiver", owner_obj)
+    elif owner == ScopeKind.ROOT and organization_scope(user, "policies.request_waiver") is not None:
+        raise PermissionDenied("Only a global role may request a root waiver; choose one of your organizations.")
+    if source_violation is not None:
+        require(user, "policies.request_waiver", source_violation)
     errors: dict[str, str] = {}
     if policy.non_waivable:
         raise ValidationError({"policy": f"{policy} is not waivable."})
@@ -141,7 +149,7 @@ def request_waiver(
 def decide_waiver(*, user: Any, waiver: Waiver, approve: bool, comment: str = "") -> Waiver:
     """Approve or reject a pending waiver: someone other than the requester, with the category's role."""
     waiver = Waiver.objects.select_for_update().select_related("policy").get(pk=waiver.pk)
-    if not any(has_perm(user, p) for p in decide_permission(waiver.policy)):
+    if not any(has_perm(user, p, waiver) for p in decide_permission(waiver.policy)):
         raise PermissionDenied(f"Your role cannot decide waivers of {waiver.policy.category} policies.")
     if getattr(user, "pk", None) == waiver.requested_by_id:
         raise PermissionDenied("A waiver is decided by someone other than its requester.")
@@ -171,7 +179,7 @@ def decide_waiver(*, user: Any, waiver: Waiver, approve: bool, comment: str = ""
 @transaction.atomic
 def revoke_waiver(*, user: Any, waiver: Waiver, comment: str) -> Waiver:
     waiver = Waiver.objects.select_for_update().select_related("policy").get(pk=waiver.pk)
-    if not any(has_perm(user, p) for p in decide_permission(waiver.policy)):
+    if not any(has_perm(user, p, waiver) for p in decide_permission(waiver.policy)):
         raise PermissionDenied(f"Your role cannot decide waivers of {waiver.policy.category} policies.")
     if waiver.state not in {WaiverState.APPROVED, WaiverState.PENDING}:
         raise ValidationError("Only a pending or approved waiver can be revoked.")
