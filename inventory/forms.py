@@ -64,13 +64,34 @@ class ImportForm(forms.Form):
         return data
 
 
-class OrganizationForm(forms.ModelForm):
+class _PlacedForm(forms.ModelForm):
+    """Offers as the owning organization only those where the user may add/change (its own, for a
+    membership role), plus the current one (shown by name; moving elsewhere is checked by the service)."""
+
+    owner_field = ""
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get(self.owner_field)
+        if user is None or not isinstance(field, forms.ModelChoiceField):
+            return
+        verb = "change" if self.instance.pk else "add"
+        choices = Organization.objects.restrict(user, f"inventory.{verb}_{self._meta.model._meta.model_name}")
+        current = getattr(self.instance, f"{self.owner_field}_id", None)
+        field.queryset = choices | Organization.objects.filter(pk=current) if current else choices
+
+
+class OrganizationForm(_PlacedForm):
+    owner_field = "parent"
+
     class Meta:
         model = Organization
         fields = list(Organization.EDITABLE_FIELDS)
 
 
-class ApplicationForm(forms.ModelForm):
+class ApplicationForm(_PlacedForm):
+    owner_field = "organization"
+
     class Meta:
         model = Application
         fields = list(Application.EDITABLE_FIELDS)

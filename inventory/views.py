@@ -362,12 +362,16 @@ class _EditView(PermissionMixin, View):
         return render(
             request,
             self.template,
-            {"form": self.form_class(instance=obj), "object": obj, "kind": self.model._meta.verbose_name},
+            {
+                "form": self.form_class(instance=obj, user=request.user),
+                "object": obj,
+                "kind": self.model._meta.verbose_name,
+            },
         )
 
     def post(self, request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
         obj = self.get_object(request, pk)
-        form = self.form_class(request.POST, instance=obj)
+        form = self.form_class(request.POST, instance=obj, user=request.user)
         if not form.is_valid():
             return render(request, self.template, {"form": form, "object": obj, "kind": self.model._meta.verbose_name})
         saved = self.save(user=request.user, obj=obj, data=form.cleaned_data)
