@@ -200,6 +200,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # The browsable API's forms offer only what the user may see (organization scope).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "core.api.ScopedBrowsableAPIRenderer"],
 }
 FILTERS_EMPTY_CHOICE_LABEL = "Any"  # an empty filter means any value (django-filter)
 SPECTACULAR_SETTINGS = {

@@ -9,12 +9,13 @@ from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from core.api import ScopedBrowsableAPIRenderer
 from core.permissions import has_perm, require
 from identity.services import gate_application
 from inventory.models import Application
@@ -220,7 +221,7 @@ class GateView(APIView):
     """
 
     permission_map = {"POST": "policies.use_gate"}
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, SarifRenderer, JUnitRenderer]
+    renderer_classes = [JSONRenderer, ScopedBrowsableAPIRenderer, SarifRenderer, JUnitRenderer]
     report_context: dict[str, Any] | None = None
 
     @extend_schema(request=s.GateRequestSerializer, responses=s.GateResponseSerializer)

@@ -663,6 +663,16 @@ SHOWS_ALPHA = {
 }  # fmt: skip
 
 
+def test_browsable_api_forms_offer_nothing_of_b(world):
+    """The browsable API (text/html) renders create forms whose choices must not list B's objects."""
+    w = world
+    for name in sorted(n for n in PAGES if "-api:" in n):
+        for key in ("a_architect", "a_legal"):
+            response = _client(w[key]).get(reverse(name), HTTP_ACCEPT="text/html")
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert_no_leak(w, body, f"{name} (browsable) as {key}")
+
+
 def test_global_manager_sees_both_sides(world):
     w = world
     c = _client(w["global_manager"])
