@@ -167,6 +167,28 @@ GLOBAL_ONLY: dict[str, tuple[str, str]] = {
     "governance-api:webhookdelivery-detail": ("pk", "delivery"),
 }
 
+# User, role and team management (identity/account_views.py): administrators only, never a membership
+# role — pages and actions alike (url kwargs from the world: a user of B, its membership, a team).
+USER_ADMIN: dict[str, Callable[[World], dict[str, Any]]] = {
+    "identity:user_list": lambda w: {},
+    "identity:user_add": lambda w: {},
+    "identity:team_list": lambda w: {},
+    "identity:team_add": lambda w: {},
+    "identity:user_detail": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_profile": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_roles": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_membership_add": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_membership_remove": lambda w: {"pk": w["b_legal"].pk, "membership_pk": w["b_legal_membership"].pk},
+    "identity:user_deactivate": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_activate": lambda w: {"pk": w["b_legal"].pk},
+    "identity:user_invite": lambda w: {"pk": w["b_legal"].pk},
+    "identity:team_detail": lambda w: {"pk": w["team"].pk},
+    "identity:team_member_add": lambda w: {"pk": w["team"].pk},
+    "identity:team_member_remove": lambda w: {"pk": w["team"].pk, "user_pk": w["a_legal"].pk},
+    "identity:team_membership_add": lambda w: {"pk": w["team"].pk},
+    "identity:team_membership_remove": lambda w: {"pk": w["team"].pk, "membership_pk": w["b_legal_membership"].pk},
+}
+
 # Actions on what is shared (not one organization's): a membership role may run them.
 SHARED_ACTIONS = {
     "inventory:watch_add": "watch a shared model (the watch is the user's own)",
@@ -621,7 +643,7 @@ def _route_names() -> Iterator[str]:
 
 def _covered() -> set[str]:
     names = set(NOT_DATA) | PAGES | set(DETAILS) | set(SHARED_PAGES) | set(GLOBAL_ONLY) | set(SHARED_ACTIONS)
-    names |= set(ACTIONS) | SELF_SERVICE | set(OWN_TEST)
+    names |= set(ACTIONS) | SELF_SERVICE | set(OWN_TEST) | set(USER_ADMIN)
     return {n.split("#")[0] for n in names}
 
 
@@ -754,6 +776,25 @@ def test_global_only_routes_refuse_membership_roles(world):
             )
             assert response.status_code in (403, 404), (name, user)
             assert_no_leak(w, response.content, name)
+
+
+def test_user_management_refuses_membership_roles(world):
+    from identity.models import Membership
+
+    w = world
+    w.objs["b_legal_membership"] = Membership.objects.get(user=w["b_legal"])
+    w["a_legal"].groups.add(w["team"])
+    for name, kwargs in USER_ADMIN.items():
+        url = reverse(name, kwargs=kwargs(w))
+        for user in A_USERS:
+            c = _client(w[user])
+            for method in ("get", "post"):
+                before = fingerprint()
+                response = getattr(c, method)(url, {"organization": w["org_a"].pk, "role": "architect"})
+                assert response.status_code in (403, 404, 405), (name, user, method, response.status_code)
+                assert fingerprint() == before, (name, user, method)
+                assert_no_leak(w, response.content, f"{name} as {user}")
+    assert _client(w["admin"]).get(reverse("identity:user_list")).status_code == 200
 
 
 # --- figures: overview, exports, BOM ----------------------------------------------------------------
