@@ -76,6 +76,7 @@ def assert_no_leak(w: World, body: bytes | str, where: str) -> None:
 NOT_DATA = {
     "login", "logout", "password_change", "password_change_done", "password_reset", "password_reset_done",
     "password_reset_confirm", "password_reset_complete", "schema", "docs", "governance-api:token",
+    "oidc_authentication_init", "oidc_authentication_callback",
     "policies:condition_row",
 }  # fmt: skip
 
