@@ -190,6 +190,7 @@ def test_settings_turn_sso_on_from_the_environment_and_open_the_csp_for_rp_logou
         "axes.backends.AxesStandaloneBackend",
         "identity.ldap.LDAPBackend",
         "identity.login.LocalPasswordBackend",
+        "identity.backends.MembershipBackend",  # permissions only (organization scope); authenticates nobody
         "identity.oidc.ModelgateOIDCBackend",
     ]
     assert form_action == ["'self'", "https://login.example.com"]
