@@ -111,7 +111,7 @@ def conclude_license(
 
 def revoke_carried_conclusion(*, actor: Any, version: ModelVersion, reason: str) -> LicenseConclusion:
     """Withdraw a carried-forward conclusion: an open conclusion on top, back to the legal queue (audited)."""
-    require(actor, "licenses.conclude_license")
+    require_global(actor, "licenses.conclude_license")  # the installation-wide conclusion: a global role's
     if not reason.strip():
         raise CarryForwardError("Say why the carried-forward conclusion does not hold.")
     with transaction.atomic():

@@ -47,6 +47,12 @@ def world(db) -> World:
     w.objs["evidence"] = LicenseEvidence.objects.create(
         analysis=analysis, path="LICENSE", license_key="apache-2.0", match="exact", score=1.0
     )
+    prior = LicenseConclusion.objects.create(
+        version=w["version2"], status="confirmed", license_expression="apache-2.0", comment="prior revision"
+    )
+    LicenseConclusion.objects.create(
+        version=w["version"], status="confirmed", license_expression="apache-2.0", comment="carried", carried_from=prior
+    )
     w.objs["scanrun"] = f.ScanRunFactory(version=w["version"])
     w.objs["finding"] = f.FindingFactory(scan_run=w["scanrun"])
     refresh_rollups()
@@ -82,7 +88,7 @@ NOT_DATA = {
 
 # HTML and API pages read without arguments (lists, forms, exports, the overview).
 PAGES = {
-    "governance:home", "governance:overview", "governance:audit_list", "governance:notification_preferences",
+    "governance:home", "governance:work", "governance:overview", "governance:audit_list", "governance:notification_preferences",
     "governance:webhook_list", "governance:violation_export", "governance:waiver_export",
     "inventory:model_list", "inventory:import", "inventory:importjob_list", "inventory:organization_list",
     "inventory:organization_add", "inventory:application_list", "inventory:application_add",
@@ -136,6 +142,7 @@ DETAILS: dict[str, tuple[str, list[str], str]] = {
 # all, and still without B's applications, violations or conclusions on them.
 SHARED_PAGES: dict[str, tuple[str, str]] = {
     "inventory:model_detail": ("pk", "model"),
+    "inventory:model_diff": ("pk", "model"),
     "inventory:version_detail": ("pk", "version"),
     "inventory:dataset_detail": ("pk", "dataset"),
     "scanning:scanrun_detail": ("pk", "scanrun"),
@@ -297,6 +304,9 @@ ACTIONS: dict[str, Callable[[World], list[Attempt]]] = {
             {"status": "confirmed", "comment": "mine", "application": w["app_b"].pk},
         ),
         ("a_legal", "post", _r("licenses:conclude", w["version"]), {"status": "confirmed", "comment": "everywhere"}),
+    ],
+    "licenses:carry_revoke": lambda w: [
+        ("a_legal", "post", _r("licenses:carry_revoke", w["version"]), {"reason": "does not hold"}),
     ],
     "licenses:checklist#post": lambda w: [
         (
