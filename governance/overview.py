@@ -227,6 +227,10 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
         source = qs
     elif scope.organization:
         source = _rollups(user, PairRollup, _unscoped(scope)).filter(organization_id=scope.organization["id"])
+    elif scope.restricted:  # a membership role: the subtrees of its top visible organizations
+        seen = {o["id"] for o in scope.organizations}
+        tops = [o["id"] for o in scope.organizations if o["parent_id"] not in seen]
+        source = _rollups(user, PairRollup, _unscoped(scope)).filter(organization_id__in=tops)
     else:
         source = _rollups(user, PairRollup, scope).filter(organization_id__isnull=True)
     rows = (

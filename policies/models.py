@@ -280,6 +280,7 @@ class TriageItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    SCOPE = SHARED  # one problem (version × policy) across contexts; acted on through a violation in scope
     objects = TriageItemQuerySet.as_manager()
 
     class Meta:
@@ -315,6 +316,7 @@ class TriageComment(models.Model):
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
+    SCOPE = SHARED
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:

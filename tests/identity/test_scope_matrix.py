@@ -29,7 +29,7 @@ from governance.overview import refresh_rollups
 from identity.models import CIToken
 from inventory.models import Application, ApplicationModel, Dataset, ImportJob, ModelVersion, Organization, Watch
 from licenses.models import License, LicenseConclusion, LicenseEvidence, LicenseObligation, Obligation, ObligationStatus
-from policies.models import Approval, Policy, Waiver
+from policies.models import Approval, Policy, TriageComment, TriageItem, Waiver
 from tests import factories as f
 from tests.identity.scope_world import ALPHA_MARK, BRAVO_MARK, ORG_ROLES, World, build_world
 
@@ -367,6 +367,7 @@ ACTIONS: dict[str, Callable[[World], list[Attempt]]] = {
     "policies:policy_delete": lambda w: [
         ("a_architect", "post", _r("policies:policy_delete", w[k]), {}) for k in ("policy_b", "root_policy")
     ],
+    "policies:violation_bulk_triage": lambda w: [],  # test_triage_of_b_is_out_of_reach
     "policies:violation_bulk_waive": lambda w: [
         (
             "a_legal",
@@ -624,6 +625,11 @@ ACTIONS: dict[str, Callable[[World], list[Attempt]]] = {
     ],
 }
 
+# Triage of a problem (version × policy), reached through one of its violations: B's violation is not
+# there for A (404), and nothing changes.
+TRIAGE = ["policies:triage_assign", "policies:triage_due", "policies:triage_comment", "policies:triage_dismiss",
+          "policies:triage_reopen"]  # fmt: skip
+
 # Self-service routes: a user's own preferences (no organization data either way).
 SELF_SERVICE = {"governance:notification_preferences#post", "governance-api:notification-prefs#put"}
 # Checked by a test of their own.
@@ -654,7 +660,7 @@ def _route_names() -> Iterator[str]:
 
 def _covered() -> set[str]:
     names = set(NOT_DATA) | PAGES | set(DETAILS) | set(SHARED_PAGES) | set(GLOBAL_ONLY) | set(SHARED_ACTIONS)
-    names |= set(ACTIONS) | SELF_SERVICE | set(OWN_TEST) | set(USER_ADMIN)
+    names |= set(ACTIONS) | SELF_SERVICE | set(OWN_TEST) | set(USER_ADMIN) | set(TRIAGE)
     return {n.split("#")[0] for n in names}
 
 
@@ -808,27 +814,44 @@ def test_user_management_refuses_membership_roles(world):
     assert _client(w["admin"]).get(reverse("identity:user_list")).status_code == 200
 
 
+def test_triage_of_b_is_out_of_reach(world):
+    w = world
+    data = {"assignee": w["a_legal"].pk, "due_on": "2030-01-01", "text": "x", "reason": "false_positive", "note": "x"}
+    for name in TRIAGE:
+        for user in ("a_legal", "a_security", "a_architect"):
+            before = fingerprint()
+            response = _client(w[user]).post(reverse(name, args=[w["v_b_own"].pk]), data)
+            assert response.status_code in (403, 404), (name, user, response.status_code)
+            assert fingerprint() == before, (name, user)
+    before = fingerprint()
+    _client(w["a_legal"]).post(reverse("policies:violation_bulk_triage"), {**data, "ids": [w["v_b_own"].pk]})
+    assert fingerprint() == before
+
+
 # --- figures: overview, exports, BOM ----------------------------------------------------------------
 
 
 def test_overview_figures_count_only_a(world):
+    """Problems (version × policy) inside A's subtrees only; the root context and B's do not count."""
     w = world
-    a_risk = sum(w[k].policy.threat_level for k in ("v_a", "v_a_own", "v_a1"))
-    everything = sum(
-        w[k].policy.threat_level for k in ("v_root", "v_a", "v_a_own", "v_a1", "v_b", "v_b_own", "v_b_app")
-    )
+
+    def problems(keys: tuple[str, ...]) -> tuple[int, int]:
+        pairs = {(w[k].version_id, w[k].policy_id): w[k].policy.threat_level for k in keys}
+        return sum(pairs.values()), len(pairs)
+
+    a_risk, a_open = problems(("v_a", "v_a_own", "v_a1"))
     for user in ("a_manager", "a_architect"):
         data = _client(w[user]).get(reverse("governance-api:overview")).json()
-        assert (data["total_risk"], data["open"]) == (a_risk, 3), user
+        assert (data["total_risk"], data["open"]) == (a_risk, a_open), user
         assert {a["id"] for a in data["applications"]} == {w["app_a"].pk, w["app_a1"].pk}
         assert all(o["id"] in (w["org_a"].pk, w["org_a1"].pk) for o in data["organizations"])
         html = _client(w[user]).get(reverse("governance:overview")).content
         assert_no_leak(w, html, "overview")
-        assert b"Root context" not in html
+    everything = problems(("v_root", "v_a", "v_a_own", "v_a1", "v_b", "v_b_own", "v_b_app"))
     data = _client(w["global_manager"]).get(reverse("governance-api:overview")).json()
-    assert (data["total_risk"], data["open"]) == (everything, 7)
+    assert (data["total_risk"], data["open"]) == everything
     b_data = _client(w["b_manager"]).get(reverse("governance-api:overview")).json()
-    assert b_data["total_risk"] == sum(w[k].policy.threat_level for k in ("v_b", "v_b_own", "v_b_app"))
+    assert (b_data["total_risk"], b_data["open"]) == problems(("v_b", "v_b_own", "v_b_app"))
     # Filtering on B's organization is ignored, not answered.
     data = _client(w["a_manager"]).get(reverse("governance-api:overview"), {"organization": w["org_b"].pk}).json()
     assert data["total_risk"] == a_risk
@@ -890,6 +913,8 @@ def fingerprint() -> tuple[Any, ...]:
         rows(Obligation.objects, "term"),
         rows(LicenseObligation.objects, "obligation_id"),
         rows(Dataset.objects, "flags", "notes"),
+        rows(TriageItem.objects, "assignee_id", "due_at", "dismissed_reason"),
+        TriageComment.objects.count(),
     )
 
 
