@@ -95,7 +95,7 @@ def test_query_count_does_not_grow_with_data(db, client_for, manager, django_ass
     small = count(build_world(1))
     big = count(build_world(6))
     assert small == big
-    assert small <= 20
+    assert small <= 21  # 20 + the membership backend reading the user's memberships once per request
 
 
 @pytest.mark.parametrize("fixture,status", [("manager", 200), ("admin_user", 200), ("architect", 200), ("nobody", 403)])
