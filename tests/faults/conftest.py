@@ -82,9 +82,13 @@ def _reset_producer_pool() -> None:
 
 
 @pytest.fixture
-def fault_broker(fault_services) -> Iterator[str]:
-    """This process sends tasks to Redis, on a queue of this test's own (returned)."""
+def fault_broker(fault_services, monkeypatch) -> Iterator[str]:
+    """This process sends tasks to Redis, on a queue of this test's own (returned).
+
+    Celery reads the CELERY_BROKER_URL environment variable before `conf.broker_url` (CI sets it for
+    the rest of the suite), so the variable is pointed at the fault broker too."""
     queue = f"faults-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("CELERY_BROKER_URL", BROKER_URL)
     previous = (app.conf.task_always_eager, app.conf.broker_url, app.conf.task_default_queue)
     app.conf.task_always_eager = False
     app.conf.broker_url = BROKER_URL
