@@ -52,6 +52,7 @@ def test_a_task_that_lost_its_database_connection_is_retried(memory_worker):
     assert RUNS == [1, 2]
 
 
+@pytest.mark.django_db  # the task closes the database connections that broke (drop_broken_connections)
 def test_eager_and_direct_calls_raise_instead():
     RUNS.clear()
     with pytest.raises(OperationalError):
