@@ -231,11 +231,22 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
         seen = {o["id"] for o in scope.organizations}
         tops = [o["id"] for o in scope.organizations if o["parent_id"] not in seen]
         source = _rollups(user, PairRollup, _unscoped(scope)).filter(organization_id__in=tops)
+        if len(tops) > 1:  # a problem found in two separate subtrees is one row of the list: count it live
+            source = None
+            live = _pair_cells(Violation.objects.restrict(user, "view").filter(application__organization_id__in=seen))
     else:
         source = _rollups(user, PairRollup, scope).filter(organization_id__isnull=True)
-    rows = (
-        source.values("threat_level", "category", "state").annotate(n=Sum("count"), t=Sum("resolve_seconds")).order_by()
-    )
+    if source is None:
+        rows: Any = [
+            {"threat_level": level, "category": category, "state": state, "n": int(n), "t": ttr}
+            for (level, category, state), (n, ttr) in live.items()
+        ]
+    else:
+        rows = (
+            source.values("threat_level", "category", "state")
+            .annotate(n=Sum("count"), t=Sum("resolve_seconds"))
+            .order_by()
+        )
     for row in rows:
         level, n = row["threat_level"] or 0, row["n"] or 0
         band = Band.of(level)
@@ -305,7 +316,7 @@ def _top_models(user: Any, scope: Scope, figures: Figures, run: RollupRun | None
     if scope.app_ids is None and run is not None and "top_models" in (run.figures or {}):
         figures.models = list(run.figures["top_models"]) if has_perm(user, "policies.view_violation") else []
         return
-    if scope.organization and not scope.application:  # a problem in two of its applications counts once
+    if (scope.organization or scope.restricted) and not scope.application:  # a problem in two apps counts once
         visible = Violation.objects.restrict(user).filter(application_id__in=scope.app_ids or [])
         figures.models = triage.top_models(visible, TOP_ROWS)
         return
@@ -536,18 +547,15 @@ def refresh_rollups() -> RollupRun:
 _RANK = {"open": 0, "waived": 1, "resolved": 2}
 
 
-def pair_rollups() -> list[PairRollup]:
-    """Problems (version × policy) per threat level × category × pair state, for everything and for each
-    organization's subtree. Everything is counted in SQL (`triage.pair_counts`); the time to resolve
-    comes from the resolved pairs only (grouped in SQL); the organization subtrees from one streamed pass
-    over the violations that have an application. A pair's state is the best of its violations'
-    (open < waived < resolved), per scope."""
+def _pair_cells(violations: Any) -> dict[tuple[int, str, str], list[float]]:
+    """(threat level, category, pair state) → [problems, seconds to resolve] over these violations, with a
+    pair's state the best of its violations' (open < waived < resolved); counted in SQL."""
     cells: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for c in triage.pair_counts(Violation.objects.all()):
+    for c in triage.pair_counts(violations):
         category = c["category"] if c["category"] in CATEGORIES else "other"
         cells[(c["threat_level"], category, c["state"])][0] += c["count"]
     resolved = (
-        Violation.objects.order_by()
+        violations.order_by()
         .values("version_id", "policy_id")
         .annotate(
             tl=Max("threat_level"),
@@ -563,6 +571,16 @@ def pair_rollups() -> list[PairRollup]:
         if opened is not None and closed is not None:
             key = (level or 0, category if category in CATEGORIES else "other", "resolved")
             cells[key][1] += max(0.0, (closed - opened).total_seconds())
+    return cells
+
+
+def pair_rollups() -> list[PairRollup]:
+    """Problems (version × policy) per threat level × category × pair state, for everything and for each
+    organization's subtree. Everything is counted in SQL (`triage.pair_counts`); the time to resolve
+    comes from the resolved pairs only (grouped in SQL); the organization subtrees from one streamed pass
+    over the violations that have an application. A pair's state is the best of its violations'
+    (open < waived < resolved), per scope."""
+    cells = _pair_cells(Violation.objects.all())
     out = [
         PairRollup(
             organization_id=None, threat_level=level, category=category, state=state, count=int(n), resolve_seconds=ttr

@@ -112,3 +112,21 @@ def test_the_list_reads_its_count_from_a_fresh_rollup(seeded, client_for, manage
     # A filter the rollups do not hold is counted exactly (and says nothing about age).
     exact = c.get("/policies/violations/?q=shared-2")
     assert b'<strong id="row-count">2</strong>' in exact.content and b"counted" not in exact.content
+
+
+def test_a_member_of_two_separate_teams_counts_a_shared_problem_once(seeded, client_for, admin_user, make_user):
+    """Memberships in two sibling subtrees: shared×crit is in both, and is still one row of the list."""
+    from core import roles
+    from identity import memberships
+
+    member = make_user(username="two-teams")
+    for team in seeded["teams"]:
+        memberships.grant(actor=admin_user, organization=team, role=roles.MANAGER, user=member)
+    c = client_for(member)
+    figures = c.get(URL).context["figures"]
+    # Team 0: shared×crit, shared×legal, prefix×crit (open), prefix×legal (waived); Team 1: shared×crit.
+    assert (figures.open_count, figures.waived_count, figures.total_risk) == (3, 1, 9 + 5 + 9)
+    links = _links(c.get(URL).content.decode())
+    assert links
+    for url, count in links:
+        assert _rows_behind(c, url) == (count, count), url
