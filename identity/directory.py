@@ -20,14 +20,15 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -41,6 +42,10 @@ from inventory.models import Organization
 logger = logging.getLogger(__name__)
 
 USERNAME_MAX = 150
+SUBJECT_MAX = 255  # DirectoryAccount.subject / issuer
+EMAIL_MAX = 254  # User.email
+GROUPS_MAX = 1000  # groups the account keeps from one login (a directory may list thousands)
+GROUP_NAME_MAX = 512
 _USERNAME_UNSAFE = re.compile(r"[^\w.@+-]+")
 
 
@@ -163,6 +168,22 @@ class DirectoryIdentity:
     last_name: str = ""
     groups: tuple[str, ...] = ()
 
+    def checked(self) -> DirectoryIdentity:
+        """The identity with what the directory sent bounded to what we store (untrusted input).
+
+        A subject or issuer longer than its column is refused (it identifies the account: never cut it);
+        an email that is not one, or is too long, is dropped. (All groups are mapped; the account keeps
+        at most GROUPS_MAX of them for display.)
+        """
+        if not self.subject or len(self.subject) > SUBJECT_MAX or len(self.issuer) > SUBJECT_MAX:
+            raise LoginRefused("The identity provider sent a user identifier Modelgate cannot store.")
+        email = self.email.strip()
+        try:
+            validate_email(email)
+        except ValidationError:
+            email = ""
+        return replace(self, email=email if len(email) <= EMAIL_MAX else "")
+
 
 def safe_username(wanted: str, *, exclude_pk: Any = None) -> str:
     """`wanted` made a valid Django username, with -2, -3, … appended while another user holds it."""
@@ -244,6 +265,7 @@ def login_from_directory(
     nothing and unmapped users are not allowed, or when the account was deactivated in Modelgate.
     Two first sign-ins of one person at once (two tabs): the second finds the account the first made.
     """
+    identity = identity.checked()
     try:
         return _login(identity, group_map=group_map, allow_unmapped=allow_unmapped, provider=provider)
     except IntegrityError:
@@ -288,7 +310,7 @@ def _login(identity: DirectoryIdentity, *, group_map: GroupMap, allow_unmapped: 
             )
         account.user = user
         account.subject = identity.subject
-        account.groups = sorted(identity.groups)
+        account.groups = sorted(g[:GROUP_NAME_MAX] for g in identity.groups)[:GROUPS_MAX]
         account.last_login_at = timezone.now()
         if not user.is_active:
             account.save()

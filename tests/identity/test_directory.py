@@ -111,3 +111,18 @@ def test_a_concurrent_first_sign_in_finds_the_account_the_other_one_made(monkeyp
 
     assert again.pk == winner.pk and calls["n"] >= 2
     assert DirectoryAccount.objects.count() == 1 and User.objects.filter(username__startswith="zoe").count() == 1
+
+
+def test_what_the_directory_sends_is_bounded_before_it_is_stored():
+    """Untrusted claims: an overlong subject is refused, a bad or overlong email dropped, groups capped."""
+    with pytest.raises(LoginRefused, match="identifier Modelgate cannot store"):
+        _login(_who(("admins",), subject="s" * 256))
+    assert not User.objects.exists()
+    many = ("admins", *(f"g{i}-" + "x" * 600 for i in range(1500)))
+    user = _login(_who(many, email="not an address"))
+    assert user.email == ""
+    assert user.groups.filter(name="administrator").exists()  # mapped though it is one group among 1,501
+    account = DirectoryAccount.objects.get(user=user)
+    assert len(account.groups) == 1000 and max(len(g) for g in account.groups) == 512
+    user = _login(_who(("admins",), email="z" * 250 + "@corp.example"))
+    assert user.email == ""
