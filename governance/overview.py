@@ -221,6 +221,7 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
     resolve_seconds: dict[str, float] = defaultdict(float)
     resolved: dict[str, int] = defaultdict(int)
     qs = _rollups(user, RiskRollup, scope)
+    live_orgs: set[int] | None = None  # several separate subtrees: counted live (see below)
     # Problems (version × policy): an application's own are its contexts' rows (one per pair and
     # application); everything, or an organization's subtree, from the pair rollup (a pair counts once).
     if scope.application:
@@ -231,13 +232,13 @@ def _grouped(user: Any, scope: Scope, figures: Figures) -> None:
         seen = {o["id"] for o in scope.organizations}
         tops = [o["id"] for o in scope.organizations if o["parent_id"] not in seen]
         source = _rollups(user, PairRollup, _unscoped(scope)).filter(organization_id__in=tops)
-        if len(tops) > 1:  # a problem found in two separate subtrees is one row of the list: count it live
-            source = None
-            live = _pair_cells(Violation.objects.restrict(user, "view").filter(application__organization_id__in=seen))
+        live_orgs = seen if len(tops) > 1 else None
     else:
         source = _rollups(user, PairRollup, scope).filter(organization_id__isnull=True)
-    if source is None:
-        rows: Any = [
+    rows: Any
+    if live_orgs is not None:  # a problem found in two separate subtrees is one row of the list
+        live = _pair_cells(Violation.objects.restrict(user, "view").filter(application__organization_id__in=live_orgs))
+        rows = [
             {"threat_level": level, "category": category, "state": state, "n": int(n), "t": ttr}
             for (level, category, state), (n, ttr) in live.items()
         ]
