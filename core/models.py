@@ -84,6 +84,8 @@ class AuditEvent(models.Model):
     it had when the model lived in the governance app (moved state-only; see core/migrations/0001).
     """
 
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
+
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -121,3 +123,18 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("Audit events are append-only")
+
+
+class DataGeneration(models.Model):
+    """The data generation's one row where there is no sequence (SQLite); see core/generation.py.
+
+    On PostgreSQL the number lives in the `modelgate_generation` sequence and this table stays empty.
+    """
+
+    value = models.BigIntegerField(default=0)
+
+    SCOPE = GLOBAL_ONLY
+    CHANGES_TRACKED = False
+
+    def __str__(self) -> str:
+        return str(self.value)

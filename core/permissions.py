@@ -23,6 +23,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from rest_framework.permissions import BasePermission
 
+from core.generation import TrackedQuerySet
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
@@ -180,7 +182,9 @@ def require_global(user: Any, perm: str) -> None:
         raise PermissionDenied(f"Shared by every organization: a global role does this ({perm}).")
 
 
-class RestrictedQuerySet(models.QuerySet[_M]):
+class RestrictedQuerySet(TrackedQuerySet[_M]):
+    """Reads narrowed to what a user may see (`restrict`); writes tracked (core/generation.py)."""
+
     def restrict(self, user: Any, action: str = "view") -> Self:
         """Rows this user may see for `action` (model permission codename or dotted permission)."""
         perm = perm_name(self.model, action)

@@ -97,11 +97,12 @@ class _Context:
 
 def versions_for_bom(qs: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
     """Everything a BOM reads, in a fixed number of queries."""
-    return qs.select_related("model").prefetch_related(
+    lookups: list[Any] = [
         Prefetch("files", queryset=ModelFile.objects.order_by("path")),
         Prefetch("base_links", queryset=BaseModelLink.objects.select_related("base__latest_version")),
         "datasets",
-    )
+    ]
+    return qs.select_related("model").prefetch_related(*lookups)
 
 
 def _load_context(versions: list[ModelVersion], application: Application | None) -> _Context:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from core.generation import TrackedQuerySet
 from core.permissions import GLOBAL_ONLY, OwnedBy, RestrictedQuerySet
 
 
@@ -98,6 +99,8 @@ class DeliveryState(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One event sent (or being sent) to one webhook: the row the delivery task advances."""
 
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
+
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=40, db_index=True)
     payload = models.JSONField(default=dict)
@@ -123,6 +126,8 @@ class WebhookDelivery(models.Model):
 class NotificationCursor(models.Model):
     """Watermarks of the notification feed (last audit event id, last violation id processed)."""
 
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
+
     name = models.CharField(max_length=40, unique=True)
     position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -143,6 +148,8 @@ class RollupRun(models.Model):
         help_text="Unscoped figures: {licenses: {group: versions}, top_models}.",
     )
 
+    objects = TrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-refreshed_at", "-id"]
 
@@ -154,6 +161,8 @@ class RollupLease(models.Model):
     """The one row that lets a single worker refresh the rollups at a time (claimed by a conditional
     UPDATE, which every database runs atomically; it lapses at `expires_at` if its worker died)."""
 
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
+
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField()
 
@@ -163,6 +172,8 @@ class RollupLease(models.Model):
 
 class RiskRollup(models.Model):
     """Violations counted per context × threat level × category × state (a cache; ids, no foreign keys)."""
+
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
 
     application_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="Empty: root context.")
     organization_id = models.BigIntegerField(null=True, blank=True)
@@ -179,6 +190,8 @@ class RiskRollup(models.Model):
 class ModelRiskRollup(models.Model):
     """Open risk per model and context (a cache; ids, no foreign keys)."""
 
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
+
     model_id = models.BigIntegerField()
     repo_id = models.CharField(max_length=200)
     application_id = models.BigIntegerField(null=True, blank=True, db_index=True)
@@ -194,6 +207,8 @@ class PairRollup(models.Model):
     category × state (the pair's state: open if any of its violations is open, else waived, else
     resolved). `organization_id` empty: every context; set: the applications of that organization and
     its descendants (a pair used by two of its applications counts once). A cache; ids, no foreign keys."""
+
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
 
     organization_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="Empty: everything.")
     threat_level = models.PositiveSmallIntegerField()

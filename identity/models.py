@@ -54,6 +54,7 @@ class CITokenQuerySet(RestrictedQuerySet["CIToken"]):
 
 
 class CIToken(models.Model):
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
     name = models.CharField(max_length=100, help_text="What uses it, e.g. 'GitHub Actions: chatbot release'.")
     prefix = models.CharField(max_length=16, unique=True, help_text="Visible part of the token: mg_<prefix>_…")
     secret_hash = models.CharField(max_length=64, help_text="sha256 (hex) of the whole token; the token is not kept.")
@@ -248,6 +249,8 @@ class DirectoryAccount(models.Model):
     directory's groups granted: only those are removed when the groups go away, never roles an administrator
     granted in the app.
     """
+
+    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_accounts")
     source = models.CharField(max_length=8, choices=MembershipSource.choices)

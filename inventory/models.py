@@ -14,6 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.text import slugify
 
+from core.generation import TrackedQuerySet
 from core.permissions import SHARED, OwnedBy, RestrictedQuerySet
 from inventory.choices import DatasetFlag, JobState, Relation, RevenueBand, ReviewStatus, Source
 
@@ -274,12 +275,18 @@ class ModelFile(models.Model):
         return self.path
 
 
+class BaseModelLinkQuerySet(TrackedQuerySet["BaseModelLink"]):
+    pass
+
+
 class BaseModelLink(models.Model):
     """Lineage: this version was derived from `base` by `relation`."""
 
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="base_links")
     base = models.ForeignKey(Model, on_delete=models.PROTECT, related_name="derived_links")
     relation = models.CharField(max_length=10, choices=Relation.choices, default=Relation.UNKNOWN)
+
+    objects = BaseModelLinkQuerySet.as_manager()
 
     class Meta:
         ordering = ["base__repo_id"]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from core.generation import TrackedQuerySet
 from core.permissions import SHARED, Inherited, RestrictedQuerySet
 from licenses.choices import AnalysisState, ChecklistStatus, ConclusionStatus, MatchKind, ThreatGroup
 
@@ -75,6 +76,8 @@ class LicenseText(models.Model):
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(max_length=120)
     text = models.TextField()
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["license__key", "name"]
@@ -352,6 +355,8 @@ class HubCardLicense(models.Model):
     found = models.BooleanField(default=False)
     error = models.CharField(max_length=500, blank=True)
     fetched_at = models.DateTimeField()
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["repo_id"]

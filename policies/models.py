@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.choices import Band, Category
+from core.generation import TrackedQuerySet
 from core.permissions import SHARED, Inherited, RestrictedQuerySet
 from policies.choices import (
     Action,
@@ -145,6 +146,8 @@ class Constraint(models.Model):
     match = models.CharField(max_length=3, choices=Match.choices, default=Match.ALL)
     position = models.PositiveSmallIntegerField(default=0)
 
+    objects = TrackedQuerySet.as_manager()
+
     class Meta:
         ordering = ["position", "id"]
 
@@ -159,6 +162,8 @@ class Condition(models.Model):
     value = models.JSONField(null=True, blank=True)
     negate = models.BooleanField(default=False)
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = TrackedQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "id"]

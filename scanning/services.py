@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from core.files import FileRefused, resolve_inside
@@ -33,7 +33,7 @@ from inventory.hub import EntryNotFound, HubClient, HubError
 from inventory.hub import IntegrityError as HubIntegrityError
 from inventory.models import ModelFile, ModelVersion
 from scanning.choices import FindingSeverity, ScanState, ScanTrigger, ScanVerdict
-from scanning.models import Finding, ScanFileResult, ScanRun
+from scanning.models import Finding, ScanFileResult, ScanRun, ScanRunQuerySet
 from scanning.scanners import base
 
 if TYPE_CHECKING:
@@ -397,7 +397,8 @@ def _claim(scan_run_id: int) -> ScanRun | None:
     now = timezone.now()
     owner = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     claimed = (
-        ScanRun.objects.filter(pk=scan_run_id)
+        ScanRun.objects.untracked()  # who runs it is bookkeeping; its results move the data generation
+        .filter(pk=scan_run_id)
         .filter(Q(state=ScanState.QUEUED) | _lease_expired(now))
         .update(
             state=ScanState.RUNNING,
@@ -416,7 +417,7 @@ def _claim(scan_run_id: int) -> ScanRun | None:
     return ScanRun.objects.select_related("version", "version__model").get(pk=scan_run_id)
 
 
-def _owned(run: ScanRun) -> QuerySet[ScanRun]:
+def _owned(run: ScanRun) -> ScanRunQuerySet:
     """The run, only while this attempt holds its lease."""
     return ScanRun.objects.filter(pk=run.pk, lease_owner=run.lease_owner)
 
@@ -443,7 +444,7 @@ class _Heartbeat:
         interval = max(1.0, lease_duration().total_seconds() / 3)
         try:
             while not self.stop.wait(interval):
-                _owned(self.run).update(heartbeat_at=timezone.now())
+                _owned(self.run).untracked().update(heartbeat_at=timezone.now())
         except Exception:  # a heartbeat lost is a lease that expires: recovery takes over, nothing breaks
             log.warning("heartbeat of scan run %s failed", self.run.pk, exc_info=True)
         finally:

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import generation
 from inventory.choices import ReviewStatus
 from inventory.models import Application, ApplicationModel, ModelVersion, Organization
 from policies.choices import Action, ScopeKind, Stage, ViolationState, WaiverScope
@@ -346,6 +347,8 @@ def _write_violation_rows(
     def prep(value: dict[str, Any]) -> Any:
         return matched_field.get_db_prep_save(value, connection)
 
+    if to_create or to_update:
+        generation.changed()  # raw SQL below: no queryset or signal sees these writes
     with connection.cursor() as cursor:
         if to_create and connection.vendor == "postgresql":
             # COPY: the fastest bulk load; the chunk's versions are locked, so no concurrent duplicate.
