@@ -89,12 +89,13 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "OPTIONS": {
             "loaders": _loaders,
-            "builtins": ["template_partials.templatetags.partials"],
+            "builtins": ["template_partials.templatetags.partials", "core.templatetags.pagecache_tags"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "governance.context_processors.navigation",
+                "core.pagecache.context",  # last: a shared render's placeholders win (core/pagecache.py)
             ],
         },
     }
@@ -109,6 +110,18 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: in-process by default (each web process keeps its own copies; correctness does not depend on it
+# being shared: entries are keyed by the data generation, core/generation.py). CACHE_URL=redis://host:6379/1
+# shares one cache between web processes (fewer misses); see README "Scaling".
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://modelgate")}
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["default"].setdefault("OPTIONS", {})["MAX_ENTRIES"] = env.int("MODELGATE_CACHE_MAX_ENTRIES", default=2000)
+# Rendered pages (risk overview, triage list) and gate answers are reused while no governance data changed
+# (core/pagecache.py), for at most these many seconds (what changes with the clock alone: "3 minutes ago").
+MODELGATE_PAGE_CACHE = env.bool("MODELGATE_PAGE_CACHE", default=True)
+MODELGATE_PAGE_CACHE_SECONDS = env.int("MODELGATE_PAGE_CACHE_SECONDS", default=60)
+MODELGATE_GATE_CACHE_SECONDS = env.int("MODELGATE_GATE_CACHE_SECONDS", default=30)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
@@ -21,6 +22,7 @@ from django.views import View
 from core.choices import Band
 from core.http import HtmxHttpRequest
 from core.models import AuditEvent
+from core.pagecache import cached_page
 from core.permissions import PermissionMixin, has_perm, require
 from core.views import paginate
 from governance import notifications, work
@@ -208,6 +210,7 @@ class OverviewView(PermissionMixin, View):
 
     permission_required = "governance.view_overview"
 
+    @method_decorator(cached_page)
     def get(self, request: HtmxHttpRequest) -> HttpResponse:
         template = "governance/overview.html"
         if request.htmx and not request.htmx.boosted:

@@ -20,10 +20,12 @@ from django.http import HttpRequest as DjangoHttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views import View
 
 from core.htmx import focus_first_error, is_htmx_fragment, render_form_errors
 from core.http import HtmxHttpRequest as HttpRequest
+from core.pagecache import cached_page
 from core.permissions import PermissionMixin, has_perm, organization_scope, require
 from core.urls_safe import safe_next
 from core.views import audit_trail, paginate, partial_template
@@ -392,6 +394,8 @@ class ViolationListView(PermissionMixin, View):
 
     permission_required = "policies.view_violation"
 
+    # "Assigned to me" is this user's list alone; otherwise users of one audience share it (core/pagecache.py).
+    @method_decorator(cached_page(vary_on_user=lambda request: request.GET.get("assignee") == "me"))
     def get(self, request: HttpRequest) -> HttpResponse:
         return render(
             request, partial_template(request, "policies/violation_list.html", "results"), _list_context(request)

@@ -14,6 +14,24 @@ from tests.factories import UserFactory
 
 pytest_plugins = ["tests.hubserver.fixtures"]
 
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the database rolls back between tests (on SQLite with the data
+    generation's row), the in-process cache does not, and a setting a test overrides is not part of a
+    cached page's key (settings do not change while a server runs)."""
+    from django.core.cache import cache
+    from django.core.signals import setting_changed
+
+    def clear(**_kwargs: object) -> None:
+        cache.clear()
+
+    cache.clear()
+    setting_changed.connect(clear, dispatch_uid="tests.fresh_cache")
+    yield
+    setting_changed.disconnect(dispatch_uid="tests.fresh_cache")
+
+
 ROLE_NAMES = [roles.ADMINISTRATOR, roles.ARCHITECT, roles.LEGAL_REVIEWER, roles.SECURITY_REVIEWER, roles.MANAGER]
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,15 @@ for i in range({users}):
     user.save()
     user.groups.add(manager)
 admin, made = User.objects.get_or_create(username="load-admin", defaults={{"is_superuser": True, "is_staff": True}})
+admin.set_password("load-admin-password")
+admin.save()
+from policies.models import Violation
+write_ids = list(Violation.objects.filter(state="open").order_by("id").values_list("id", flat=True)[:200])
 link = ApplicationModel.objects.select_related("application", "version__model").order_by("id").first()
 _, secret = create_token(user=admin, name=f"load {{timezone.now():%H%M%S%f}}", capability="gate",
                          expires_on=timezone.now().date() + timedelta(days=1), application=link.application)
 print(json.dumps({{"token": secret, "repo_id": link.version.model.repo_id, "revision": link.version.commit,
-                  "application": link.application.slug}}))
+                  "application": link.application.slug, "write_ids": write_ids}}))
 """
 # Keyset pages (policies/triage.py): the deep page is reached by its cursor, the key of the last row of the
 # page before it in the default order (what following "Next" that many times puts in the URL).
@@ -93,6 +98,8 @@ def django_env(args: argparse.Namespace) -> dict[str, str]:
         "CSRF_COOKIE_SECURE": "0",
         "CELERY_BROKER_URL": "memory://",  # enqueues stay in the web process: no worker in this bench
         "CONN_MAX_AGE": "60",
+        "MODELGATE_PAGE_CACHE": "0" if args.no_cache else "1",
+        **({"CACHE_URL": args.cache_url} if args.cache_url else {}),
     }
 
 
@@ -116,25 +123,62 @@ def prepare(args: argparse.Namespace) -> None:
 
 
 class User:
-    def __init__(self, base: str, n: int) -> None:
+    def __init__(self, base: str, n: int, *, username: str = "", password: str = "") -> None:
         self.session = requests.Session()
         self.base = base
+        username, password = username or f"load-{n}", password or f"load-password-{n}"
         page = self.session.get(f"{base}/accounts/login/", timeout=60)
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert csrf, "no CSRF token on the login form"
         done = self.session.post(
             f"{base}/accounts/login/",
-            data={"username": f"load-{n}", "password": f"load-password-{n}", "csrfmiddlewaretoken": csrf[1]},
+            data={"username": username, "password": password, "csrfmiddlewaretoken": csrf[1]},
             headers={"Referer": f"{base}/accounts/login/"},
             allow_redirects=False,
             timeout=60,
         )
-        assert done.status_code == 302, f"login of load-{n} failed: {done.status_code}"
+        assert done.status_code == 302, f"login of {username} failed: {done.status_code}"
 
 
-def drive(args: argparse.Namespace, users: list[User], endpoint: dict[str, Any], concurrency: int) -> dict[str, Any]:
+class Writer:
+    """Triage while the users read: every `interval` seconds one row's due date changes through the bulk
+    triage form (a real, audited write; it moves the data generation, so every cached page and gate answer
+    computed before it is stale and the next read of each is a miss)."""
+
+    def __init__(self, base: str, ids: list[int], per_minute: float) -> None:
+        self.user = User(base, 0, username="load-admin", password="load-admin-password")
+        self.ids, self.interval = ids, 60.0 / per_minute if per_minute > 0 else 0.0
+        self.done: list[int] = []
+        self.errors: list[str] = []
+
+    def run(self, deadline: float) -> None:
+        if not self.interval or not self.ids:
+            return
+        session, base = self.user.session, self.user.base
+        page = session.get(f"{base}/policies/violations/", timeout=60)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        n = 0
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            # A date this row does not have yet (a write that changes nothing is not a write).
+            due = (date(2027, 1, 1) + timedelta(days=int(time.time() * 10) % 700 + n % 3)).isoformat()
+            r = session.post(
+                f"{base}/policies/violations/bulk-triage/",
+                data={"ids": self.ids[n % len(self.ids)], "action": "due", "due_on": due,
+                      "csrfmiddlewaretoken": csrf[1] if csrf else ""},
+                headers={"Referer": f"{base}/policies/violations/"}, allow_redirects=False, timeout=30,
+            )  # fmt: skip
+            (self.done if r.status_code in (200, 302) else self.errors).append(r.status_code)
+            n += 1
+            time.sleep(max(0.0, self.interval - (time.monotonic() - t0)))
+
+
+def drive(
+    args: argparse.Namespace, users: list[User], endpoint: dict[str, Any], concurrency: int, writer: Writer | None
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
+    hits = [0]
     lock = threading.Lock()
     deadline = time.monotonic() + args.duration
     budget = [args.max_requests]
@@ -154,16 +198,21 @@ def drive(args: argparse.Namespace, users: list[User], endpoint: dict[str, Any],
                 else:
                     r = user.session.get(user.base + endpoint["path"], timeout=30, allow_redirects=False)
                 ok, what = r.status_code == 200, str(r.status_code)
+                hit = r.headers.get("X-Modelgate-Cache") == "hit"
             except requests.RequestException as exc:
-                ok, what = False, type(exc).__name__
+                ok, what, hit = False, type(exc).__name__, False
             ms = (time.perf_counter() - t0) * 1000
             with lock:
                 latencies.append(ms)
+                hits[0] += hit
                 if not ok:
                     errors.append(what)
 
     started = time.monotonic()
     threads = [threading.Thread(target=worker, args=(users[i],)) for i in range(concurrency)]
+    writes_before = len(writer.done) if writer else 0
+    if writer is not None:
+        threads.append(threading.Thread(target=writer.run, args=(deadline,)))
     for t in threads:
         t.start()
     for t in threads:
@@ -182,6 +231,8 @@ def drive(args: argparse.Namespace, users: list[User], endpoint: dict[str, Any],
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
         "req_per_s": round(n / elapsed, 1) if elapsed else 0,
+        "cache_hits": hits[0],
+        "writes": (len(writer.done) - writes_before) if writer else 0,
     }
 
 
@@ -203,6 +254,14 @@ def main() -> None:
     parser.add_argument("--stale", action="store_true", help="age the rollup 10 min before each overview phase")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout of the app to serve")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--writes-per-min",
+        type=float,
+        default=30,
+        help="triage writes during each phase (0: read-only); each one invalidates the caches",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="serve with MODELGATE_PAGE_CACHE=0")
+    parser.add_argument("--cache-url", default="", help="CACHE_URL of the server (default: in-process cache)")
     args = parser.parse_args()
     if args.db in {"modelgate", "postgres"} or args.db.startswith("test_modelgate"):
         parser.error("use a database of the bench's own")
@@ -227,6 +286,7 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.5)
         users = [User(base, n) for n in range(max(levels))]
+        writer = Writer(base, info["write_ids"], args.writes_per_min) if args.writes_per_min > 0 else None
         gate = {"repo_id": info["repo_id"], "revision": info["revision"], "stage": "build",
                 "application": info["application"]}  # fmt: skip
         deep_page, deep_path = args.deep_page, f"/policies/violations/?page={args.deep_page}"
@@ -251,15 +311,17 @@ def main() -> None:
                 if args.stale and endpoint["name"] == "overview":  # after the warm-up, which would refresh it
                     pg(args.dsn, "UPDATE governance_rolluprun SET refreshed_at = now() - interval '10 minutes'",
                        dbname=args.db)  # fmt: skip
-                results.append(drive(args, users, endpoint, level))
+                results.append(drive(args, users, endpoint, level, writer))
                 row = results[-1]
                 if not args.json:
                     print(f"{row['endpoint']:16} {row['users']:>3} users  n={row['requests']:<5} p50={row['p50_ms']} "
                           f"p95={row['p95_ms']} max={row['max_ms']} ms  errors={row['errors']} "
-                          f"{row['error_kinds'] or ''} {row['req_per_s']} req/s", flush=True)  # fmt: skip
+                          f"{row['error_kinds'] or ''} {row['req_per_s']} req/s  hits={row['cache_hits']} "
+                          f"writes={row['writes']}", flush=True)  # fmt: skip
         summary = {"database": args.db, "violations": violations, "rollup_refresh_ms": refresh_ms,
                    "gunicorn": f"{args.workers} workers × {args.threads} threads", "stale": args.stale,
-                   "duration_s": args.duration, "results": results}  # fmt: skip
+                   "duration_s": args.duration, "page_cache": not args.no_cache,
+                   "writes_per_min": args.writes_per_min, "results": results}  # fmt: skip
         if args.json:
             print(json.dumps(summary, indent=2))
         else:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Min, QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
+from core import pagecache
 from core.api import ScopedBrowsableAPIRenderer
 from core.permissions import has_perm, require
 from identity.services import gate_application
@@ -226,6 +230,21 @@ class GateView(APIView):
 
     @extend_schema(request=s.GateRequestSerializer, responses=s.GateResponseSerializer)
     def post(self, request: Request) -> Response:
+        # The same question from the same principal, with no governance data changed since: the same answer
+        # (core/pagecache.py), never kept past the next waiver expiry or MODELGATE_GATE_CACHE_SECONDS.
+        token = getattr(request.user, "ci_token", None)
+        principal = f"token:{token.pk}" if token is not None else f"user:{request.user.pk}"
+        body = hashlib.sha256(request.body).hexdigest()
+        (result, self.report_context), hit = pagecache.remember(
+            "gate", (principal, body), lambda: self._answer(request), ttl=_gate_ttl
+        )
+        response = Response(result)
+        response["X-Modelgate-Action"] = result["action"]
+        response["X-Modelgate-Verified"] = "true" if result["identity"]["verified"] else "false"
+        response[pagecache.HEADER] = "hit" if hit else "miss"
+        return response
+
+    def _answer(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         serializer = s.GateRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         v = serializer.validated_data
@@ -246,13 +265,21 @@ class GateView(APIView):
             application=application,
             files=files,
         )
-        self.report_context = {
+        report = {
             "target": f"{v['repo_id']}@{v['revision']}",
             "stage": v["stage"],
             "policies": gate_reports.evaluated_policies(application=application, stage=v["stage"]),
             "files": [f["path"] for f in files or []],
         }
-        response = Response(result)
-        response["X-Modelgate-Action"] = result["action"]
-        response["X-Modelgate-Verified"] = "true" if result["identity"]["verified"] else "false"
-        return response
+        return result, report
+
+
+def _gate_ttl(_answer: Any) -> float:
+    """Seconds a gate answer may be reused: MODELGATE_GATE_CACHE_SECONDS, and never past the moment the
+    next waiver in force expires (the answer may change then without any write)."""
+    now = timezone.now()
+    seconds = float(settings.MODELGATE_GATE_CACHE_SECONDS)
+    expiry = Waiver.objects.in_force(now).filter(expires_at__gt=now).aggregate(m=Min("expires_at"))["m"]
+    if expiry is not None:
+        seconds = min(seconds, (expiry - now).total_seconds())
+    return seconds

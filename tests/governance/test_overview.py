@@ -95,7 +95,10 @@ def test_query_count_does_not_grow_with_data(db, client_for, manager, django_ass
     small = count(build_world(1))
     big = count(build_world(6))
     assert small == big
-    assert small <= 21  # 20 + the membership backend reading the user's memberships once per request
+    # 20 + the membership backend reading the user's memberships once per request + the page cache's two reads
+    # on a miss (the data generation, the role names of the audience; core/pagecache.py). Both calls are
+    # misses: the second world's writes moved the generation.
+    assert small <= 23
 
 
 @pytest.mark.parametrize("fixture,status", [("manager", 200), ("admin_user", 200), ("architect", 200), ("nobody", 403)])

@@ -1,0 +1,237 @@
+"""Cached pages and gate answers, valid for one data generation (core/generation.py).
+
+A cached entry is found only under the generation it was computed in, so any write to governance data
+(a triage action, an evaluation, a waiver, a role change) makes every entry computed before it
+unreachable at once, in every process; entries also expire after a bounded time (settings
+MODELGATE_PAGE_CACHE_SECONDS, MODELGATE_GATE_CACHE_SECONDS) for what changes with the clock alone ("3
+minutes ago", a due date passing).
+
+Who shares a page. Users who would be shown the same page share one entry: those whose roles are all
+global, with the same permissions and the same roles (the *audience*). A user with any permission held
+only through an organization membership sees rows narrowed to their organizations, so their entries are
+their own; so are pages a view marks as depending on the user (`vary_on_user`, e.g. "assigned to me").
+What differs between the members of an audience is filled in per request:
+
+- the CSRF token (`{% csrf_token %}`, `{{ csrf_token }}`) is rendered as a placeholder and replaced with
+  a token masked afresh for the requester's own cookie (so no token ever reaches another session);
+- the user's name (`{{ display_username }}`) likewise;
+- parts that only other users see (`{% unlessuser id %}…{% endunlessuser %}`: e.g. no "approve" button
+  on one's own waiver request) are marked and cut out for that user.
+
+The placeholders are derived from SECRET_KEY, so content from the Hub cannot spell them.
+
+What is never cached: anything but a 200 to a GET without pending flash messages; a response that sets a
+cookie; a view that did not opt in (`cached_page`). Permissions are checked before the lookup (the view's
+dispatch runs first), so a revoked role is refused at once, cache or not.
+
+A miss computes once: the first request takes a short lock and the others of the same entry wait for
+its result (up to `_WAIT` seconds) instead of all rendering it. Each response says
+`X-Modelgate-Cache: hit|miss` (the load bench counts them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import get_token
+from django.utils.functional import SimpleLazyObject
+from django.utils.html import escape
+
+from core import generation
+from core.permissions import organization_scope
+
+HEADER = "X-Modelgate-Cache"
+_HTMX_HEADERS = ("HTTP_HX_REQUEST", "HTTP_HX_BOOSTED", "HTTP_HX_TARGET", "HTTP_HX_HISTORY_RESTORE_REQUEST")
+_SHARED_ATTR = "_modelgate_shared_render"
+_WAIT = 3.0  # seconds a request waits for another one computing the same entry
+_POLL = 0.02
+
+
+def enabled() -> bool:
+    return bool(settings.MODELGATE_PAGE_CACHE)
+
+
+def _nonce() -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), b"modelgate.pagecache", hashlib.sha256).hexdigest()[:24]
+
+
+class _Marks:
+    """The placeholders of a shared render (derived from SECRET_KEY; computed once per process)."""
+
+    def __init__(self) -> None:
+        n = _nonce()
+        self.csrf = f"mgcsrf{n}"
+        self.user = f"mguser{n}"
+        self.unless_open = f"<!--mgunless{n}:"
+        self.unless_close = f"<!--/mgunless{n}-->"
+        self.unless_re = re.compile(re.escape(self.unless_open) + r"(\d+)-->(.*?)" + re.escape(self.unless_close), re.S)
+
+
+_marks: _Marks | None = None
+
+
+def marks() -> _Marks:
+    global _marks
+    if _marks is None:
+        _marks = _Marks()
+    return _marks
+
+
+def key(kind: str, gen: int, *parts: Any) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f"mg:{kind}:{gen}:{digest}"
+
+
+def shared_render(request: HttpRequest) -> bool:
+    """Whether this request renders a page for a whole audience (placeholders instead of user data)."""
+    return bool(getattr(request, _SHARED_ATTR, False))
+
+
+def audience(user: Any) -> str:
+    """Who would be shown the same pages as this user: "global:<digest>" for users whose roles are all
+    global (same superuser status, permissions and role names), else this user alone."""
+    perms = sorted(user.get_all_permissions())
+    if any(organization_scope(user, p) is not None for p in perms):
+        return f"user:{user.pk}"
+    groups = sorted(user.groups.values_list("name", flat=True))
+    digest = hashlib.sha256(repr((bool(user.is_superuser), perms, groups)).encode()).hexdigest()
+    return f"global:{digest}"
+
+
+def context(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: the user's name, and in a shared render the placeholders for it and the token."""
+    if shared_render(request):
+        return {"csrf_token": marks().csrf, "display_username": marks().user}
+    user = getattr(request, "user", None)
+    return {"display_username": SimpleLazyObject(lambda: user.get_username() if user is not None else "")}
+
+
+def personalize(content: bytes, request: HttpRequest) -> bytes:
+    """A shared render made this requester's: their token, their name, without what only others see."""
+    m = marks()
+    text = content.decode("utf-8")
+    user = request.user  # type: ignore[attr-defined]
+    me = str(user.pk)
+    if m.unless_open in text:
+        text = m.unless_re.sub(lambda g: "" if g.group(1) == me else g.group(2), text)
+    if m.csrf in text:
+        text = text.replace(m.csrf, get_token(request))
+    return text.replace(m.user, str(escape(user.get_username()))).encode("utf-8")
+
+
+def page_key(request: HttpRequest, gen: int, *, per_user: bool) -> str | None:
+    """The entry of this request (None: not cacheable)."""
+    user = getattr(request, "user", None)
+    if request.method != "GET" or user is None or not user.is_authenticated or _has_pending_messages(request):
+        return None
+    who = f"user:{user.pk}" if per_user else audience(user)
+    return key("page", gen, request.get_full_path(), who, *(request.META.get(h, "") for h in _HTMX_HEADERS))
+
+
+def _has_pending_messages(request: HttpRequest) -> bool:
+    session = getattr(request, "session", None)
+    return bool(request.COOKIES.get("messages")) or (session is not None and bool(session.get("_messages")))
+
+
+def cached_page(
+    view: Callable[..., HttpResponseBase] | None = None, *, vary_on_user: Callable[[HttpRequest], bool] | None = None
+) -> Any:
+    """Serve a view's 200 GET answers from the cache while the data generation has not moved.
+
+    For function views and view methods (`method_decorator(cached_page, name="get")`, below the view's
+    permission check). The page must depend only on the data, the URL and the user's audience, except for
+    what it renders through the placeholders above; `vary_on_user(request)` true keeps the entry to the
+    user alone (a filter such as "assigned to me").
+    """
+
+    def decorate(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not enabled():
+                return view(request, *args, **kwargs)
+            entry = page_key(request, generation.current(), per_user=bool(vary_on_user and vary_on_user(request)))
+            if entry is None:
+                return view(request, *args, **kwargs)
+
+            def compute() -> tuple[bytes, str] | HttpResponseBase:
+                setattr(request, _SHARED_ATTR, True)
+                try:
+                    response = view(request, *args, **kwargs)
+                finally:
+                    setattr(request, _SHARED_ATTR, False)
+                if not _storable(response):
+                    return response
+                return response.content, response["Content-Type"]  # type: ignore[attr-defined]
+
+            found, hit = _get_or_compute(entry, compute, settings.MODELGATE_PAGE_CACHE_SECONDS)
+            if isinstance(found, HttpResponseBase):  # not storable: served as it is (placeholders filled)
+                if not found.streaming and found.get("Content-Type", "").startswith("text/"):
+                    found.content = personalize(found.content, request)  # type: ignore[attr-defined]
+                return found
+            content, content_type = found
+            response = HttpResponse(personalize(content, request), content_type=content_type)
+            response[HEADER] = "hit" if hit else "miss"
+            return response
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
+
+
+def _storable(response: HttpResponseBase) -> bool:
+    return (
+        response.status_code == 200
+        and not response.streaming
+        and not response.cookies
+        and not response.has_header("HX-Trigger")
+        and not response.has_header("HX-Redirect")
+        and "no-store" not in response.get("Cache-Control", "")
+    )
+
+
+def _get_or_compute(entry: str, compute: Callable[[], Any], ttl: float | Callable[[Any], float]) -> tuple[Any, bool]:
+    """The entry's value and whether it came from the cache. One computer at a time per entry (per cache):
+    the others wait for its result up to `_WAIT` seconds, then compute themselves. A computed value that
+    is an HttpResponseBase is a refusal to store (returned, not cached)."""
+    found = cache.get(entry)
+    if found is not None:
+        return found, True
+    lock = f"{entry}:lock"
+    mine = cache.add(lock, 1, timeout=int(_WAIT) + 2)
+    if not mine:
+        deadline = time.monotonic() + _WAIT
+        while time.monotonic() < deadline:
+            time.sleep(_POLL)
+            found = cache.get(entry)
+            if found is not None:
+                return found, True
+            if cache.get(lock) is None:  # the computer gave up (not storable, or failed): compute ourselves
+                break
+    try:
+        value = compute()
+        if not isinstance(value, HttpResponseBase):
+            seconds = ttl(value) if callable(ttl) else ttl
+            if seconds > 0:
+                cache.set(entry, value, seconds)
+        return value, False
+    finally:
+        if mine:
+            cache.delete(lock)
+
+
+def remember(kind: str, parts: tuple[Any, ...], compute: Callable[[], Any], *, ttl: Callable[[Any], float]) -> Any:
+    """`compute()`'s value for these parts in the current data generation, from the cache when there;
+    `ttl(value)` bounds how long it stays (seconds; <= 0: not stored). Returns (value, hit)."""
+    if not enabled():
+        return compute(), False
+    return _get_or_compute(key(kind, generation.current(), *parts), compute, ttl)
