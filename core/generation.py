@@ -87,6 +87,7 @@ def changed(using: str = DEFAULT_DB_ALIAS) -> None:
     in the same transaction, as in a test): a transaction that writes a thousand rows advances it twice.
     """
     conn = connections[using]
+    conn._modelgate_wrote = True  # type: ignore[attr-defined]
     if not conn.in_atomic_block:
         _advance(using)  # autocommit: the change is already committed
         return
@@ -97,6 +98,16 @@ def changed(using: str = DEFAULT_DB_ALIAS) -> None:
     conn._modelgate_generation_seen = False  # type: ignore[attr-defined]
     if not pending:
         transaction.on_commit(_AfterCommit(using), using=using, robust=True)
+
+
+def forget_writes(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Start counting writes on this connection (a request begins)."""
+    connections[using]._modelgate_wrote = False  # type: ignore[attr-defined]
+
+
+def wrote(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether this connection changed governance data since `forget_writes`."""
+    return bool(getattr(connections[using], "_modelgate_wrote", False))
 
 
 def tracked(model: type[Any]) -> bool:

@@ -54,6 +54,9 @@ HEADER = "X-Modelgate-Cache"
 _HTMX_HEADERS = ("HTTP_HX_REQUEST", "HTTP_HX_BOOSTED", "HTTP_HX_TARGET", "HTTP_HX_HISTORY_RESTORE_REQUEST")
 _SHARED_ATTR = "_modelgate_shared_render"
 _WAIT = 3.0  # seconds a request waits for another one computing the same entry
+_STALE = 10.0  # at most this old, the page served while another request recomputes it
+FLOOR_KEY = "_modelgate_wrote_generation"
+_GEN_ATTR = "_modelgate_generation"
 _POLL = 0.02
 
 
@@ -97,9 +100,19 @@ def shared_render(request: HttpRequest) -> bool:
     return bool(getattr(request, _SHARED_ATTR, False))
 
 
-def audience(user: Any) -> str:
+def audience(user: Any, gen: int) -> str:
     """Who would be shown the same pages as this user: "global:<digest>" for users whose roles are all
-    global (same superuser status, permissions and role names), else this user alone."""
+    global (same superuser status, permissions and role names), else this user alone. Remembered per user
+    for the generation (any change of roles, memberships or organizations moves it)."""
+    entry = f"mg:audience:{gen}:{user.pk}"
+    found = cache.get(entry)
+    if found is None:
+        found = _audience(user)
+        cache.set(entry, found, settings.MODELGATE_PAGE_CACHE_SECONDS)
+    return str(found)
+
+
+def _audience(user: Any) -> str:
     perms = sorted(user.get_all_permissions())
     if any(organization_scope(user, p) is not None for p in perms):
         return f"user:{user.pk}"
@@ -129,13 +142,13 @@ def personalize(content: bytes, request: HttpRequest) -> bytes:
     return text.replace(m.user, str(escape(user.get_username()))).encode("utf-8")
 
 
-def page_key(request: HttpRequest, gen: int, *, per_user: bool) -> str | None:
-    """The entry of this request (None: not cacheable)."""
+def page_parts(request: HttpRequest, gen: int, *, per_user: bool) -> tuple[Any, ...] | None:
+    """What identifies this request's page within a generation (None: not cacheable)."""
     user = getattr(request, "user", None)
     if request.method != "GET" or user is None or not user.is_authenticated or _has_pending_messages(request):
         return None
-    who = f"user:{user.pk}" if per_user else audience(user)
-    return key("page", gen, request.get_full_path(), who, *(request.META.get(h, "") for h in _HTMX_HEADERS))
+    who = f"user:{user.pk}" if per_user else audience(user, gen)
+    return (request.get_full_path(), who, *(request.META.get(h, "") for h in _HTMX_HEADERS))
 
 
 def _has_pending_messages(request: HttpRequest) -> bool:
@@ -159,9 +172,12 @@ def cached_page(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not enabled():
                 return view(request, *args, **kwargs)
-            entry = page_key(request, generation.current(), per_user=bool(vary_on_user and vary_on_user(request)))
-            if entry is None:
+            gen = getattr(request, _GEN_ATTR, None) or generation.current()
+            parts = page_parts(request, gen, per_user=bool(vary_on_user and vary_on_user(request)))
+            if parts is None:
                 return view(request, *args, **kwargs)
+            latest = key("page-latest", 0, *parts)
+            ttl = settings.MODELGATE_PAGE_CACHE_SECONDS
 
             def compute() -> tuple[bytes, str] | HttpResponseBase:
                 setattr(request, _SHARED_ATTR, True)
@@ -171,21 +187,79 @@ def cached_page(
                     setattr(request, _SHARED_ATTR, False)
                 if not _storable(response):
                     return response
-                return response.content, response["Content-Type"]  # type: ignore[attr-defined]
+                value = (response.content, response["Content-Type"])  # type: ignore[attr-defined]
+                cache.set(latest, (gen, time.time(), value), ttl)
+                return value
 
-            found, hit = _get_or_compute(entry, compute, settings.MODELGATE_PAGE_CACHE_SECONDS)
+            def stale() -> Any:
+                """While another request recomputes this page after a change: the page as it was just before,
+                if it is recent and not older than this user's own last write (read-your-writes)."""
+                found = cache.get(latest)
+                if found is None:
+                    return None
+                at_gen, at_time, value = found
+                session = getattr(request, "session", None)
+                floor = int(session.get(FLOOR_KEY, 0)) if session is not None else 0
+                return value if at_gen >= floor and time.time() - at_time <= _STALE else None
+
+            found, state = _get_or_compute(key("page", gen, *parts), compute, ttl, stale=stale)
             if isinstance(found, HttpResponseBase):  # not storable: served as it is (placeholders filled)
                 if not found.streaming and found.get("Content-Type", "").startswith("text/"):
                     found.content = personalize(found.content, request)  # type: ignore[attr-defined]
                 return found
             content, content_type = found
             response = HttpResponse(personalize(content, request), content_type=content_type)
-            response[HEADER] = "hit" if hit else "miss"
+            response[HEADER] = state
             return response
 
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+# Where Django's ModelBackend and identity's membership scope keep what they computed for a user object.
+_PERM_ATTRS = ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_membership_scope_cache")
+
+
+class GenerationMiddleware:
+    """Per request, once: the data generation, and with it what the permission checks need.
+
+    - A signed-in user's permissions and organization scope are restored from the cache for the current
+      generation (any change of roles, permissions, memberships or organizations moves it), so a page does
+      not re-read them; what a request computed is kept for the next one.
+    - After a request that changed governance data, the generation it left behind is kept in the session:
+      a page served stale while being recomputed (`cached_page`) is never older than the user's own write.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")
+        if writes:
+            generation.forget_writes()
+        user = getattr(request, "user", None)
+        perms_key = None
+        if enabled() and user is not None and user.is_authenticated:
+            gen = generation.current()
+            setattr(request, _GEN_ATTR, gen)
+            perms_key = f"mg:perms:{gen}:{user.pk}:{int(user.is_active)}:{int(user.is_superuser)}"
+            found = cache.get(perms_key)
+            if found is not None:
+                for attr, value in found.items():
+                    setattr(user, attr, value)
+                perms_key = None
+        response = self.get_response(request)
+        if perms_key is not None:
+            computed = {a: getattr(user, a) for a in _PERM_ATTRS if hasattr(user, a)}
+            if computed:
+                cache.set(perms_key, computed, settings.MODELGATE_PAGE_CACHE_SECONDS)
+        if writes and generation.wrote():
+            session = getattr(request, "session", None)
+            who = getattr(request, "user", None)
+            if session is not None and who is not None and who.is_authenticated:
+                session[FLOOR_KEY] = generation.current()
+        return response
 
 
 def _storable(response: HttpResponseBase) -> bool:
@@ -199,22 +273,32 @@ def _storable(response: HttpResponseBase) -> bool:
     )
 
 
-def _get_or_compute(entry: str, compute: Callable[[], Any], ttl: float | Callable[[Any], float]) -> tuple[Any, bool]:
-    """The entry's value and whether it came from the cache. One computer at a time per entry (per cache):
-    the others wait for its result up to `_WAIT` seconds, then compute themselves. A computed value that
-    is an HttpResponseBase is a refusal to store (returned, not cached)."""
+def _get_or_compute(
+    entry: str,
+    compute: Callable[[], Any],
+    ttl: float | Callable[[Any], float],
+    *,
+    stale: Callable[[], Any] | None = None,
+) -> tuple[Any, str]:
+    """The entry's value and where it came from ("hit", "miss", "stale"). One computer at a time per entry
+    (per cache): the others get `stale()` when it has something, else wait for the result up to `_WAIT`
+    seconds, then compute themselves. A computed HttpResponseBase is a refusal to store (returned, not cached).
+    """
     found = cache.get(entry)
     if found is not None:
-        return found, True
+        return found, "hit"
     lock = f"{entry}:lock"
     mine = cache.add(lock, 1, timeout=int(_WAIT) + 2)
     if not mine:
+        old = stale() if stale is not None else None
+        if old is not None:
+            return old, "stale"
         deadline = time.monotonic() + _WAIT
         while time.monotonic() < deadline:
             time.sleep(_POLL)
             found = cache.get(entry)
             if found is not None:
-                return found, True
+                return found, "hit"
             if cache.get(lock) is None:  # the computer gave up (not storable, or failed): compute ourselves
                 break
     try:
@@ -223,7 +307,7 @@ def _get_or_compute(entry: str, compute: Callable[[], Any], ttl: float | Callabl
             seconds = ttl(value) if callable(ttl) else ttl
             if seconds > 0:
                 cache.set(entry, value, seconds)
-        return value, False
+        return value, "miss"
     finally:
         if mine:
             cache.delete(lock)
@@ -234,4 +318,5 @@ def remember(kind: str, parts: tuple[Any, ...], compute: Callable[[], Any], *, t
     `ttl(value)` bounds how long it stays (seconds; <= 0: not stored). Returns (value, hit)."""
     if not enabled():
         return compute(), False
-    return _get_or_compute(key(kind, generation.current(), *parts), compute, ttl)
+    value, state = _get_or_compute(key(kind, generation.current(), *parts), compute, ttl)
+    return value, state == "hit"

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.pagecache.GenerationMiddleware",  # permissions per data generation; read-your-writes (core/pagecache.py)
     "governance.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -117,6 +118,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://modelgate")}
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     CACHES["default"].setdefault("OPTIONS", {})["MAX_ENTRIES"] = env.int("MODELGATE_CACHE_MAX_ENTRIES", default=2000)
+else:
+    # A cache every web process shares: sessions are read from it (written through to the database). Never
+    # with the in-process cache, where a logout in one process would leave the session alive in the others.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Rendered pages (risk overview, triage list) and gate answers are reused while no governance data changed
 # (core/pagecache.py), for at most these many seconds (what changes with the clock alone: "3 minutes ago").
 MODELGATE_PAGE_CACHE = env.bool("MODELGATE_PAGE_CACHE", default=True)

@@ -149,7 +149,7 @@ class Writer:
         self.user = User(base, 0, username="load-admin", password="load-admin-password")
         self.ids, self.interval = ids, 60.0 / per_minute if per_minute > 0 else 0.0
         self.done: list[int] = []
-        self.errors: list[str] = []
+        self.errors: list[int | str] = []
 
     def run(self, deadline: float) -> None:
         if not self.interval or not self.ids:
@@ -162,13 +162,16 @@ class Writer:
             t0 = time.monotonic()
             # A date this row does not have yet (a write that changes nothing is not a write).
             due = (date(2027, 1, 1) + timedelta(days=int(time.time() * 10) % 700 + n % 3)).isoformat()
-            r = session.post(
-                f"{base}/policies/violations/bulk-triage/",
-                data={"ids": self.ids[n % len(self.ids)], "action": "due", "due_on": due,
-                      "csrfmiddlewaretoken": csrf[1] if csrf else ""},
-                headers={"Referer": f"{base}/policies/violations/"}, allow_redirects=False, timeout=30,
-            )  # fmt: skip
-            (self.done if r.status_code in (200, 302) else self.errors).append(r.status_code)
+            try:
+                r = session.post(
+                    f"{base}/policies/violations/bulk-triage/",
+                    data={"ids": self.ids[n % len(self.ids)], "action": "due", "due_on": due,
+                          "csrfmiddlewaretoken": csrf[1] if csrf else ""},
+                    headers={"Referer": f"{base}/policies/violations/"}, allow_redirects=False, timeout=30,
+                )  # fmt: skip
+                (self.done if r.status_code in (200, 302) else self.errors).append(r.status_code)
+            except requests.RequestException as exc:  # e.g. a kept-alive connection the server closed: next one
+                self.errors.append(type(exc).__name__)
             n += 1
             time.sleep(max(0.0, self.interval - (time.monotonic() - t0)))
 
@@ -178,7 +181,7 @@ def drive(
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
-    hits = [0]
+    hits = [0, 0]  # served from the cache: current, stale (while being recomputed after a write)
     lock = threading.Lock()
     deadline = time.monotonic() + args.duration
     budget = [args.max_requests]
@@ -198,13 +201,14 @@ def drive(
                 else:
                     r = user.session.get(user.base + endpoint["path"], timeout=30, allow_redirects=False)
                 ok, what = r.status_code == 200, str(r.status_code)
-                hit = r.headers.get("X-Modelgate-Cache") == "hit"
+                state = r.headers.get("X-Modelgate-Cache", "")
             except requests.RequestException as exc:
-                ok, what, hit = False, type(exc).__name__, False
+                ok, what, state = False, type(exc).__name__, ""
             ms = (time.perf_counter() - t0) * 1000
             with lock:
                 latencies.append(ms)
-                hits[0] += hit
+                hits[0] += state == "hit"
+                hits[1] += state == "stale"
                 if not ok:
                     errors.append(what)
 
@@ -232,6 +236,7 @@ def drive(
         "error_kinds": sorted(set(errors)),
         "req_per_s": round(n / elapsed, 1) if elapsed else 0,
         "cache_hits": hits[0],
+        "cache_stale": hits[1],
         "writes": (len(writer.done) - writes_before) if writer else 0,
     }
 
@@ -245,7 +250,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not drop --db at the end")
     parser.add_argument("--users", default="10,50", help="concurrency levels")
     parser.add_argument("--duration", type=float, default=20, help="seconds per endpoint × concurrency")
-    parser.add_argument("--max-requests", type=int, default=5000, help="per endpoint × concurrency")
+    parser.add_argument("--max-requests", type=int, default=50000, help="per endpoint × concurrency")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (gthread)")
     parser.add_argument("--port", type=int, default=8781)
@@ -316,7 +321,7 @@ def main() -> None:
                 if not args.json:
                     print(f"{row['endpoint']:16} {row['users']:>3} users  n={row['requests']:<5} p50={row['p50_ms']} "
                           f"p95={row['p95_ms']} max={row['max_ms']} ms  errors={row['errors']} "
-                          f"{row['error_kinds'] or ''} {row['req_per_s']} req/s  hits={row['cache_hits']} "
+                          f"{row['error_kinds'] or ''} {row['req_per_s']} req/s  hits={row['cache_hits']} stale={row['cache_stale']} "
                           f"writes={row['writes']}", flush=True)  # fmt: skip
         summary = {"database": args.db, "violations": violations, "rollup_refresh_ms": refresh_ms,
                    "gunicorn": f"{args.workers} workers × {args.threads} threads", "stale": args.stale,
