@@ -148,7 +148,8 @@ def page_parts(request: HttpRequest, gen: int, *, per_user: bool) -> tuple[Any, 
     if request.method != "GET" or user is None or not user.is_authenticated or _has_pending_messages(request):
         return None
     who = f"user:{user.pk}" if per_user else audience(user, gen)
-    return (request.get_full_path(), who, *(request.META.get(h, "") for h in _HTMX_HEADERS))
+    where = f"{request.scheme}://{request.get_host()}"  # absolute links ("copy link") are part of the page
+    return (where, request.get_full_path(), who, *(request.META.get(h, "") for h in _HTMX_HEADERS))
 
 
 def _has_pending_messages(request: HttpRequest) -> bool:

@@ -117,7 +117,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # shares one cache between web processes (fewer misses); see README "Scaling".
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://modelgate")}
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
-    CACHES["default"].setdefault("OPTIONS", {})["MAX_ENTRIES"] = env.int("MODELGATE_CACHE_MAX_ENTRIES", default=2000)
+    CACHES["default"].setdefault("OPTIONS", {})["MAX_ENTRIES"] = env.int("MODELGATE_CACHE_MAX_ENTRIES", default=1000)
 else:
     # A cache every web process shares: sessions are read from it (written through to the database). Never
     # with the in-process cache, where a logout in one process would leave the session alive in the others.
