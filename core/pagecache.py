@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -274,6 +275,17 @@ def _storable(response: HttpResponseBase) -> bool:
     )
 
 
+class _Flight:
+    """One computation of an entry in this process; the other requests of the process wait on it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_flights: dict[str, _Flight] = {}
+_flights_lock = threading.Lock()
+
+
 def _get_or_compute(
     entry: str,
     compute: Callable[[], Any],
@@ -281,37 +293,66 @@ def _get_or_compute(
     *,
     stale: Callable[[], Any] | None = None,
 ) -> tuple[Any, str]:
-    """The entry's value and where it came from ("hit", "miss", "stale"). One computer at a time per entry
-    (per cache): the others get `stale()` when it has something, else wait for the result up to `_WAIT`
-    seconds, then compute themselves. A computed HttpResponseBase is a refusal to store (returned, not cached).
-    """
+    """The entry's value and where it came from ("hit", "miss", "stale"). One computer at a time per entry:
+    in a process the other requests wait on it (no polling); across processes sharing the cache, a lock
+    in the cache elects one and the others' single waiter polls. A waiter gets `stale()` when it has
+    something, else the result, or after `_WAIT` seconds computes itself. A computed HttpResponseBase is a
+    refusal to store (returned, not cached)."""
     found = cache.get(entry)
     if found is not None:
         return found, "hit"
-    lock = f"{entry}:lock"
-    mine = cache.add(lock, 1, timeout=int(_WAIT) + 2)
-    if not mine:
+    with _flights_lock:
+        flight = _flights.get(entry)
+        leader = flight is None
+        if leader:
+            flight = _flights[entry] = _Flight()
+    assert flight is not None
+    if not leader:
         old = stale() if stale is not None else None
         if old is not None:
             return old, "stale"
-        deadline = time.monotonic() + _WAIT
-        while time.monotonic() < deadline:
-            time.sleep(_POLL)
-            found = cache.get(entry)
-            if found is not None:
-                return found, "hit"
-            if cache.get(lock) is None:  # the computer gave up (not storable, or failed): compute ourselves
-                break
-    try:
-        value = compute()
-        if not isinstance(value, HttpResponseBase):
-            seconds = ttl(value) if callable(ttl) else ttl
-            if seconds > 0:
-                cache.set(entry, value, seconds)
+        flight.done.wait(_WAIT)
+        found = cache.get(entry)
+        if found is not None:
+            return found, "hit"
+        value, _stored = _compute_and_store(entry, compute, ttl)
         return value, "miss"
+    try:
+        lock = f"{entry}:lock"
+        mine = cache.add(lock, 1, timeout=int(_WAIT) + 2)
+        if not mine:  # another process computes it
+            old = stale() if stale is not None else None
+            if old is not None:
+                return old, "stale"
+            deadline = time.monotonic() + _WAIT
+            while time.monotonic() < deadline:
+                time.sleep(_POLL)
+                found = cache.get(entry)
+                if found is not None:
+                    return found, "hit"
+                if cache.get(lock) is None:  # it gave up (not storable, or failed): compute here
+                    break
+        try:
+            value, _stored = _compute_and_store(entry, compute, ttl)
+            return value, "miss"
+        finally:
+            if mine:
+                cache.delete(lock)
     finally:
-        if mine:
-            cache.delete(lock)
+        with _flights_lock:
+            _flights.pop(entry, None)
+        flight.done.set()
+
+
+def _compute_and_store(entry: str, compute: Callable[[], Any], ttl: float | Callable[[Any], float]) -> tuple[Any, bool]:
+    value = compute()
+    if isinstance(value, HttpResponseBase):
+        return value, False
+    seconds = ttl(value) if callable(ttl) else ttl
+    if seconds > 0:
+        cache.set(entry, value, seconds)
+        return value, True
+    return value, False
 
 
 def remember(kind: str, parts: tuple[Any, ...], compute: Callable[[], Any], *, ttl: Callable[[Any], float]) -> Any:

@@ -176,6 +176,26 @@ class Writer:
             time.sleep(max(0.0, self.interval - (time.monotonic() - t0)))
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc; 0 where unreadable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def server_pids(master: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return [master]
+    return [master, *map(int, children)]
+
+
 def drive(
     args: argparse.Namespace, users: list[User], endpoint: dict[str, Any], concurrency: int, writer: Writer | None
 ) -> dict[str, Any]:
@@ -213,6 +233,8 @@ def drive(
                     errors.append(what)
 
     started = time.monotonic()
+    pids = server_pids(args.server_pid) if getattr(args, "server_pid", 0) else []
+    cpu_server, cpu_client = cpu_seconds(pids), cpu_seconds([os.getpid()])
     threads = [threading.Thread(target=worker, args=(users[i],)) for i in range(concurrency)]
     writes_before = len(writer.done) if writer else 0
     if writer is not None:
@@ -222,6 +244,7 @@ def drive(
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
+    cpu_server, cpu_client = cpu_seconds(pids) - cpu_server, cpu_seconds([os.getpid()]) - cpu_client
     latencies.sort()
     n = len(latencies)
     pick = (lambda q: round(latencies[min(n - 1, max(0, round(q * n) - 1))], 1)) if n else (lambda q: None)
@@ -235,6 +258,8 @@ def drive(
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
         "req_per_s": round(n / elapsed, 1) if elapsed else 0,
+        "server_cores": round(cpu_server / elapsed, 2) if elapsed else 0,
+        "client_cores": round(cpu_client / elapsed, 2) if elapsed else 0,
         "cache_hits": hits[0],
         "cache_stale": hits[1],
         "writes": (len(writer.done) - writes_before) if writer else 0,
@@ -284,6 +309,7 @@ def main() -> None:
              "-k", "gthread", "--threads", str(args.threads), "--timeout", "60", "--log-level", "warning"],
             cwd=args.code, env=django_env(args), stdout=log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
+        args.server_pid = gunicorn.pid
         for _ in range(120):
             try:
                 requests.get(f"{base}/accounts/login/", timeout=2)
@@ -322,7 +348,8 @@ def main() -> None:
                     print(f"{row['endpoint']:16} {row['users']:>3} users  n={row['requests']:<5} p50={row['p50_ms']} "
                           f"p95={row['p95_ms']} max={row['max_ms']} ms  errors={row['errors']} "
                           f"{row['error_kinds'] or ''} {row['req_per_s']} req/s  hits={row['cache_hits']} stale={row['cache_stale']} "
-                          f"writes={row['writes']}", flush=True)  # fmt: skip
+                          f"writes={row['writes']}  cpu: server {row['server_cores']} client {row['client_cores']} cores",
+                          flush=True)  # fmt: skip
         summary = {"database": args.db, "violations": violations, "rollup_refresh_ms": refresh_ms,
                    "gunicorn": f"{args.workers} workers × {args.threads} threads", "stale": args.stale,
                    "duration_s": args.duration, "page_cache": not args.no_cache,
