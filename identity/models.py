@@ -54,7 +54,6 @@ class CITokenQuerySet(RestrictedQuerySet["CIToken"]):
 
 
 class CIToken(models.Model):
-    CHANGES_TRACKED = False  # no cached page or gate answer reads it (core/generation.py)
     name = models.CharField(max_length=100, help_text="What uses it, e.g. 'GitHub Actions: chatbot release'.")
     prefix = models.CharField(max_length=16, unique=True, help_text="Visible part of the token: mg_<prefix>_…")
     secret_hash = models.CharField(max_length=64, help_text="sha256 (hex) of the whole token; the token is not kept.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -13,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core import generation
 from core.models import AuditAction
 from core.permissions import require
 from core.services import record_event
@@ -136,7 +139,7 @@ def authenticate_token(*, raw: str) -> CIPrincipal | None:
     parts = split_token(raw)
     if parts is None:
         return None
-    token = CIToken.objects.select_related("created_by", "application", "organization").filter(prefix=parts[0]).first()
+    token, perms = _token_for(parts[0])
     if token is None or not hmac.compare_digest(token.secret_hash, hash_token(raw)):
         return None
     now = timezone.now()
@@ -145,9 +148,40 @@ def authenticate_token(*, raw: str) -> CIPrincipal | None:
     if token.created_by is None or not token.created_by.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        CIToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        CIToken.objects.untracked().filter(pk=token.pk).update(last_used_at=now)  # bookkeeping
         token.last_used_at = now
-    return CIPrincipal.for_token(token)
+    principal = CIPrincipal.for_token(token)
+    for attr, value in perms.items():
+        setattr(principal, attr, value)
+    return principal
+
+
+# Tokens as loaded for the current data generation, with their creator's permissions: a pipeline calling
+# the gate every few seconds does not re-read them. Creating or revoking a token, or changing its creator,
+# moves the generation (core/generation.py); expiry and the secret are checked on every call.
+_TOKEN_MEMO_SIZE = 512
+_token_memo: OrderedDict[tuple[str, int], tuple[CIToken | None, dict[str, Any]]] = OrderedDict()
+_token_memo_lock = threading.Lock()
+_PERM_ATTRS = ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_membership_scope_cache")
+
+
+def _token_for(prefix: str) -> tuple[CIToken | None, dict[str, Any]]:
+    key = (prefix, generation.current())
+    with _token_memo_lock:
+        found = _token_memo.get(key)
+    if found is not None:
+        return found
+    token = CIToken.objects.select_related("created_by", "application", "organization").filter(prefix=prefix).first()
+    perms: dict[str, Any] = {}
+    if token is not None and token.created_by is not None and token.created_by.is_active:
+        probe = CIPrincipal.for_token(token)
+        probe.get_all_permissions()  # the creator's role and memberships, computed once
+        perms = {a: getattr(probe, a) for a in _PERM_ATTRS if hasattr(probe, a)}
+    with _token_memo_lock:
+        _token_memo[key] = (token, perms)
+        while len(_token_memo) > _TOKEN_MEMO_SIZE:
+            _token_memo.popitem(last=False)
+    return token, perms
 
 
 def gate_application(*, user: Any, application: Application | None) -> Application | None:
