@@ -58,11 +58,12 @@ def tracked_models() -> list[type[models.Model]]:
 
 def track_changes() -> None:
     """Connect the signals that move the data generation on every single-row write and m2m change of the
-    tracked models (their querysets' bulk writes move it themselves: core.permissions.RestrictedQuerySet)."""
+    tracked models (their querysets' bulk writes move it themselves: core.generation.TrackedQuerySet)."""
     for model in tracked_models():
         uid = f"core.generation.{model._meta.label}"
         post_save.connect(_on_write, sender=model, dispatch_uid=uid)
-        post_delete.connect(_on_write, sender=model, dispatch_uid=uid)
+        if not getattr(model, "DELETED_IN_BULK", False):  # a receiver makes Django load each row it deletes
+            post_delete.connect(_on_write, sender=model, dispatch_uid=uid)
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
             assert through is not None  # resolved once the app registry is ready

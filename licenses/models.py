@@ -204,6 +204,10 @@ class LicenseAnalysis(models.Model):
 class LicenseEvidence(models.Model):
     """One piece of observed (or declared/inherited) evidence, with the lines needed to show it."""
 
+    # Deleted only in bulk (querysets move the data generation): no post_delete receiver, so a rescan or a
+    # cascade deletes these rows in one statement instead of loading each one (core/apps.py).
+    DELETED_IN_BULK = True
+
     analysis = models.ForeignKey(LicenseAnalysis, on_delete=models.CASCADE, related_name="evidence")
     layer = models.CharField(max_length=10, default="observed")
     path = models.CharField(max_length=1000)

@@ -156,6 +156,10 @@ class Constraint(models.Model):
 
 
 class Condition(models.Model):
+    # Deleted only in bulk (querysets move the data generation): no post_delete receiver, so a rescan or a
+    # cascade deletes these rows in one statement instead of loading each one (core/apps.py).
+    DELETED_IN_BULK = True
+
     constraint = models.ForeignKey(Constraint, on_delete=models.CASCADE, related_name="conditions")
     fact = models.CharField(max_length=80)
     operator = models.CharField(max_length=16, choices=Operator.choices)

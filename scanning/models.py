@@ -134,6 +134,10 @@ class FindingQuerySet(RestrictedQuerySet["Finding"]):
 class Finding(models.Model):
     """One thing a scanner reported about one file (or a member inside it)."""
 
+    # Deleted only in bulk (querysets move the data generation): no post_delete receiver, so a rescan or a
+    # cascade deletes these rows in one statement instead of loading each one (core/apps.py).
+    DELETED_IN_BULK = True
+
     scan_run = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="findings")
     file = models.ForeignKey(ModelFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
     path = models.CharField(max_length=1000, help_text="Repo path of the file.")
@@ -172,6 +176,10 @@ class Finding(models.Model):
 
 class ScanFileResult(models.Model):
     """The outcome for one file of a run: detected format, verdict, identity, cost."""
+
+    # Deleted only in bulk (querysets move the data generation): no post_delete receiver, so a rescan or a
+    # cascade deletes these rows in one statement instead of loading each one (core/apps.py).
+    DELETED_IN_BULK = True
 
     scan_run = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="file_results")
     file = models.ForeignKey(ModelFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="scan_results")

@@ -134,3 +134,18 @@ def test_signing_in_does_not_move_it(make_user):
     user = make_user(roles.MANAGER)
     client = __import__("django.test", fromlist=["Client"]).Client()
     assert not moves(lambda: client.force_login(user))
+
+
+def test_rows_deleted_in_bulk_stay_fast_to_delete_and_their_deletes_still_move_it():
+    from django.db.models.deletion import Collector
+
+    from licenses.models import LicenseEvidence
+    from policies.models import Condition
+    from scanning.models import Finding, ScanFileResult
+
+    collector = Collector(using="default")
+    for model in (Finding, ScanFileResult, Condition, LicenseEvidence):
+        assert collector.can_fast_delete(model.objects.none()), model  # one DELETE, no rows loaded
+    run = f.ScanRunFactory(version=make_version())
+    f.FindingFactory(scan_run=run)
+    assert moves(lambda: Finding.objects.filter(scan_run=run).delete())
