@@ -10,15 +10,17 @@ other machines alike):
 - elsewhere (SQLite) the one row of `core_datageneration` (SQLite has one writer at a time anyway).
 
 What counts as a change: saving or deleting a row of any model of our apps (signals, connected in
-`core.apps`), the bulk writes of their querysets (`RestrictedQuerySet`), group and permission changes of
-users, and the raw SQL writers that call `changed()` themselves (the evaluation's violation rows). A model
-that sets `CHANGES_TRACKED = False` does not move it (the audit log, leases, delivery logs: rows no cached
-page or answer is computed from, written often).
+`core.apps`; rows declared `DELETED_IN_BULK` only through their querysets), the bulk writes of their
+querysets (`TrackedQuerySet`), group and permission changes of users, and the raw SQL writers that call
+`changed()` themselves (the evaluation's violation rows). A model that sets `CHANGES_TRACKED = False` does
+not move it (the audit log, leases, delivery logs: rows no cached page or answer is computed from, written
+often), nor does a write through `.untracked()` (heartbeats, claims, last-used stamps).
 
-When. `changed()` advances the generation at once (so later reads in the same transaction, and tests that
-run inside one, see a new number) and once more after the transaction commits. The second advance is what
-makes the cache correct across processes: a reader that saw the first number before the commit may have
-computed from the old rows, but every reader that starts after the commit sees a newer number still.
+When. `changed()` advances the generation at the first change of a transaction, and again whenever the
+connection has read it since (so later reads in the same transaction, and tests that run inside one, see
+a new number), and once more after the transaction commits. The last advance is what makes the cache
+correct across processes: a reader that saw an earlier number before the commit may have computed from
+the old rows, but every reader that starts after the commit sees a newer number still.
 """
 
 from __future__ import annotations
